@@ -1,0 +1,68 @@
+"""The market data shipped inside the package (see ``samples/PROVENANCE.md``).
+
+``load_sample(name)`` returns a validated OHLCV frame; the default dataset is Coinbase BTC/USD
+hourly, so a fresh install can train and backtest with no download.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from datafeeds.errors import DataError
+from datafeeds.ohlcv import validate_ohlcv
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One embedded dataset: its file, layout and what it holds."""
+
+    name: str
+    filename: str
+    symbol: str
+    timeframe: str
+    source: str
+    layout: str  # "plain": datetime,open,high,low,close,volume (UTC); "yahoo": Yahoo daily CSV
+
+
+SAMPLES: dict[str, Sample] = {
+    s.name: s
+    for s in (
+        Sample("btcusd-1h", "coinbase_btcusd_1h.csv.gz", "BTC/USD", "1h", "coinbase", "plain"),
+        Sample("orcl-1d", "orcl_1d_yahoo.csv.gz", "ORCL", "1d", "yahoo", "yahoo"),
+    )
+}
+DEFAULT_SAMPLE = "btcusd-1h"
+
+
+def sample_path(name: str) -> Path:
+    """Path of an embedded sample file inside the installed package."""
+    return Path(str(resources.files("datafeeds") / "samples" / _get(name).filename))
+
+
+def _get(name: str) -> Sample:
+    try:
+        return SAMPLES[name]
+    except KeyError:
+        raise DataError(f"unknown sample {name!r}; choose one of {sorted(SAMPLES)}") from None
+
+
+def load_sample(name: str = DEFAULT_SAMPLE) -> pd.DataFrame:
+    """Load an embedded sample as a validated OHLCV frame (UTC bar open times).
+
+    Parameters
+    ----------
+    name : str
+        One of ``SAMPLES`` (``btcusd-1h`` by default, ``orcl-1d``).
+    """
+    sample = _get(name)
+    path = sample_path(name)
+    raw = pd.read_csv(path)
+    if sample.layout == "yahoo":
+        # Yahoo daily rows carry a date only: the session's bar is labelled 00:00 UTC of that day.
+        raw = raw.rename(columns=str.lower).rename(columns={"date": "datetime"})
+        raw = raw.drop(columns=["adj close"])
+    raw.index = pd.DatetimeIndex(pd.to_datetime(raw.pop("datetime"), utc=True), name="datetime")
+    return validate_ohlcv(raw, source=str(path))

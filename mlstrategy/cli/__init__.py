@@ -1,0 +1,61 @@
+"""The ``mlstrategy`` command line: ``data``, ``train``, ``backtest``, ``bot``, ``models``.
+
+Only the CLIs print. Every error a user can cause (``USER_ERRORS``) becomes one line on stderr
+and exit code 2; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import NoReturn
+
+import click
+
+from mlstrategy.cli.backtest import backtest
+from mlstrategy.cli.bot import bot
+from mlstrategy.cli.common import debug_option, is_debug
+from mlstrategy.cli.data import data
+from mlstrategy.cli.models import models
+from mlstrategy.cli.train import train
+from mlstrategy.errors import USER_ERRORS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@debug_option
+@click.version_option(package_name="mlstrategy")
+def cli() -> None:
+    """mlstrategy: market data -> Numba features -> CatBoost model -> backtrader backtest / bot.
+
+    \b
+    Typical flow on the embedded sample (BTC/USD hourly, no download needed):
+      mlstrategy train                 train, validate, save models/<name>/<version>/
+      mlstrategy backtest              backtest the production model, write report + plot
+    """
+
+
+for _command in (data, train, backtest, bot, models):
+    cli.add_command(_command)
+
+
+def run(command: click.Command, args: list[str] | None = None) -> NoReturn:
+    """Run a click command with the house error policy (one line, exit 2) and exit."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        command.main(args=args, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except USER_ERRORS as exc:
+        if is_debug():
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(0)
+
+
+def main() -> NoReturn:
+    """Console-script entry point of ``mlstrategy``."""
+    run(cli)

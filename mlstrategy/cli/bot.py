@@ -1,0 +1,21 @@
+"""``mlstrategy bot`` (= ``python trading_bot.py``): run a trained model; it never trains."""
+from __future__ import annotations
+
+import click
+
+from mlstrategy.cli.backtest import backtest
+from mlstrategy.cli.common import debug_option
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@debug_option
+def bot() -> None:
+    """Run the production model: inference only, the model is loaded at start-up.
+
+    \b
+    Commands:
+      backtest   run the model over history with backtrader (report + plot)
+    """
+
+
+bot.add_command(backtest)

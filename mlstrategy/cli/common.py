@@ -1,0 +1,68 @@
+"""Options and helpers shared by the CLI commands."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from datafeeds import DEFAULT_SAMPLE, SAMPLES
+from mlstrategy.dataset import Dataset, file_dataset, sample_dataset
+
+F = TypeVar("F", bound=Callable)
+
+_state = {"debug": False}
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _state["debug"] = True
+
+
+def is_debug() -> bool:
+    """Whether ``--debug`` was given anywhere on the command line."""
+    return _state["debug"]
+
+
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Show full tracebacks instead of one-line errors.",
+)
+
+
+def data_options(default_sample: str | None) -> Callable[[F], F]:
+    """``--sample`` / ``--data`` / ``--symbol`` / ``--timeframe``: where the bars come from."""
+
+    def decorate(func: F) -> F:
+        for option in reversed((
+            click.option("--sample", type=click.Choice(sorted(SAMPLES)), default=default_sample,
+                         show_default=True,
+                         help="Embedded real dataset to use (no download needed)."),
+            click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+                         help="Read bars from this file instead (CSV/Parquet/JSON/feather; "
+                              "any format `mlstrategy data import` reads)."),
+            click.option("--symbol", help="Symbol of --data bars (default: the file name)."),
+            click.option("--timeframe", help="Bar size of --data bars, e.g. 1h or 1d."),
+        )):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def load_dataset(sample: str | None, data_path: Path | None, symbol: str | None,
+                 timeframe: str | None) -> Dataset:
+    """The dataset named by :func:`data_options` (a file wins over a sample)."""
+    if data_path is not None:
+        return file_dataset(data_path, symbol, timeframe)
+    return sample_dataset(sample or DEFAULT_SAMPLE)
+
+
+models_dir_option = click.option(
+    "--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+    show_default=True, help="Where model artifacts and production.json live.")

@@ -1,0 +1,81 @@
+"""A dataset: a validated OHLCV frame plus what it is (source, symbol, timeframe, fingerprint).
+
+The description goes into every model manifest, so a model always says what it was trained on.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datafeeds import SAMPLES, load_sample
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where bars came from and a fingerprint of exactly which bars they are."""
+
+    source: str
+    symbol: str
+    timeframe: str
+    first_bar: str
+    last_bar: str
+    rows: int
+    sha256: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form for manifests and reports."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated bars and their description."""
+
+    bars: pd.DataFrame
+    info: DatasetInfo
+
+    def slice(self, start: int, stop: int | None = None) -> Dataset:
+        """The bars ``[start, stop)`` as a dataset of its own (fingerprint recomputed)."""
+        return describe(self.bars.iloc[start:stop], self.info.source, self.info.symbol,
+                        self.info.timeframe)
+
+
+def ohlcv_sha256(bars: pd.DataFrame) -> str:
+    """sha256 over the bar times (int64 ns) and the float64 OHLCV values, in order."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(bars.index.asi8).tobytes())
+    digest.update(np.ascontiguousarray(bars.to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()
+
+
+def describe(bars: pd.DataFrame, source: str, symbol: str, timeframe: str) -> Dataset:
+    """Wrap validated ``bars`` with their description and fingerprint."""
+    info = DatasetInfo(
+        source=source,
+        symbol=symbol,
+        timeframe=timeframe,
+        first_bar=bars.index[0].isoformat(),
+        last_bar=bars.index[-1].isoformat(),
+        rows=int(len(bars)),
+        sha256=ohlcv_sha256(bars),
+    )
+    return Dataset(bars=bars, info=info)
+
+
+def sample_dataset(name: str) -> Dataset:
+    """One of the embedded samples (``datafeeds.SAMPLES``) as a dataset."""
+    bars = load_sample(name)  # raises DataError naming the choices for an unknown name
+    sample = SAMPLES[name]
+    return describe(bars, f"sample:{name}", sample.symbol, sample.timeframe)
+
+
+def file_dataset(path: Path, symbol: str | None, timeframe: str | None) -> Dataset:
+    """Bars from a file in any format ``datafeeds`` reads."""
+    from datafeeds.loaders import load_file
+
+    bars = load_file(path)
+    return describe(bars, f"file:{path}", symbol or path.stem, timeframe or "unknown")

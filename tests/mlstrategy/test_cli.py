@@ -1,0 +1,76 @@
+"""The two scripts a user runs, as a user runs them: real subprocesses, real sample data."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from mlstrategy.cli.backtest import backtest
+from mlstrategy.cli.train import train
+from tests.conftest import REPO_ROOT
+
+
+def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO_ROOT / script), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _options(command: click.Command) -> list[str]:
+    return [opt for p in command.params if isinstance(p, click.Option) for opt in p.opts]
+
+
+@pytest.mark.parametrize(("script", "args", "command"), [
+    ("train_ml_strategy.py", [], train),
+    ("trading_bot.py", ["backtest"], backtest),
+])
+def test_help_explains_every_option(script, args, command, tmp_path):
+    result = _run(script, *args, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for option in _options(command):
+        assert option in result.stdout
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "debug":
+            assert param.help, f"{param.name} has no help text"
+
+
+def test_bot_help_lists_backtest(tmp_path):
+    result = _run("trading_bot.py", "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "backtest" in result.stdout
+
+
+def test_backtest_without_a_model_says_how_to_train_and_exits_2(tmp_path):
+    result = _run("trading_bot.py", "backtest", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "python train_ml_strategy.py" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_data_file_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bars.csv"
+    bad.write_text("datetime,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,x,3\n")
+    result = _run("train_ml_strategy.py", "--data", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    debug = _run("train_ml_strategy.py", "--data", str(bad), "--debug", cwd=tmp_path)
+    assert "Traceback" in debug.stderr
+
+
+def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
+    trained = _run("train_ml_strategy.py", "--iterations", "30", "--folds", "2", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    production = tmp_path / "models" / "production.json"
+    assert production.is_file()
+    [model_dir] = [p.parent for p in (tmp_path / "models").glob("btcusd-1h/*/manifest.json")]
+    assert (model_dir / "model.cbm").is_file()
+    assert str(Path("models") / "btcusd-1h" / model_dir.name / "model.cbm") in trained.stdout
+    ran = _run("trading_bot.py", "backtest", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    report = tmp_path / "reports" / "btcusd-1h" / model_dir.name / "backtest.json"
+    plot = report.with_name("backtest.png")
+    assert report.is_file() and plot.is_file()
+    assert str(report.relative_to(tmp_path)) in ran.stdout
+    assert str(plot.relative_to(tmp_path)) in ran.stdout
