@@ -63,14 +63,12 @@ def _plain(value: object) -> object:
 
 def periods_per_year(bars_index) -> int:
     """365 for markets trading on weekends (crypto), else 252: Sharpe annualisation factor."""
-    return 365 if (bars_index.dayofweek >= 5).any() else 252
+    return 365 if (bars_index.day_of_week >= 5).any() else 252
 
 
 def _feed(bars):
     """A preloaded backtrader feed over ``bars`` (naive UTC times, as backtrader expects)."""
-    from datafeeds.bt_feed import NumpyData
-
-    return NumpyData.from_frame(bars)
+    return bt.feeds.PandasData(dataname=bars.tz_convert(None))
 
 
 def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,

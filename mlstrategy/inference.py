@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from features_numba import FeatureStream
@@ -31,7 +30,6 @@ class SignalEngine:
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
         self.stream = FeatureStream(artifact.spec)
-        self._row = np.empty((1, len(artifact.spec)), dtype=np.float64)
 
     def warm(self, bars: pd.DataFrame) -> None:
         """Feed history (bars before the first one traded) so features start warmed up."""
@@ -45,10 +43,11 @@ class SignalEngine:
         Long when P(up) reaches the enter threshold; an open long is kept until P(up) falls
         below the exit threshold (hysteresis avoids flapping around one level).
         """
-        self._row[0, :] = self.stream.update(open_, high, low, close, volume, ts_ns)
+        row = self.stream.update(open_, high, low, close, volume, ts_ns)
         if self.stream.n_seen <= self.artifact.spec.warmup:  # the model never saw warm-up rows
             return Signal(math.nan, in_position)
-        proba = float(self.artifact.model.predict_proba(self._row)[0])
+        # a (1, n) view: CatBoost flags its input read-only, which must not reach the stream
+        proba = float(self.artifact.model.predict_proba(row[None, :])[0])
         thresholds = self.artifact.thresholds
         long = proba >= thresholds.exit if in_position else proba >= thresholds.enter
         return Signal(proba, long)

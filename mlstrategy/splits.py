@@ -12,7 +12,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Fold:
-    """One validation fold: training rows ``[0, train_end)`` and test rows ``[test_start, test_end)``."""
+    """A fold: train on rows ``[0, train_end)``, test on ``[test_start, test_end)``."""
 
     train_end: int
     test_start: int
@@ -55,7 +55,7 @@ def walk_forward_folds(n_rows: int, n_folds: int, overlap: int, min_train: int) 
         raise ValueError(f"need at least one fold, got {n_folds}")
     bounds = np.linspace(min_train, n_rows, n_folds + 1).astype(int)
     folds = [
-        Fold(train_end=start - overlap, test_start=start, test_end=end)
+        Fold(train_end=int(start) - overlap, test_start=int(start), test_end=int(end))
         for start, end in zip(bounds[:-1], bounds[1:], strict=True)
         if end > start and start - overlap > 0
     ]

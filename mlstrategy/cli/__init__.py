@@ -13,7 +13,7 @@ import click
 
 from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.bot import bot
-from mlstrategy.cli.common import debug_option, is_debug
+from mlstrategy.cli.common import config_option, debug_option, is_debug
 from mlstrategy.cli.data import data
 from mlstrategy.cli.models import models
 from mlstrategy.cli.train import train
@@ -21,6 +21,7 @@ from mlstrategy.errors import USER_ERRORS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
 @debug_option
 @click.version_option(package_name="mlstrategy")
 def cli() -> None:

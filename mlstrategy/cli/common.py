@@ -1,6 +1,7 @@
 """Options and helpers shared by the CLI commands."""
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -66,3 +67,23 @@ def load_dataset(sample: str | None, data_path: Path | None, symbol: str | None,
 models_dir_option = click.option(
     "--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
     show_default=True, help="Where model artifacts and production.json live.")
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Feed a TOML file's ``[<command>]`` tables to click's ``default_map`` (flags still win)."""
+    if value is None:
+        return
+    try:
+        tables = tomllib.loads(value.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}", ctx, param) from None
+    name = ctx.command.name or ""
+    # a group sees every table (one per subcommand); a lone command sees its own table
+    ctx.default_map = tables if isinstance(ctx.command, click.Group) else tables.get(name, {})
+
+
+config_option = click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    is_eager=True, expose_value=False, callback=_load_config,
+    help="TOML file of option defaults, one table per command ([train], [backtest], ...); "
+         "options given on the command line win.")

@@ -8,11 +8,18 @@ import click
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact
 from mlstrategy.catboost_model import CatBoostParams
-from mlstrategy.cli.common import data_options, debug_option, load_dataset, models_dir_option
+from mlstrategy.cli.common import (
+    config_option,
+    data_options,
+    debug_option,
+    load_dataset,
+    models_dir_option,
+)
 from mlstrategy.labels import LabelSpec
 from mlstrategy.registry import ModelRef
 from mlstrategy.registry import promote as promote_model
-from mlstrategy.training import TrainConfig, train as train_model
+from mlstrategy.training import TrainConfig
+from mlstrategy.training import train as train_model
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,6 +51,7 @@ from mlstrategy.training import TrainConfig, train as train_model
               "out-of-fold probabilities; exit below their median.")
 @click.option("--promote/--no-promote", default=True, show_default=True,
               help="Make the new model the production model (models/production.json).")
+@config_option
 @debug_option
 def train(sample: str | None, data_path: Path | None, symbol: str | None,
           timeframe: str | None, models_dir: Path, name: str | None,

@@ -74,3 +74,17 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
     assert report.is_file() and plot.is_file()
     assert str(report.relative_to(tmp_path)) in ran.stdout
     assert str(plot.relative_to(tmp_path)) in ran.stdout
+
+
+def test_config_file_feeds_option_defaults_and_flags_win(tmp_path):
+    from click.testing import CliRunner
+
+    config = tmp_path / "mlstrategy.toml"
+    config.write_text("[train]\nhorizon = 0\n")
+    runner = CliRunner()
+    refused = runner.invoke(train, ["--config", str(config)])
+    assert refused.exit_code == 2 and "--horizon" in refused.output  # the file's value was used
+    # --horizon is checked before --folds: with the flag given, only --folds is wrong
+    flag_wins = runner.invoke(train, ["--config", str(config), "--horizon", "2", "--folds", "0"])
+    assert flag_wins.exit_code == 2
+    assert "--folds" in flag_wins.output and "--horizon" not in flag_wins.output

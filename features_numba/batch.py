@@ -1,0 +1,68 @@
+"""Batch engine: every feature over every bar at once, for training.
+
+Returns a float64 ``(n_bars, n_features)`` matrix written into one preallocated array, NaN
+during each column's warm-up. Row t depends on bars ``<= t`` only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features_numba.engine_nb import batch_nb
+from features_numba.errors import FeatureError
+from features_numba.spec import FeatureSpec
+
+_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def _f64(name: str, values: np.ndarray, n: int) -> np.ndarray:
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.shape != (n,):
+        raise FeatureError(f"{name} has shape {array.shape}, expected ({n},) like the others")
+    return array
+
+
+def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray,
+                            close: np.ndarray, volume: np.ndarray, ts_ns: np.ndarray,
+                            spec: FeatureSpec) -> np.ndarray:
+    """Feature matrix from OHLCV arrays and bar open times (int64 ns since the epoch, UTC).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n_bars, len(spec))``; NaN during warm-up.
+    """
+    n = len(close)
+    arrays = [_f64(name, a, n) for name, a in zip(_COLUMNS, (open_, high, low, close, volume),
+                                                   strict=True)]
+    ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
+    if ts.shape != (n,):
+        raise FeatureError(f"ts_ns has shape {ts.shape}, expected ({n},)")
+    codes, params, offsets = spec.layout()
+    state = np.zeros(offsets[-1], dtype=np.float64)
+    out = np.empty((n, len(spec)), dtype=np.float64)
+    batch_nb(codes, params, offsets, state, *arrays, ts, out)
+    return out
+
+
+def _bar_times(ohlcv: pd.DataFrame) -> np.ndarray:
+    index = ohlcv.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise FeatureError("features need an OHLCV frame indexed by tz-aware bar open times "
+                           "(validate it with datafeeds.validate_ohlcv first)")
+    return index.tz_convert("UTC").as_unit("ns").asi8
+
+
+def compute_features(ohlcv: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Feature matrix of a validated OHLCV frame (DESIGN §3), float64 ``(n_bars, len(spec))``."""
+    missing = [c for c in _COLUMNS if c not in ohlcv.columns]
+    if missing:
+        raise FeatureError(f"OHLCV frame lacks columns {missing}")
+    return compute_features_arrays(*(ohlcv[c].to_numpy() for c in _COLUMNS),
+                                   _bar_times(ohlcv), spec)
+
+
+def features_frame(ohlcv: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """:func:`compute_features` as a DataFrame with ``spec.names`` columns and the bar index."""
+    return pd.DataFrame(compute_features(ohlcv, spec), index=ohlcv.index,
+                        columns=list(spec.names))

@@ -1,0 +1,167 @@
+"""``FeatureSpec``: the ordered, hashable list of features a model is trained on.
+
+Declared in code, from a dict or from TOML (``[[feature]]`` tables with ``kind`` and its
+parameters). ``hash`` covers every definition and ``KERNEL_VERSION``, so a model artifact
+can refuse features that are computed differently from the ones it learnt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from features_numba.errors import FeatureError
+from features_numba.kinds import KERNEL_VERSION, KINDS, MIN_WINDOW
+
+
+@dataclass(frozen=True)
+class FeatureDef:
+    """One output column: a feature kind and its parameters (sorted name/value pairs)."""
+
+    kind: str
+    params: tuple[tuple[str, int | float | str], ...] = ()
+
+    @classmethod
+    def of(cls, kind: str, **params: int | float | str) -> FeatureDef:
+        """Build and check a definition, e.g. ``FeatureDef.of("rsi", n=14)``."""
+        if kind not in KINDS:
+            raise FeatureError(f"unknown feature kind {kind!r}; known kinds: {sorted(KINDS)}")
+        expected = set(KINDS[kind].params)
+        if set(params) != expected:
+            raise FeatureError(f"feature {kind!r} takes parameters {sorted(expected)}, "
+                               f"got {sorted(params)}")
+        if "n" in params:
+            n = params["n"]
+            low = MIN_WINDOW.get(kind, 1)
+            if isinstance(n, bool) or not isinstance(n, int) or n < low:
+                raise FeatureError(f"feature {kind!r}: window n must be an integer >= {low}, "
+                                   f"got {n!r}")
+        if "k" in params and not (isinstance(params["k"], (int, float)) and params["k"] > 0):
+            raise FeatureError(f"feature {kind!r}: k must be a positive number, "
+                               f"got {params['k']!r}")
+        definition = cls(kind, tuple(sorted(params.items())))
+        definition.numeric()  # validates choice parameters
+        return definition
+
+    @property
+    def kw(self) -> dict:
+        """Parameters as a dict."""
+        return dict(self.params)
+
+    @property
+    def name(self) -> str:
+        """Column name, e.g. ``rsi_14``."""
+        return KINDS[self.kind].column(self.kind, self.kw)
+
+    @property
+    def warmup(self) -> int:
+        """Leading bars for which this column is NaN."""
+        return KINDS[self.kind].warmup(self.kw)
+
+    @property
+    def state_size(self) -> int:
+        """Floats of streaming state this column needs."""
+        return KINDS[self.kind].state_size(self.kw)
+
+    def numeric(self) -> tuple[float, ...]:
+        """Parameters as the floats the step function reads."""
+        return KINDS[self.kind].numeric(self.kw)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """An ordered set of feature definitions; one output column each."""
+
+    features: tuple[FeatureDef, ...]
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise FeatureError("a feature spec needs at least one feature")
+        names = [f.name for f in self.features]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise FeatureError(f"feature spec lists {dup} more than once")
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names, in order."""
+        return tuple(f.name for f in self.features)
+
+    @property
+    def warmup(self) -> int:
+        """Bars until every column can be non-NaN: rows ``>= warmup`` are complete."""
+        return max(f.warmup for f in self.features)
+
+    @cached_property
+    def hash(self) -> str:
+        """sha256 over the definitions and ``KERNEL_VERSION``."""
+        payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_dict(self) -> dict:
+        """JSON-ready form: ``{"kernel_version": .., "features": [{"kind": .., ...}]}``."""
+        return {"kernel_version": KERNEL_VERSION,
+                "features": [{"kind": f.kind, **f.kw} for f in self.features]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSpec:
+        """Inverse of :meth:`to_dict` (``kernel_version`` is informational: the hash uses the
+        running code's version, so stale specs hash differently)."""
+        try:
+            items = data["features"]
+            return cls(tuple(FeatureDef.of(**dict(item)) for item in items))
+        except (KeyError, TypeError) as exc:
+            raise FeatureError(f"invalid feature spec {data!r:.200}: {exc}; expected "
+                               "{'features': [{'kind': 'rsi', 'n': 14}, ...]}") from None
+
+    @classmethod
+    def from_toml(cls, path: Path) -> FeatureSpec:
+        """Read ``[[feature]]`` tables (``kind = "rsi"``, ``n = 14``) from a TOML file."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise FeatureError(f"cannot read feature spec {path}: {exc}") from None
+        if "feature" not in data:
+            raise FeatureError(f"{path}: no [[feature]] tables; write e.g.\n"
+                               '[[feature]]\nkind = "rsi"\nn = 14')
+        return cls.from_dict({"features": data["feature"]})
+
+    @classmethod
+    def default(cls) -> FeatureSpec:
+        """A sensible general-purpose set: returns, trend, momentum, volatility, volume,
+        candle shape and calendar; 31 columns, warm-up 100 bars."""
+        d = FeatureDef.of
+        return cls((
+            *(d("log_return", n=n) for n in (1, 2, 4, 8, 24)),
+            *(d("sma_ratio", n=n) for n in (10, 20, 50, 100)),
+            *(d("ema_ratio", n=n) for n in (12, 26)),
+            d("rsi", n=14),
+            d("natr", n=14),
+            *(d("volatility", n=n) for n in (24, 96)),
+            d("zscore", n=20),
+            d("bollinger_pctb", n=20, k=2.0),
+            d("bollinger_width", n=20, k=2.0),
+            d("volume_zscore", n=24),
+            *(d("range_position", n=n) for n in (24, 96)),
+            *(d("candle", part=p) for p in ("body", "upper_wick", "lower_wick")),
+            *(d("cyclic_time", cycle=c, wave=w) for c in ("hour", "dow") for w in ("sin", "cos")),
+        ))
+
+    def layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Kind codes, parameter matrix and state offsets the compiled engines take."""
+        codes = np.array([KINDS[f.kind].code for f in self.features], dtype=np.int64)
+        params = np.zeros((len(self), 4), dtype=np.float64)
+        for i, f in enumerate(self.features):
+            values = f.numeric()
+            params[i, : len(values)] = values
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([f.state_size for f in self.features])
+        return codes, params, offsets
