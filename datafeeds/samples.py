@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from datafeeds.errors import DataError
-from datafeeds.ohlcv import validate_ohlcv
+from datafeeds.loaders import load_file
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,13 @@ class Sample:
     symbol: str
     timeframe: str
     source: str
-    layout: str  # "plain": datetime,open,high,low,close,volume (UTC); "yahoo": Yahoo daily CSV
 
 
 SAMPLES: dict[str, Sample] = {
     s.name: s
     for s in (
-        Sample("btcusd-1h", "coinbase_btcusd_1h.csv.gz", "BTC/USD", "1h", "coinbase", "plain"),
-        Sample("orcl-1d", "orcl_1d_yahoo.csv.gz", "ORCL", "1d", "yahoo", "yahoo"),
+        Sample("btcusd-1h", "coinbase_btcusd_1h.csv.gz", "BTC/USD", "1h", "coinbase"),
+        Sample("orcl-1d", "orcl_1d_yahoo.csv.gz", "ORCL", "1d", "yahoo"),
     )
 }
 DEFAULT_SAMPLE = "btcusd-1h"
@@ -57,12 +56,5 @@ def load_sample(name: str = DEFAULT_SAMPLE) -> pd.DataFrame:
     name : str
         One of ``SAMPLES`` (``btcusd-1h`` by default, ``orcl-1d``).
     """
-    sample = _get(name)
-    path = sample_path(name)
-    raw = pd.read_csv(path)
-    if sample.layout == "yahoo":
-        # Yahoo daily rows carry a date only: the session's bar is labelled 00:00 UTC of that day.
-        raw = raw.rename(columns=str.lower).rename(columns={"date": "datetime"})
-        raw = raw.drop(columns=["adj close"])
-    raw.index = pd.DatetimeIndex(pd.to_datetime(raw.pop("datetime"), utc=True), name="datetime")
-    return validate_ohlcv(raw, source=str(path))
+    # Yahoo daily rows carry a date only: each bar is labelled 00:00 UTC of its day
+    return load_file(sample_path(name))

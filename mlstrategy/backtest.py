@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from datafeeds.bt_compat import bt
+from datafeeds.bt_feed import NumpyData
 from mlstrategy.artifact import Artifact
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import MLStrategyError
@@ -66,9 +67,10 @@ def periods_per_year(bars_index) -> int:
     return 365 if (bars_index.day_of_week >= 5).any() else 252
 
 
-def _feed(bars):
-    """A preloaded backtrader feed over ``bars`` (naive UTC times, as backtrader expects)."""
-    return bt.feeds.PandasData(dataname=bars.tz_convert(None))
+def _feed(bars: pd.DataFrame, timeframe: str | None, name: str) -> NumpyData:
+    """A preloaded backtrader feed over ``bars``; the timeframe is told when it is known."""
+    known = timeframe not in (None, "unknown")
+    return NumpyData.from_frame(bars, timeframe=timeframe if known else None, name=name)
 
 
 def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
@@ -89,8 +91,11 @@ def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
     engine = SignalEngine(artifact)
     engine.warm(bars.iloc[:start])
     traded = bars.iloc[start:]
-    cerebro = bt.Cerebro(stdstats=True)
-    cerebro.adddata(_feed(traded), name=dataset.info.symbol)
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(_feed(traded, dataset.info.timeframe, dataset.info.symbol))
+    for observer in (bt.observers.Value, bt.observers.DrawDown, bt.observers.Trades,
+                     bt.observers.BuySell):
+        cerebro.addobserver(observer)
     cerebro.addstrategy(MLStrategy, engine=engine, stake=config.stake)
     cerebro.broker.setcash(config.cash)
     cerebro.broker.setcommission(commission=config.commission)

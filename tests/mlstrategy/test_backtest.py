@@ -50,7 +50,7 @@ def test_orders_decided_on_a_close_fill_at_the_next_open(trained, tmp_path):
     engine = SignalEngine(trained.artifact)
     engine.warm(bars.iloc[:start])
     cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(_feed(bars.iloc[start:]))
+    cerebro.adddata(_feed(bars.iloc[start:], "1h", "BTC/USD"))
     cerebro.addstrategy(MLStrategy, engine=engine)
     cerebro.broker.setcash(1e6)
     strategy = cerebro.run()[0]

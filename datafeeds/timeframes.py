@@ -1,0 +1,26 @@
+"""Timeframe strings (``1m``, ``5m``, ``1h``, ``4h``, ``1d``, ``1w``) and their durations."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from datafeeds.errors import DataError
+
+_UNITS = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
+_PATTERN = re.compile(r"^(\d+)([smhdw])$")
+
+
+def parse_timeframe(text: str) -> tuple[int, str]:
+    """``"15m"`` -> ``(15, "m")``; raises DataError naming the accepted forms."""
+    match = _PATTERN.match(text.strip().lower()) if isinstance(text, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise DataError(f"timeframe {text!r} not understood; use a count and a unit such as "
+                        "1m, 5m, 1h, 4h, 1d or 1w")
+    return int(match.group(1)), match.group(2)
+
+
+def timeframe_delta(text: str) -> pd.Timedelta:
+    """Duration of one bar of ``text``; a week is 7 days."""
+    count, unit = parse_timeframe(text)
+    return pd.Timedelta(count * 7, "D") if unit == "w" else pd.Timedelta(count, _UNITS[unit])
