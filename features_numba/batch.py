@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features_numba.engine_nb import batch_nb
+from features_numba.steps import batch_nb
 from features_numba.errors import FeatureError
 from features_numba.spec import FeatureSpec
 

@@ -2,19 +2,17 @@
 
 A kind's ``code`` selects its step in ``engine_nb._step_nb``; ``KERNEL_VERSION`` must be bumped
 whenever any step's arithmetic changes, so models trained on the old features are refused.
+Parameters are integers (windows), floats (``k``) or names from a fixed choice, which reach the
+compiled step as floats (a choice as its position in the list).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from features_numba.errors import FeatureError
 
 KERNEL_VERSION = 1
-
-_CANDLE_PARTS = ("body", "upper_wick", "lower_wick")
-_CYCLES = ("hour", "dow")
-_WAVES = ("sin", "cos")
 
 
 @dataclass(frozen=True)
@@ -25,51 +23,80 @@ class Kind:
     params: tuple[str, ...]
     state_size: Callable[[dict], int]
     warmup: Callable[[dict], int]
-    column: Callable[[str, dict], str]
-    numeric: Callable[[dict], tuple[float, ...]]
+    column: Callable[[dict], str]
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    min_window: int = 1
+
+    def numeric(self, p: dict) -> tuple[float, ...]:
+        """Parameters as the floats the step reads, in ``params`` order."""
+        out = []
+        for name in self.params:
+            if name in self.choices:
+                options = self.choices[name]
+                if p[name] not in options:
+                    raise FeatureError(f"{name} must be one of {list(options)}, "
+                                       f"got {p[name]!r}")
+                out.append(float(options.index(p[name])))
+            else:
+                out.append(float(p[name]))
+        return tuple(out)
 
 
-def _window(p: dict) -> tuple[float, ...]:
-    return (float(p["n"]),)
+def _windowed(code: int, prefix: str, state: Callable[[int], int], warm: Callable[[int], int],
+              min_window: int = 1) -> Kind:
+    """A kind whose only parameter is the window ``n``."""
+    return Kind(code, ("n",), lambda p: state(p["n"]), lambda p: warm(p["n"]),
+                lambda p: f"{prefix}_{p['n']}", min_window=min_window)
 
 
-def _named(kind: str, p: dict) -> str:
-    return f"{kind}_{p['n']}"
-
-
-def _choice(value: str, options: tuple[str, ...], what: str) -> float:
-    if value not in options:
-        raise FeatureError(f"{what} must be one of {list(options)}, got {value!r}")
-    return float(options.index(value))
+def _sided(code: int, choice: str, options: tuple[str, ...], state: Callable[[int], int],
+           warm: Callable[[int], int], names: tuple[str, ...]) -> Kind:
+    """A window ``n`` plus a choice (which output of the step); named by the choice."""
+    return Kind(code, ("n", choice), lambda p: state(p["n"]), lambda p: warm(p["n"]),
+                lambda p: f"{names[options.index(p[choice])]}_{p['n']}",
+                choices={choice: options}, min_window=2)
 
 
 KINDS: dict[str, Kind] = {
-    "log_return": Kind(0, ("n",), lambda p: 2 + p["n"], lambda p: p["n"], _named, _window),
-    "sma_ratio": Kind(1, ("n",), lambda p: 3 + p["n"], lambda p: p["n"] - 1, _named, _window),
-    "ema_ratio": Kind(2, ("n",), lambda p: 3, lambda p: p["n"] - 1, _named, _window),
-    "rsi": Kind(3, ("n",), lambda p: 4, lambda p: p["n"], _named, _window),
-    "natr": Kind(4, ("n",), lambda p: 4, lambda p: p["n"], _named, _window),
-    "volatility": Kind(5, ("n",), lambda p: 3 + p["n"], lambda p: p["n"], _named, _window),
-    "zscore": Kind(6, ("n",), lambda p: 2 + p["n"], lambda p: p["n"] - 1, _named, _window),
+    "log_return": _windowed(0, "log_return", lambda n: 2 + n, lambda n: n),
+    "sma_ratio": _windowed(1, "sma_ratio", lambda n: 3 + n, lambda n: n - 1),
+    "ema_ratio": _windowed(2, "ema_ratio", lambda n: 3, lambda n: n - 1),
+    "rsi": _windowed(3, "rsi", lambda n: 4, lambda n: n),
+    "natr": _windowed(4, "natr", lambda n: 4, lambda n: n),
+    "volatility": _windowed(5, "volatility", lambda n: 3 + n, lambda n: n, min_window=2),
+    "zscore": _windowed(6, "zscore", lambda n: 2 + n, lambda n: n - 1, min_window=2),
     "bollinger_pctb": Kind(7, ("n", "k"), lambda p: 2 + p["n"], lambda p: p["n"] - 1,
-                           lambda kind, p: f"{kind}_{p['n']}_{p['k']:g}",
-                           lambda p: (float(p["n"]), float(p["k"]))),
+                           lambda p: f"bollinger_pctb_{p['n']}_{p['k']:g}", min_window=2),
     "bollinger_width": Kind(8, ("n", "k"), lambda p: 2 + p["n"], lambda p: p["n"] - 1,
-                            lambda kind, p: f"{kind}_{p['n']}_{p['k']:g}",
-                            lambda p: (float(p["n"]), float(p["k"]))),
-    "volume_zscore": Kind(9, ("n",), lambda p: 2 + p["n"], lambda p: p["n"] - 1, _named,
-                          _window),
-    "range_position": Kind(10, ("n",), lambda p: 2 + 2 * p["n"], lambda p: p["n"] - 1, _named,
-                           _window),
-    "candle": Kind(11, ("part",), lambda p: 1, lambda p: 0,
-                   lambda kind, p: f"candle_{p['part']}",
-                   lambda p: (_choice(p["part"], _CANDLE_PARTS, "candle part"),)),
+                            lambda p: f"bollinger_width_{p['n']}_{p['k']:g}", min_window=2),
+    "volume_zscore": _windowed(9, "volume_zscore", lambda n: 2 + n, lambda n: n - 1,
+                               min_window=2),
+    "range_position": _windowed(10, "range_position", lambda n: 3 + 2 * n, lambda n: n - 1),
+    "candle": Kind(11, ("part",), lambda p: 1, lambda p: 0, lambda p: f"candle_{p['part']}",
+                   choices={"part": ("body", "upper_wick", "lower_wick")}),
     "cyclic_time": Kind(12, ("cycle", "wave"), lambda p: 1, lambda p: 0,
-                        lambda kind, p: f"{p['cycle']}_{p['wave']}",
-                        lambda p: (_choice(p["cycle"], _CYCLES, "cycle"),
-                                   _choice(p["wave"], _WAVES, "wave"))),
+                        lambda p: f"{p['cycle']}_{p['wave']}",
+                        choices={"cycle": ("hour", "dow"), "wave": ("sin", "cos")}),
+    "pct_return": _windowed(13, "pct_return", lambda n: 2 + n, lambda n: n),
+    "macd": Kind(14, ("fast", "slow", "signal", "part"), lambda p: 7,
+                 lambda p: p["slow"] + p["signal"] - 2,
+                 lambda p: f"macd_{p['fast']}_{p['slow']}_{p['signal']}_{p['part']}",
+                 choices={"part": ("line", "signal", "hist")}),
+    "stochastic": Kind(15, ("n", "slow", "d", "part"),
+                       lambda p: 4 + 2 * p["n"] + p["slow"] + p["d"],
+                       lambda p: p["n"] + p["slow"] + p["d"] - 3,
+                       lambda p: f"stoch_{p['n']}_{p['slow']}_{p['d']}_{p['part']}",
+                       choices={"part": ("k", "d")}),
+    "williams_r": _windowed(16, "williams_r", lambda n: 3 + 2 * n, lambda n: n - 1),
+    "cci": _windowed(17, "cci", lambda n: 2 + n, lambda n: n - 1, min_window=2),
+    "adx": _windowed(18, "adx", lambda n: 9, lambda n: 2 * n - 1, min_window=2),
+    "obv": Kind(19, (), lambda p: 3, lambda p: 0, lambda p: "obv"),
+    "mfi": _windowed(20, "mfi", lambda n: 5 + 2 * n, lambda n: n),
+    "moments": _sided(21, "moment", ("skew", "kurt"), lambda n: 3 + n, lambda n: n,
+                      ("skew", "kurt")),
+    "range_volatility": _sided(22, "estimator", ("parkinson", "garman_klass"),
+                               lambda n: 2 + n, lambda n: n - 1,
+                               ("parkinson", "garman_klass")),
+    "distance_extreme": _sided(23, "side", ("high", "low"), lambda n: 2 + n, lambda n: n - 1,
+                               ("dist_high", "dist_low")),
 }
-
-# smallest window each kind accepts (a window of 1 has no spread, an SMA of 1 is the price)
-MIN_WINDOW = {"log_return": 1, "volatility": 2, "zscore": 2, "volume_zscore": 2,
-              "bollinger_pctb": 2, "bollinger_width": 2}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from features_numba.errors import FeatureError
-from features_numba.kinds import KERNEL_VERSION, KINDS, MIN_WINDOW
+from features_numba.kinds import KERNEL_VERSION, KINDS
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,16 @@ class FeatureDef:
         if set(params) != expected:
             raise FeatureError(f"feature {kind!r} takes parameters {sorted(expected)}, "
                                f"got {sorted(params)}")
-        if "n" in params:
-            n = params["n"]
-            low = MIN_WINDOW.get(kind, 1)
-            if isinstance(n, bool) or not isinstance(n, int) or n < low:
-                raise FeatureError(f"feature {kind!r}: window n must be an integer >= {low}, "
-                                   f"got {n!r}")
+        for key in ("n", "fast", "slow", "signal", "d"):
+            value = params.get(key)
+            low = KINDS[kind].min_window if key == "n" else 1
+            if key in params and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < low):
+                raise FeatureError(f"feature {kind!r}: {key} must be an integer >= {low}, "
+                                   f"got {value!r}")
+        if kind == "macd" and params["fast"] >= params["slow"]:
+            raise FeatureError(f"feature 'macd': fast ({params['fast']}) must be shorter than "
+                               f"slow ({params['slow']})")
         if "k" in params and not (isinstance(params["k"], (int, float)) and params["k"] > 0):
             raise FeatureError(f"feature {kind!r}: k must be a positive number, "
                                f"got {params['k']!r}")
@@ -56,7 +60,7 @@ class FeatureDef:
     @property
     def name(self) -> str:
         """Column name, e.g. ``rsi_14``."""
-        return KINDS[self.kind].column(self.kind, self.kw)
+        return KINDS[self.kind].column(self.kw)
 
     @property
     def warmup(self) -> int:
@@ -136,21 +140,30 @@ class FeatureSpec:
 
     @classmethod
     def default(cls) -> FeatureSpec:
-        """A sensible general-purpose set: returns, trend, momentum, volatility, volume,
-        candle shape and calendar; 31 columns, warm-up 100 bars."""
+        """A general-purpose set of scale-free columns (no raw prices, so it transfers across
+        price levels): returns, trend, momentum, volatility, volume, candle shape and calendar;
+        39 columns, warm-up 99 bars."""
         d = FeatureDef.of
         return cls((
             *(d("log_return", n=n) for n in (1, 2, 4, 8, 24)),
             *(d("sma_ratio", n=n) for n in (10, 20, 50, 100)),
             *(d("ema_ratio", n=n) for n in (12, 26)),
             d("rsi", n=14),
+            *(d("stochastic", n=14, slow=3, d=3, part=p) for p in ("k", "d")),
+            d("williams_r", n=14),
+            d("cci", n=20),
+            d("adx", n=14),
             d("natr", n=14),
             *(d("volatility", n=n) for n in (24, 96)),
+            *(d("range_volatility", n=24, estimator=e) for e in ("parkinson", "garman_klass")),
+            *(d("moments", n=48, moment=m) for m in ("skew", "kurt")),
             d("zscore", n=20),
             d("bollinger_pctb", n=20, k=2.0),
             d("bollinger_width", n=20, k=2.0),
             d("volume_zscore", n=24),
-            *(d("range_position", n=n) for n in (24, 96)),
+            d("mfi", n=14),
+            d("range_position", n=24),
+            *(d("distance_extreme", n=48, side=s) for s in ("high", "low")),
             *(d("candle", part=p) for p in ("body", "upper_wick", "lower_wick")),
             *(d("cyclic_time", cycle=c, wave=w) for c in ("hour", "dow") for w in ("sin", "cos")),
         ))

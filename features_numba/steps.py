@@ -18,17 +18,35 @@ NAN = math.nan
 
 
 @njit(cache=True, inline="always")
-def _push(s, base, n, x):
-    """Write ``x`` into the ring at ``s[base:base+n]`` (write position in ``s[1]``); return the
-    value it replaces."""
-    pos = int(s[1])
+def _push(s, at, base, n, x):
+    """Write ``x`` into the ring ``s[base:base+n]`` whose write position is ``s[at]``; return
+    the value it replaces."""
+    pos = int(s[at])
     old = s[base + pos]
     s[base + pos] = x
     pos += 1
     if pos == n:
         pos = 0
-    s[1] = pos
+    s[at] = pos
     return old
+
+
+@njit(cache=True, inline="always")
+def _ring_max(s, base, n):
+    """Largest value of the ring ``s[base:base+n]``."""
+    top = s[base]
+    for k in range(1, n):
+        top = max(top, s[base + k])
+    return top
+
+
+@njit(cache=True, inline="always")
+def _ring_min(s, base, n):
+    """Smallest value of the ring ``s[base:base+n]``."""
+    low = s[base]
+    for k in range(1, n):
+        low = min(low, s[base + k])
+    return low
 
 
 @njit(cache=True, inline="always")
@@ -50,7 +68,7 @@ def log_return_step(p, s, o, h, l, c, v, ts):
     """``log(close / close.shift(n))`` (pandas); warm-up n bars. State: count, pos, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
-    old = _push(s, 2, n, c)
+    old = _push(s, 1, 2, n, c)
     return math.log(c / old) if s[0] > n else NAN
 
 
@@ -60,7 +78,7 @@ def sma_ratio_step(p, s, o, h, l, c, v, ts):
     pos, sum, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
-    old = _push(s, 3, n, c)
+    old = _push(s, 1, 3, n, c)
     if s[0] > n:
         s[2] += c - old
     else:
@@ -146,7 +164,7 @@ def volatility_step(p, s, o, h, l, c, v, ts):
     s[2] = c
     if s[0] == 1.0:
         return NAN
-    _push(s, 3, n, math.log(c / prev))
+    _push(s, 1, 3, n, math.log(c / prev))
     if s[0] <= n:
         return NAN
     return _ring_mean_std(s, 3, n, 1)[1]
@@ -158,7 +176,7 @@ def zscore_step(p, s, o, h, l, c, v, ts):
     the window is flat. State: count, pos, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
-    _push(s, 2, n, c)
+    _push(s, 1, 2, n, c)
     if s[0] < n:
         return NAN
     mean, std = _ring_mean_std(s, 2, n, 1)
@@ -171,7 +189,7 @@ def bollinger_pctb_step(p, s, o, h, l, c, v, ts):
     k population standard deviations); warm-up n-1; 0.5 when flat. State: count, pos, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
-    _push(s, 2, n, c)
+    _push(s, 1, 2, n, c)
     if s[0] < n:
         return NAN
     mean, std = _ring_mean_std(s, 2, n, 0)
@@ -185,7 +203,7 @@ def bollinger_width_step(p, s, o, h, l, c, v, ts):
     standard deviations); warm-up n-1. State: count, pos, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
-    _push(s, 2, n, c)
+    _push(s, 1, 2, n, c)
     if s[0] < n:
         return NAN
     mean, std = _ring_mean_std(s, 2, n, 0)
@@ -198,7 +216,7 @@ def volume_zscore_step(p, s, o, h, l, c, v, ts):
     the window is flat (e.g. zero-volume runs). State: count, pos, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
-    _push(s, 2, n, v)
+    _push(s, 1, 2, n, v)
     if s[0] < n:
         return NAN
     mean, std = _ring_mean_std(s, 2, n, 1)
@@ -208,20 +226,15 @@ def volume_zscore_step(p, s, o, h, l, c, v, ts):
 @njit(cache=True)
 def range_position_step(p, s, o, h, l, c, v, ts):
     """``(close - lowest low) / (highest high - lowest low)`` over n bars (pandas rolling
-    max/min); warm-up n-1; 0.5 when flat. State: count, pos, ring of highs(n), ring of lows(n)."""
+    max/min); warm-up n-1; 0.5 when flat. State: count, 2 positions, rings of highs and lows."""
     n = int(p[0])
     s[0] += 1.0
-    pos = int(s[1])
-    s[2 + pos] = h
-    s[2 + n + pos] = l
-    s[1] = 0.0 if pos + 1 == n else pos + 1.0
+    _push(s, 1, 3, n, h)
+    _push(s, 2, 3 + n, n, l)
     if s[0] < n:
         return NAN
-    hi = s[2]
-    lo = s[2 + n]
-    for k in range(1, n):
-        hi = max(hi, s[2 + k])
-        lo = min(lo, s[2 + n + k])
+    hi = _ring_max(s, 3, n)
+    lo = _ring_min(s, 3 + n, n)
     return (c - lo) / (hi - lo) if hi > lo else 0.5
 
 
@@ -252,3 +265,370 @@ def cyclic_time_step(p, s, o, h, l, c, v, ts):
         phase = ((seconds // 86400 + 3) % 7) / 7.0  # 1970-01-01 was a Thursday
     angle = 2.0 * math.pi * phase
     return math.sin(angle) if p[1] == 0.0 else math.cos(angle)
+
+
+@njit(cache=True)
+def pct_return_step(p, s, o, h, l, c, v, ts):
+    """``close.pct_change(n)`` (pandas) as ``close / close.shift(n) - 1``; warm-up n.
+    State: count, pos, ring(n)."""
+    n = int(p[0])
+    s[0] += 1.0
+    old = _push(s, 1, 2, n, c)
+    return c / old - 1.0 if s[0] > n else NAN
+
+
+@njit(cache=True)
+def macd_step(p, s, o, h, l, c, v, ts):
+    """``talib.MACD(close, fast, slow, signal)``: p = fast, slow, signal, part (0 line,
+    1 signal, 2 histogram). Both EMAs are seeded at bar slow-1 by SMAs ending there, the signal
+    EMA by the SMA of the first ``signal`` MACD values; warm-up slow + signal - 2.
+    State: count, fast sum, slow sum, fast EMA, slow EMA, signal sum, signal EMA."""
+    fast, slow, sig = int(p[0]), int(p[1]), int(p[2])
+    s[0] += 1.0
+    i = int(s[0]) - 1
+    if i >= slow - fast:
+        if i <= slow - 1:
+            s[1] += c
+        else:
+            s[3] = (c - s[3]) * (2.0 / (fast + 1)) + s[3]
+    if i <= slow - 1:
+        s[2] += c
+    else:
+        s[4] = (c - s[4]) * (2.0 / (slow + 1)) + s[4]
+    if i < slow - 1:
+        return NAN
+    if i == slow - 1:
+        s[3] = s[1] / fast
+        s[4] = s[2] / slow
+    line = s[3] - s[4]
+    j = i - (slow - 1)
+    if j < sig - 1:
+        s[5] += line
+        return NAN
+    if j == sig - 1:
+        s[5] += line
+        s[6] = s[5] / sig
+    else:
+        s[6] = (line - s[6]) * (2.0 / (sig + 1)) + s[6]
+    part = int(p[3])
+    if part == 0:
+        return line
+    if part == 1:
+        return s[6]
+    return line - s[6]
+
+
+@njit(cache=True)
+def stochastic_step(p, s, o, h, l, c, v, ts):
+    """``talib.STOCH(high, low, close, n, slow, 0, d, 0)``: p = n, slow, d, part (0 slow %K,
+    1 slow %D); SMA smoothing; warm-up n + slow + d - 3. State: count, 3 positions, rings of
+    highs(n), lows(n), fast %K(slow), slow %K(d)."""
+    n, slow, d = int(p[0]), int(p[1]), int(p[2])
+    s[0] += 1.0
+    count = int(s[0])
+    _push(s, 1, 4, n, h)
+    _push(s, 2, 4 + n, n, l)
+    if count < n:
+        return NAN
+    hi = _ring_max(s, 4, n)
+    lo = _ring_min(s, 4 + n, n)
+    diff = (hi - lo) / 100.0
+    fast_k = (c - lo) / diff if diff != 0.0 else 0.0
+    base_fk = 4 + 2 * n
+    base_sk = base_fk + slow
+    pos = int(s[3])  # one position drives both smoothing rings: they advance together
+    s[base_fk + pos % slow] = fast_k
+    if count < n + slow - 1:
+        s[3] = pos + 1
+        return NAN
+    total = 0.0
+    for k in range(slow):
+        total += s[base_fk + k]
+    slow_k = total / slow
+    s[base_sk + pos % d] = slow_k
+    s[3] = (pos + 1) % (slow * d)
+    if count < n + slow + d - 2:
+        return NAN
+    if int(p[3]) == 0:
+        return slow_k
+    total = 0.0
+    for k in range(d):
+        total += s[base_sk + k]
+    return total / d
+
+
+@njit(cache=True)
+def williams_r_step(p, s, o, h, l, c, v, ts):
+    """``talib.WILLR(high, low, close, n)`` in -100..0; 0 for a flat window; warm-up n-1.
+    State: count, 2 positions, rings of highs and lows."""
+    n = int(p[0])
+    s[0] += 1.0
+    _push(s, 1, 3, n, h)
+    _push(s, 2, 3 + n, n, l)
+    if s[0] < n:
+        return NAN
+    hi = _ring_max(s, 3, n)
+    diff = (hi - _ring_min(s, 3 + n, n)) * -0.01
+    return (hi - c) / diff if diff != 0.0 else 0.0
+
+
+@njit(cache=True)
+def cci_step(p, s, o, h, l, c, v, ts):
+    """``talib.CCI(high, low, close, n)``: (typical price - its SMA) / (0.015 * mean absolute
+    deviation); 0 when flat; warm-up n-1. State: count, pos, ring of typical prices(n)."""
+    n = int(p[0])
+    s[0] += 1.0
+    tp = (h + l + c) / 3.0
+    _push(s, 1, 2, n, tp)
+    if s[0] < n:
+        return NAN
+    total = 0.0
+    for k in range(n):
+        total += s[2 + k]
+    mean = total / n
+    dev = 0.0
+    for k in range(n):
+        dev += abs(s[2 + k] - mean)
+    diff = tp - mean
+    return diff / (0.015 * (dev / n)) if diff != 0.0 and dev != 0.0 else 0.0
+
+
+@njit(cache=True)
+def adx_step(p, s, o, h, l, c, v, ts):
+    """``talib.ADX(high, low, close, n)``: Wilder-smoothed directional movement; warm-up 2n-1.
+    State: count, previous high, low, close, +DM, -DM, TR, sum of DX, ADX."""
+    n = int(p[0])
+    s[0] += 1.0
+    count = int(s[0])
+    prev_h, prev_l, prev_c = s[1], s[2], s[3]
+    s[1], s[2], s[3] = h, l, c
+    if count == 1:
+        return NAN
+    diff_p = h - prev_h
+    diff_m = prev_l - l
+    plus_dm = 0.0
+    minus_dm = 0.0
+    if diff_m > 0.0 and diff_p < diff_m:
+        minus_dm = diff_m
+    elif diff_p > 0.0 and diff_p > diff_m:
+        plus_dm = diff_p
+    tr = max(h - l, abs(h - prev_c), abs(l - prev_c))
+    if count <= n:  # bars 1 .. n-1: plain sums seed the smoothing
+        s[4] += plus_dm
+        s[5] += minus_dm
+        s[6] += tr
+        return NAN
+    s[4] = s[4] - s[4] / n + plus_dm
+    s[5] = s[5] - s[5] / n + minus_dm
+    s[6] = s[6] - s[6] / n + tr
+    dx = 0.0
+    if s[6] != 0.0:
+        minus_di = 100.0 * (s[5] / s[6])
+        plus_di = 100.0 * (s[4] / s[6])
+        total = minus_di + plus_di
+        if total != 0.0:
+            dx = 100.0 * (abs(minus_di - plus_di) / total)
+    if count < 2 * n:
+        s[7] += dx
+        return NAN
+    if count == 2 * n:
+        s[8] = (s[7] + dx) / n
+    else:
+        s[8] = (s[8] * (n - 1) + dx) / n
+    return s[8]
+
+
+@njit(cache=True)
+def obv_step(p, s, o, h, l, c, v, ts):
+    """``talib.OBV(close, volume)``: cumulative volume signed by the close's direction, starting
+    at the first bar's volume; no warm-up. State: count, previous close, OBV."""
+    s[0] += 1.0
+    if s[0] == 1.0:
+        s[2] = v
+    elif c > s[1]:
+        s[2] += v
+    elif c < s[1]:
+        s[2] -= v
+    s[1] = c
+    return s[2]
+
+
+@njit(cache=True)
+def mfi_step(p, s, o, h, l, c, v, ts):
+    """``talib.MFI(high, low, close, volume, n)``: 100 * positive / total money flow over n
+    typical-price changes (a change within TA-Lib's scaled epsilon counts as none); 0 when
+    total flow < 1; warm-up n. State: count, pos, previous typical
+    price, positive sum, negative sum, rings of positive(n) and negative(n) flows."""
+    n = int(p[0])
+    s[0] += 1.0
+    tp = (h + l + c) / 3.0
+    prev = s[2]
+    s[2] = tp
+    if s[0] == 1.0:
+        return NAN
+    flow = tp * v
+    diff = tp - prev
+    # TA-Lib treats |diff| <= 1e-14 * (|tp| + |prev|) as no change (TA_IS_ZERO_SCALED)
+    flat = abs(diff) <= 1e-14 * (abs(tp) + abs(prev))
+    pos_flow = flow if diff > 0.0 and not flat else 0.0
+    neg_flow = flow if diff < 0.0 and not flat else 0.0
+    at = int(s[1])
+    s[3] += pos_flow - s[5 + at]
+    s[4] += neg_flow - s[5 + n + at]
+    s[5 + at] = pos_flow
+    s[5 + n + at] = neg_flow
+    s[1] = 0.0 if at + 1 == n else at + 1.0
+    if s[0] <= n:
+        return NAN
+    total = s[3] + s[4]
+    return 100.0 * (s[3] / total) if total >= 1.0 else 0.0
+
+
+@njit(cache=True)
+def moments_step(p, s, o, h, l, c, v, ts):
+    """Rolling skew (p[1] = 0) or excess kurtosis (p[1] = 1) of 1-bar log returns over n bars,
+    bias-corrected like ``Series.rolling(n).skew()`` / ``.kurt()``; 0 when flat; warm-up n.
+    State: count, pos, previous close, ring(n)."""
+    n = int(p[0])
+    s[0] += 1.0
+    prev = s[2]
+    s[2] = c
+    if s[0] == 1.0:
+        return NAN
+    _push(s, 1, 3, n, math.log(c / prev))
+    if s[0] <= n:
+        return NAN
+    mean = 0.0
+    for k in range(n):
+        mean += s[3 + k]
+    mean /= n
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for k in range(n):
+        d = s[3 + k] - mean
+        d2 = d * d
+        m2 += d2
+        m3 += d2 * d
+        m4 += d2 * d2
+    m2 /= n
+    if m2 <= 0.0:
+        return 0.0
+    m3 /= n
+    m4 /= n
+    if p[1] == 0.0:
+        return math.sqrt(n * (n - 1.0)) / (n - 2.0) * m3 / m2 ** 1.5
+    g2 = m4 / (m2 * m2) - 3.0
+    return (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * g2 + 6.0)
+
+
+@njit(cache=True)
+def range_volatility_step(p, s, o, h, l, c, v, ts):
+    """Range-based volatility per bar over n bars: p[1] = 0 Parkinson
+    ``sqrt(mean(ln(h/l)^2) / (4 ln 2))``, 1 Garman-Klass
+    ``sqrt(mean(0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2))`` (pandas rolling mean); warm-up n-1.
+    State: count, pos, ring of per-bar terms(n)."""
+    n = int(p[0])
+    s[0] += 1.0
+    hl = math.log(h / l)
+    if p[1] == 0.0:
+        term = hl * hl
+    else:
+        co = math.log(c / o)
+        term = 0.5 * hl * hl - (2.0 * math.log(2.0) - 1.0) * co * co
+    _push(s, 1, 2, n, term)
+    if s[0] < n:
+        return NAN
+    total = 0.0
+    for k in range(n):
+        total += s[2 + k]
+    mean = total / n
+    if p[1] == 0.0:
+        return math.sqrt(mean / (4.0 * math.log(2.0)))
+    return math.sqrt(mean) if mean > 0.0 else 0.0
+
+
+@njit(cache=True)
+def distance_extreme_step(p, s, o, h, l, c, v, ts):
+    """``close / rolling max(high, n) - 1`` (p[1] = 0) or ``close / rolling min(low, n) - 1``
+    (p[1] = 1), pandas rolling; warm-up n-1. State: count, pos, ring(n)."""
+    n = int(p[0])
+    s[0] += 1.0
+    _push(s, 1, 2, n, h if p[1] == 0.0 else l)
+    if s[0] < n:
+        return NAN
+    extreme = _ring_max(s, 2, n) if p[1] == 0.0 else _ring_min(s, 2, n)
+    return c / extreme - 1.0
+
+
+# Dispatch and loops live in this module on purpose: numba's on-disk cache is keyed by the
+# source file of each function, so a step edited here also invalidates the compiled loops.
+@njit(cache=True)
+def _step_nb(code, p, s, o, h, l, c, v, ts):
+    """Advance the feature of kind ``code`` by one bar and return its value."""
+    if code == 0:
+        return log_return_step(p, s, o, h, l, c, v, ts)
+    if code == 1:
+        return sma_ratio_step(p, s, o, h, l, c, v, ts)
+    if code == 2:
+        return ema_ratio_step(p, s, o, h, l, c, v, ts)
+    if code == 3:
+        return rsi_step(p, s, o, h, l, c, v, ts)
+    if code == 4:
+        return natr_step(p, s, o, h, l, c, v, ts)
+    if code == 5:
+        return volatility_step(p, s, o, h, l, c, v, ts)
+    if code == 6:
+        return zscore_step(p, s, o, h, l, c, v, ts)
+    if code == 7:
+        return bollinger_pctb_step(p, s, o, h, l, c, v, ts)
+    if code == 8:
+        return bollinger_width_step(p, s, o, h, l, c, v, ts)
+    if code == 9:
+        return volume_zscore_step(p, s, o, h, l, c, v, ts)
+    if code == 10:
+        return range_position_step(p, s, o, h, l, c, v, ts)
+    if code == 11:
+        return candle_step(p, s, o, h, l, c, v, ts)
+    if code == 12:
+        return cyclic_time_step(p, s, o, h, l, c, v, ts)
+    if code == 13:
+        return pct_return_step(p, s, o, h, l, c, v, ts)
+    if code == 14:
+        return macd_step(p, s, o, h, l, c, v, ts)
+    if code == 15:
+        return stochastic_step(p, s, o, h, l, c, v, ts)
+    if code == 16:
+        return williams_r_step(p, s, o, h, l, c, v, ts)
+    if code == 17:
+        return cci_step(p, s, o, h, l, c, v, ts)
+    if code == 18:
+        return adx_step(p, s, o, h, l, c, v, ts)
+    if code == 19:
+        return obv_step(p, s, o, h, l, c, v, ts)
+    if code == 20:
+        return mfi_step(p, s, o, h, l, c, v, ts)
+    if code == 21:
+        return moments_step(p, s, o, h, l, c, v, ts)
+    if code == 22:
+        return range_volatility_step(p, s, o, h, l, c, v, ts)
+    return distance_extreme_step(p, s, o, h, l, c, v, ts)
+
+
+@njit(cache=True)
+def batch_nb(codes, params, offsets, state, o, h, l, c, v, ts, out):
+    """Fill ``out[i, f]`` with feature f at bar i; ``state`` must start zeroed."""
+    for f in range(codes.shape[0]):
+        code = codes[f]
+        p = params[f]
+        s = state[offsets[f]:offsets[f + 1]]
+        for i in range(o.shape[0]):
+            out[i, f] = _step_nb(code, p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
+
+
+@njit(cache=True)
+def update_nb(codes, params, offsets, state, o, h, l, c, v, ts, out):
+    """Advance every feature by one bar, writing the row into ``out``."""
+    for f in range(codes.shape[0]):
+        out[f] = _step_nb(codes[f], params[f], state[offsets[f]:offsets[f + 1]],
+                          o, h, l, c, v, ts)
