@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features_numba.steps import batch_nb
 from features_numba.errors import FeatureError
 from features_numba.spec import FeatureSpec
+from features_numba.steps import batch_nb
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from features_numba.batch import _bar_times
-from features_numba.steps import batch_nb, update_nb
 from features_numba.errors import FeatureError
 from features_numba.spec import FeatureSpec
+from features_numba.steps import batch_nb, update_nb
 
 
 class FeatureStream:
