@@ -563,7 +563,7 @@ def distance_extreme_step(p, s, o, h, l, c, v, ts):
 
 # Dispatch and loops live in this module on purpose: numba's on-disk cache is keyed by the
 # source file of each function, so a step edited here also invalidates the compiled loops.
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _step_nb(code, p, s, o, h, l, c, v, ts):
     """Advance the feature of kind ``code`` by one bar and return its value."""
     if code == 0:
