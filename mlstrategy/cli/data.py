@@ -1,9 +1,200 @@
 """``mlstrategy data``: import, download, update, check, list and resample market data."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import pandas as pd
+
+from datafeeds.errors import DataError
+from datafeeds.loaders import load_file_checked
+from datafeeds.resample import resample as resample_bars
+from datafeeds.store import Store, StoreKey
+from datafeeds.validate import ValidationReport
+
+YAHOO = "yahoo"
+
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+    show_default=True, help="Root of the Parquet store (<dir>/<source>/<SYMBOL>_<tf>.parquet).")
+tz_option = click.option("--tz", default="UTC", show_default=True,
+                         help="Timezone of naive timestamps in the file, e.g. Europe/Berlin.")
+adjusted_option = click.option("--adjusted", is_flag=True,
+                               help="Yahoo data: use split- and dividend-adjusted prices "
+                                    "(O/H/L/C scaled by Adj Close / Close).")
+repair_option = click.option("--repair", is_flag=True,
+                             help="Drop exact duplicates, keep the last of duplicate "
+                                  "timestamps, sort (each repair is reported; no value is "
+                                  "ever changed).")
+timeframe_option = click.option("--timeframe", "-t", default="1h", show_default=True,
+                                help="Bar size: 1m, 5m, 15m, 1h, 4h, 1d ...")
 
 
-@click.group()
+def _echo_report(report: ValidationReport, limit: int = 10) -> None:
+    for line in report.lines(limit):
+        click.echo(line)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def data() -> None:
-    """Import, download, check and store market data (OHLCV)."""
+    """Import, download, check and store market data (OHLCV bars).
+
+    Every way in ends in one validator; bad data is refused with the file, rows and rule.
+    """
+
+
+@data.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@tz_option
+@adjusted_option
+@repair_option
+@click.option("--timeframe", "-t", help="Bar size, for gap reports (default: inferred).")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Entries shown per section of the report.")
+def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | None,
+          limit: int) -> None:
+    """Validate the bars in PATH and report gaps, zero-volume, flat and repeated runs.
+
+    Exits with code 2 when the file breaks the OHLCV contract.
+    """
+    _, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
+                                  timeframe=timeframe)
+    _echo_report(report, limit)
+    click.echo("valid")
+
+
+@data.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--symbol", required=True, help="Symbol to store the bars under, e.g. BTC/USD.")
+@timeframe_option
+@click.option("--source", default="file", show_default=True,
+              help="Source name in the store (folder under --data-dir).")
+@tz_option
+@adjusted_option
+@repair_option
+@data_dir_option
+def import_cmd(path: Path, symbol: str, timeframe: str, source: str, tz: str, adjusted: bool,
+               repair: bool, data_dir: Path) -> None:
+    """Read bars from PATH (CSV, Parquet, JSON, feather; layout detected) into the store."""
+    bars, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
+                                     timeframe=timeframe)
+    _echo_report(report, 3)
+    key = StoreKey(source, symbol, timeframe)
+    stored = Store(data_dir).write(key, bars)
+    click.echo(f"stored {len(bars)} bars: {stored}")
+
+
+def _since(text: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date; use e.g. 2024-01-31") from None
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def _download(source: str, symbol: str, timeframe: str, since: pd.Timestamp | None,
+              until: pd.Timestamp | None, adjusted: bool, data_dir: Path,
+              api_url: str | None, limit: int) -> None:
+    store = Store(data_dir)
+    key = StoreKey(source, symbol, timeframe)
+    if source == YAHOO:
+        from datafeeds.download_yfinance import download_yfinance
+
+        last = store.last_bar(key)
+        start = since if last is None else last
+        bars, report = download_yfinance(
+            symbol, interval=timeframe, adjusted=adjusted,
+            start=None if start is None else start.strftime("%Y-%m-%d"),
+            end=None if until is None else until.strftime("%Y-%m-%d"))
+        added = store.append(key, bars)
+        _echo_report(report, 3)
+    else:
+        from datafeeds.download_ccxt import make_exchange, update_store
+
+        if since is None and store.last_bar(key) is None:
+            raise click.UsageError("nothing stored yet: give --since DATE for the first bar")
+        exchange = make_exchange(source, api_url=api_url)
+
+        def progress(count: int, last: pd.Timestamp) -> None:
+            click.echo(f"  {count} bars, up to {last}", err=True)
+
+        added = update_store(store, key, exchange, since=since or pd.Timestamp(0, tz="UTC"),
+                             until=until, limit=limit, progress=progress)
+    click.echo(f"{key}: {added} new bars -> {store.path(key)}")
+
+
+api_url_option = click.option("--api-url", help="Send exchange requests to this base URL "
+                              "instead (testnet, proxy or test server).")
+limit_option = click.option("--limit", type=click.IntRange(1, 5000), default=1000,
+                            show_default=True, help="Bars requested per page from the exchange.")
+
+
+@data.command()
+@click.argument("source")
+@click.argument("symbol")
+@timeframe_option
+@click.option("--since", help="First bar to fetch (date, UTC) when nothing is stored yet.")
+@click.option("--until", help="Stop before this date (default: now; the forming bar is "
+                              "never stored).")
+@adjusted_option
+@api_url_option
+@limit_option
+@data_dir_option
+def download(source: str, symbol: str, timeframe: str, since: str | None, until: str | None,
+             adjusted: bool, api_url: str | None, limit: int, data_dir: Path) -> None:
+    """Download SYMBOL bars from SOURCE into the store, resuming after the last stored bar.
+
+    SOURCE is 'yahoo' (stocks, via yfinance) or a ccxt exchange id such as binance (crypto;
+    paginated, rate limited, transient errors retried).
+    """
+    _download(source, symbol, timeframe, _since(since), _since(until), adjusted, data_dir,
+              api_url, limit)
+
+
+@data.command()
+@click.argument("source")
+@click.argument("symbol")
+@timeframe_option
+@adjusted_option
+@api_url_option
+@limit_option
+@data_dir_option
+def update(source: str, symbol: str, timeframe: str, adjusted: bool, api_url: str | None,
+           limit: int, data_dir: Path) -> None:
+    """Append the bars newer than the last stored SOURCE SYMBOL bar (nothing else changes)."""
+    if Store(data_dir).last_bar(StoreKey(source, symbol, timeframe)) is None:
+        raise DataError(f"nothing stored for {source} {symbol} {timeframe} in {data_dir}/; "
+                        "start with `mlstrategy data download ... --since DATE`")
+    _download(source, symbol, timeframe, None, None, adjusted, data_dir, api_url, limit)
+
+
+@data.command("list")
+@data_dir_option
+def list_cmd(data_dir: Path) -> None:
+    """Show every stored series: bars, range and gaps."""
+    series = Store(data_dir).describe()
+    if not series:
+        click.echo(f"nothing stored in {data_dir}/ (see `mlstrategy data import --help`)")
+    for item in series:
+        r = item.report
+        click.echo(f"{item.key}: {r.rows} bars {r.first} .. {r.last}, {len(r.gaps)} gap(s) "
+                   f"({sum(g.missing for g in r.gaps)} bars missing)  {item.path}")
+
+
+@data.command()
+@click.argument("source")
+@click.argument("symbol")
+@click.option("--from", "from_tf", required=True, help="Stored bar size, e.g. 1m.")
+@click.option("--to", "to_tf", required=True, help="Larger bar size to make, e.g. 1h.")
+@data_dir_option
+def resample(source: str, symbol: str, from_tf: str, to_tf: str, data_dir: Path) -> None:
+    """Aggregate stored SOURCE SYMBOL bars into a larger timeframe, stored beside them."""
+    store = Store(data_dir)
+    bars = store.read(StoreKey(source, symbol, from_tf))
+    if bars is None:
+        raise DataError(f"nothing stored for {source} {symbol} {from_tf} in {data_dir}/")
+    out = resample_bars(bars, to_tf, source_timeframe=from_tf)
+    path = store.write(StoreKey(source, symbol, to_tf), out)
+    click.echo(f"{len(bars)} {from_tf} bars -> {len(out)} {to_tf} bars: {path}")

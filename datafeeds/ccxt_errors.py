@@ -1,0 +1,75 @@
+"""The one place ccxt exceptions are handled: retries for transient failures, translation of
+the rest into ``ExchangeError`` (the exchange refused or failed) or ``DataError`` (it sent
+candles that make no sense). Nothing else in the project catches ccxt exceptions.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import ccxt
+
+from datafeeds.errors import DataError, ExchangeError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Transient: rate limits (429, DDoS protection), timeouts, 5xx / maintenance, network errors.
+RETRYABLE = (ccxt.NetworkError,)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
+              backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call ``fn(*args)``, retrying transient ccxt errors with exponential backoff.
+
+    Parameters
+    ----------
+    what : str
+        What is being done, for messages (``"fetch_ohlcv BTC/USDT 1h on binance"``).
+    retries : int
+        Retries after the first attempt for transient errors.
+    backoff : float
+        First wait in seconds; doubled after every failed attempt.
+
+    Raises
+    ------
+    ExchangeError
+        After the retries, or at once for a non-transient error, in one line.
+    """
+    delay = backoff
+    for attempt in range(retries + 1):
+        try:
+            return fn(*args)
+        except RETRYABLE as exc:
+            if attempt == retries:
+                raise ExchangeError(f"{what}: still failing after {retries + 1} attempts "
+                                    f"({type(exc).__name__}: {_one_line(exc)}); the exchange "
+                                    "is unreachable or rate limiting: try again later") from None
+            log.warning("%s: %s, retrying in %.1fs", what, type(exc).__name__, delay)
+            sleep(delay)
+            delay *= 2
+        except ccxt.BadSymbol as exc:
+            raise ExchangeError(f"{what}: unknown symbol ({_one_line(exc)}); check the "
+                                "exchange's symbol list, e.g. BTC/USDT") from None
+        except ccxt.AuthenticationError:
+            raise ExchangeError(f"{what}: authentication failed; check MLSTRATEGY_API_KEY and "
+                                "MLSTRATEGY_API_SECRET") from None
+        except ccxt.BaseError as exc:
+            raise ExchangeError(f"{what}: {type(exc).__name__}: {_one_line(exc)}") from None
+    raise AssertionError("unreachable")
+
+
+def check_candles(what: str, rows: object) -> list[list[float]]:
+    """The candles ccxt returned, or DataError when they are not ``[[ms, o, h, l, c, v]]``."""
+    if not isinstance(rows, list) or any(
+            not isinstance(r, (list, tuple)) or len(r) < 6 or r[0] is None for r in rows):
+        raise DataError(f"{what}: malformed candles from the exchange (expected rows of "
+                        "[ms, open, high, low, close, volume])")
+    return rows

@@ -1,0 +1,209 @@
+"""Checking and (only when asked) repairing bars, with a report of everything found and done.
+
+``check_ohlcv`` is strict by default: anything that breaks the OHLCV contract raises
+``DataError`` (via ``validate_ohlcv``). With ``repair=True`` it first drops exact duplicate
+rows, resolves duplicate timestamps (keeping the last row), sorts, and drops a still-forming
+last candle; it never changes a value. Either way the report lists gaps, zero-volume and flat
+runs, and runs of bars whose OHLCV repeats earlier bars under other timestamps (a classic
+timezone-shift defect).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from datafeeds.ohlcv import COLUMNS, validate_ohlcv
+from datafeeds.timeframes import timeframe_delta
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive bars sharing a property: first and last bar time and how many bars."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+    bars: int
+
+    def __str__(self) -> str:
+        return f"{self.first} .. {self.last} ({self.bars} bars)"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Bars missing between two consecutive bars."""
+
+    after: pd.Timestamp
+    before: pd.Timestamp
+    missing: int
+
+    def __str__(self) -> str:
+        return f"{self.after} -> {self.before} ({self.missing} bars missing)"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What a check found (and, with repair, what it changed)."""
+
+    source: str
+    rows: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    timeframe: pd.Timedelta | None
+    repairs: tuple[str, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    zero_volume_runs: tuple[Run, ...] = ()
+    flat_runs: tuple[Run, ...] = ()
+    repeated_runs: tuple[Run, ...] = field(default=())
+
+    def lines(self, limit: int = 10) -> list[str]:
+        """Human-readable report, at most ``limit`` entries per list."""
+        out = [f"{self.source}: {self.rows} bars {self.first} .. {self.last}, bar size "
+               f"{self.timeframe}"]
+        out += [f"repaired: {r}" for r in self.repairs]
+        sections = (
+            ("gaps", self.gaps),
+            ("zero-volume runs", self.zero_volume_runs),
+            ("flat (O=H=L=C) runs", self.flat_runs),
+            ("runs repeating earlier bars' OHLCV (shifted duplicates)", self.repeated_runs),
+        )
+        for title, items in sections:
+            if not items:
+                continue
+            detail = ""
+            if title == "gaps":
+                largest = max(items, key=lambda g: g.missing)
+                detail = f", largest {largest}"
+            out.append(f"{title}: {len(items)}{detail}")
+            out += [f"  {item}" for item in items[:limit]]
+            if len(items) > limit:
+                out.append(f"  ... {len(items) - limit} more")
+        return out
+
+
+def _runs(index: pd.DatetimeIndex, mask: np.ndarray) -> tuple[Run, ...]:
+    """Maximal runs of consecutive True in ``mask``."""
+    if not mask.any():
+        return ()
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    starts = np.flatnonzero(np.diff(padded) == 1)
+    ends = np.flatnonzero(np.diff(padded) == -1) - 1
+    return tuple(Run(index[s], index[e], int(e - s + 1)) for s, e in zip(starts, ends,
+                                                                           strict=True))
+
+
+def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+    """The most common spacing between consecutive bars (None for fewer than 2 bars)."""
+    if len(index) < 2:
+        return None
+    steps = np.diff(index.as_unit("ns").asi8)
+    values, counts = np.unique(steps, return_counts=True)
+    return pd.Timedelta(int(values[np.argmax(counts)]), "ns")
+
+
+def _gaps(index: pd.DatetimeIndex, step: pd.Timedelta | None) -> tuple[Gap, ...]:
+    """Missing bars between consecutive bars; daily bars of a market closed at weekends
+    (no Saturday or Sunday bar at all) count only missing weekdays."""
+    if step is None or step <= pd.Timedelta(0):
+        return ()
+    ns = index.as_unit("ns").asi8
+    jumps = np.diff(ns)
+    where = np.flatnonzero(jumps > step.value)
+    missing = jumps[where] // step.value - 1
+    if step == pd.Timedelta(days=1) and not (index.day_of_week >= 5).any():
+        days = index.tz_convert("UTC").tz_localize(None).values.astype("datetime64[D]")
+        missing = np.busday_count(days[where] + 1, days[where + 1])
+    return tuple(Gap(index[i], index[i + 1], int(m)) for i, m in zip(where, missing,
+                                                                      strict=True) if m > 0)
+
+
+def _repeated(frame: pd.DataFrame) -> np.ndarray:
+    """Bars whose exact OHLCV appeared earlier under another timestamp (zero-volume flat
+    bars excluded: a stale quote repeats by nature and is reported as such)."""
+    values = frame[list(COLUMNS)]
+    stale = (frame["volume"] == 0).to_numpy() & _flat(frame)
+    seen = values.duplicated(keep="first").to_numpy()
+    return seen & ~stale
+
+
+def _flat(frame: pd.DataFrame) -> np.ndarray:
+    o, h, lo, c = (frame[k].to_numpy() for k in ("open", "high", "low", "close"))
+    return (o == h) & (h == lo) & (lo == c)
+
+
+def _repair(frame: pd.DataFrame, timeframe: str | None, now: pd.Timestamp | None
+            ) -> tuple[pd.DataFrame, list[str]]:
+    """Drop exact duplicates, keep the last of duplicate timestamps, sort, drop forming bar."""
+    repairs: list[str] = []
+    with_time = frame.reset_index(names="__time__")
+    exact = with_time.duplicated(keep="first")
+    if exact.any():
+        repairs.append(f"dropped {int(exact.sum())} exact duplicate row(s), first at "
+                       f"{with_time['__time__'][exact].iloc[0]}")
+        with_time = with_time[~exact]
+    if not with_time["__time__"].is_monotonic_increasing:
+        repairs.append("sorted rows by time")
+        with_time = with_time.sort_values("__time__", kind="stable")
+    clash = with_time["__time__"].duplicated(keep="last")
+    if clash.any():
+        repairs.append(f"{int(clash.sum())} timestamp(s) had differing rows, kept the last, "
+                       f"first at {with_time['__time__'][clash].iloc[0]}")
+        with_time = with_time[~clash]
+    out = with_time.set_index("__time__").rename_axis("datetime")
+    if timeframe is not None and now is not None and len(out):
+        last_open = out.index[-1]
+        if last_open + timeframe_delta(timeframe) > now:
+            repairs.append(f"dropped the forming candle opened at {last_open}")
+            out = out.iloc[:-1]
+    return out, repairs
+
+
+def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = False,
+                timeframe: str | None = None, now: pd.Timestamp | None = None
+                ) -> tuple[pd.DataFrame, ValidationReport]:
+    """Validate ``frame`` (repairing first if asked) and describe it.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Bars with a tz-aware DatetimeIndex and OHLCV columns, in any order.
+    source : str
+        Named in errors and in the report.
+    repair : bool
+        Drop exact duplicates, resolve duplicate timestamps (keep last), sort, and drop a
+        forming last candle (needs ``timeframe`` and ``now``). Values are never changed.
+    timeframe : str, optional
+        Bar size (``1h``...), for the forming-candle check and gaps; inferred otherwise.
+    now : pandas.Timestamp, optional
+        Current time; a last bar with ``open + timeframe > now`` is still forming.
+
+    Returns
+    -------
+    (pandas.DataFrame, ValidationReport)
+        The valid frame and the report.
+
+    Raises
+    ------
+    DataError
+        If the bars break the contract (after repair, when asked).
+    """
+    repairs: list[str] = []
+    if repair and isinstance(frame.index, pd.DatetimeIndex):
+        frame, repairs = _repair(frame, timeframe, now)
+    valid = validate_ohlcv(frame, source=source)
+    step = timeframe_delta(timeframe) if timeframe else infer_timeframe(valid.index)
+    zero = (valid["volume"] == 0).to_numpy()
+    report = ValidationReport(
+        source=source,
+        rows=len(valid),
+        first=valid.index[0],
+        last=valid.index[-1],
+        timeframe=step,
+        repairs=tuple(repairs),
+        gaps=_gaps(valid.index, step),
+        zero_volume_runs=_runs(valid.index, zero),
+        flat_runs=_runs(valid.index, _flat(valid)),
+        repeated_runs=_runs(valid.index, _repeated(valid)),
+    )
+    return valid, report
