@@ -100,6 +100,5 @@ class NumpyData(bt.feed.DataBase):
             return False
         for line, values in self._columns:
             line[0] = values[i]
-        self.lines.openinterest[0] = 0.0
         self._i = i + 1
         return True

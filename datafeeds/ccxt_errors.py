@@ -66,9 +66,14 @@ def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
     raise AssertionError("unreachable")
 
 
-def check_candles(what: str, rows: object) -> list[list[float]]:
-    """The candles ccxt returned, or DataError when they are not ``[[ms, o, h, l, c, v]]``."""
-    if not isinstance(rows, list) or any(
+def check_candles(what: str, rows: object, raw: object) -> list[list[float]]:
+    """The candles ccxt returned, or DataError when they are not ``[[ms, o, h, l, c, v]]``.
+
+    ``raw`` is the decoded response body: ccxt turns a body that is no list of candles (or a
+    list of broken ones) into an empty list, which must not pass for "no more bars".
+    """
+    unparsed = isinstance(raw, list) and len(raw) > 0 and rows == []
+    if unparsed or not isinstance(raw, list) or not isinstance(rows, list) or any(
             not isinstance(r, (list, tuple)) or len(r) < 6 or r[0] is None for r in rows):
         raise DataError(f"{what}: malformed candles from the exchange (expected rows of "
                         "[ms, open, high, low, close, volume])")

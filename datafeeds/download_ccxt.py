@@ -39,7 +39,9 @@ def make_exchange(exchange_id: str, *, api_url: str | None = None,
     if not isinstance(cls, type):
         raise ExchangeError(f"unknown exchange {exchange_id!r}; use a ccxt id such as "
                             "binance, coinbase, kraken")
-    config: dict = {"enableRateLimit": rate_limit, "timeout": timeout_ms}
+    # the last decoded body lets us tell "no more candles" from a malformed answer
+    config: dict = {"enableRateLimit": rate_limit, "timeout": timeout_ms,
+                    "enableLastJsonResponse": True}
     if os.environ.get("MLSTRATEGY_API_KEY"):
         config["apiKey"] = os.environ["MLSTRATEGY_API_KEY"]
         config["secret"] = os.environ.get("MLSTRATEGY_API_SECRET", "")
@@ -67,8 +69,9 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
               backoff=backoff)
     cursor = int(since.timestamp() * 1000)
     while cursor < end_ms:
-        rows = check_candles(what, call_ccxt(what, exchange.fetch_ohlcv, symbol, timeframe,
-                                             cursor, limit, retries=retries, backoff=backoff))
+        rows = call_ccxt(what, exchange.fetch_ohlcv, symbol, timeframe, cursor, limit,
+                         retries=retries, backoff=backoff)
+        rows = check_candles(what, rows, exchange.last_json_response)
         # closed bars only: a bar is closed once its end (open + bar size) is not after now
         rows = [r for r in rows if cursor <= r[0] and r[0] + step_ms <= end_ms]
         if not rows:

@@ -114,7 +114,7 @@ def _download(source: str, symbol: str, timeframe: str, since: pd.Timestamp | No
         from datafeeds.download_ccxt import make_exchange, update_store
 
         if since is None and store.last_bar(key) is None:
-            raise click.UsageError("nothing stored yet: give --since DATE for the first bar")
+            raise DataError(f"nothing stored yet for {key}: give --since DATE for the first bar")
         exchange = make_exchange(source, api_url=api_url)
 
         def progress(count: int, last: pd.Timestamp) -> None:

@@ -1,0 +1,106 @@
+"""The ccxt downloader through real ccxt, against a fake binance over HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from datafeeds import DataError, ExchangeError, load_sample
+from datafeeds.download_ccxt import fetch_range, make_exchange, update_store
+from datafeeds.store import Store, StoreKey
+from tests.fakes.exchange_server import FakeExchange, Fault
+
+BARS = load_sample("btcusd-1h").iloc[:4500]
+KEY = StoreKey("binance", "BTC/USDT", "1h")
+NOW = BARS.index[-1] + pd.Timedelta(minutes=90)  # the last served bar is closed
+
+
+@pytest.fixture
+def exchange():
+    with FakeExchange(BARS) as fake:
+        yield fake, make_exchange("binance", api_url=fake.url, rate_limit=False)
+
+
+def test_pagination_over_more_than_three_pages(exchange):
+    fake, ex = exchange
+    pages = list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], limit=1000, now=NOW))
+    assert [len(p) for p in pages] == [1000, 1000, 1000, 1000, 500]
+    pd.testing.assert_frame_equal(pd.concat(pages), BARS, check_freq=False)
+    assert fake.state.klines_requests == 6  # the last, empty page says "no more yet"
+
+
+def test_forming_candle_is_not_returned(exchange):
+    _, ex = exchange
+    pages = list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[-10],
+                             now=BARS.index[-1] + pd.Timedelta(minutes=20)))
+    assert pd.concat(pages).index[-1] == BARS.index[-2]
+
+
+def test_rate_limits_and_server_errors_are_retried(exchange):
+    fake, ex = exchange
+    fake.fail(Fault(429, '{"code": -1003, "msg": "Too many requests"}'),
+              Fault(503, "Service Unavailable"), Fault(502, "Bad Gateway"))
+    pages = list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], limit=2000, backoff=0.001,
+                             now=NOW))
+    pd.testing.assert_frame_equal(pd.concat(pages), BARS, check_freq=False)
+    assert not fake.state.faults  # every fault was met and got past
+
+
+def test_retries_give_up_with_one_line(exchange):
+    fake, ex = exchange
+    fake.fail(*[Fault(503, "down")] * 4)
+    with pytest.raises(ExchangeError, match="still failing after 3 attempts") as err:
+        list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], retries=2, backoff=0.001,
+                         now=NOW))
+    assert "\n" not in str(err.value)
+
+
+def test_non_retryable_error_is_reported_at_once_in_one_line(exchange):
+    fake, ex = exchange
+    fake.fail(Fault(400, '{"code": -1100, "msg": "Illegal characters found in parameter"}'))
+    with pytest.raises(ExchangeError, match="Illegal characters") as err:
+        list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], now=NOW))
+    assert "\n" not in str(err.value) and fake.state.klines_requests == 1
+
+
+@pytest.mark.parametrize("body", ['{"unexpected": true}', '[["x"]]', "<html>oops</html>"])
+def test_malformed_body_is_refused(exchange, body):
+    fake, ex = exchange
+    fake.fail(Fault(200, body))
+    with pytest.raises((ExchangeError, DataError)):
+        list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], now=NOW))
+
+
+def test_download_killed_midway_leaves_a_valid_store_and_update_completes(exchange, tmp_path):
+    fake, ex = exchange
+    store = Store(tmp_path)
+
+    def die_after_two_pages(count: int, last: pd.Timestamp) -> None:
+        if count == 2000:  # the exchange refuses everything after the second page
+            fake.fail(Fault(400, '{"code": -1, "msg": "killed"}'))
+
+    with pytest.raises(ExchangeError, match="killed"):
+        update_store(store, KEY, ex, since=BARS.index[0], limit=1000,
+                     progress=die_after_two_pages, now=NOW)
+    partial = store.read(KEY)
+    pd.testing.assert_frame_equal(partial, BARS.iloc[:2000], check_freq=False)
+    added = update_store(store, KEY, ex, since=BARS.index[0], limit=1000, now=NOW)
+    assert added == 2500
+    pd.testing.assert_frame_equal(store.read(KEY), BARS, check_freq=False)
+    assert update_store(store, KEY, ex, since=BARS.index[0], now=NOW) == 0
+
+
+def test_unknown_symbol_and_exchange(exchange):
+    _, ex = exchange
+    with pytest.raises(ExchangeError, match="symbol"):
+        list(fetch_range(ex, "NOPE/USDT", "1h", BARS.index[0], now=NOW))
+    with pytest.raises(ExchangeError, match="unknown exchange"):
+        make_exchange("not-an-exchange")
+
+
+def test_offline_exchange_fails_fast_in_one_line():
+    ex = make_exchange("binance", api_url="http://127.0.0.1:9", rate_limit=False,
+                       timeout_ms=2000)
+    with pytest.raises(ExchangeError, match="unreachable") as err:
+        list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], retries=1, backoff=0.001,
+                         now=NOW))
+    assert "\n" not in str(err.value)

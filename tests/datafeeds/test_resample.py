@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datafeeds import DataError
+from datafeeds.loaders import load_file
+from datafeeds.resample import resample
+
+
+@pytest.fixture(scope="module")
+def minutes(shared_data):
+    return load_file(shared_data / "nautilus_trader/btc-perp-20211231-20220201_1m.csv")
+
+
+@pytest.mark.parametrize("timeframe", ["5m", "1h", "1d"])
+def test_aggregation_matches_the_minutes_inside_each_bar(minutes, timeframe):
+    out = resample(minutes, timeframe)
+    assert out.index[0] >= minutes.index[0]
+    for stamp in (out.index[0], out.index[len(out) // 2], out.index[-1]):
+        end = stamp + (out.index[1] - out.index[0])
+        inside = minutes[(minutes.index >= stamp) & (minutes.index < end)]
+        assert inside.index[0] == stamp  # bars are labelled by their open time
+        row = out.loc[stamp]
+        assert row["open"] == inside["open"].iloc[0]
+        assert row["high"] == inside["high"].max()
+        assert row["low"] == inside["low"].min()
+        assert row["close"] == inside["close"].iloc[-1]
+        assert np.isclose(row["volume"], inside["volume"].sum(), rtol=1e-12)
+
+
+def test_partial_first_and_forming_last_bins_are_dropped(minutes):
+    hourly = resample(minutes, "1h")
+    # the data starts at 23:01 and ends at 05:31: neither partial hour is a bar
+    assert str(hourly.index[0]) == "2022-01-01 00:00:00+00:00"
+    assert str(hourly.index[-1]) == "2022-02-01 04:00:00+00:00"
+
+
+def test_bins_without_bars_stay_gaps(shared_data):
+    futures = load_file(shared_data / "nautilus_trader/6EH4.XCME_1min_bars_20240101_20240131.csv")
+    hourly = resample(futures, "1h")
+    assert (hourly.index.day_of_week == 5).sum() == 0  # no Saturday bars invented
+
+
+def test_target_must_be_a_larger_multiple(btc_bars):
+    with pytest.raises(DataError, match="larger multiple"):
+        resample(btc_bars, "30m")
+    with pytest.raises(DataError, match="larger multiple"):
+        resample(btc_bars, "90m")
