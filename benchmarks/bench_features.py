@@ -60,11 +60,11 @@ CASES = {
     "obv": (d("obv"), lambda o, h, l, c, v: talib.OBV(c, v),
             lambda b: (np.sign(b["close"].diff()).fillna(0) * b["volume"]).cumsum()),
     "mfi": (d("mfi", n=14), lambda o, h, l, c, v: talib.MFI(h, l, c, v, 14), None),
-    "bollinger_pctb": (d("bollinger_pctb", n=20, k=2.0),
+    "bollinger_pctb": (d("bollinger", n=20, k=2.0, part="pctb"),
                        lambda o, h, l, c, v: _talib_pctb(c), None),
     "volatility": (d("volatility", n=24), None,
                    lambda b: np.log(b["close"] / b["close"].shift()).rolling(24).std()),
-    "zscore": (d("zscore", n=20), None,
+    "zscore": (d("zscore", n=20, input="close"), None,
                lambda b: (b["close"] - b["close"].rolling(20).mean())
                / b["close"].rolling(20).std()),
     "skew": (d("moments", n=48, moment="skew"), None,

@@ -32,30 +32,49 @@ def _push(s, at, base, n, x):
 
 
 @njit(cache=True, inline="always")
-def _ring_max(s, base, n):
-    """Largest value of the ring ``s[base:base+n]``."""
-    top = s[base]
+def _ring_extreme(s, base, n, sign):
+    """Largest (``sign`` = 1.0) or smallest (``sign`` = -1.0) value of ``s[base:base+n]``."""
+    top = sign * s[base]
     for k in range(1, n):
-        top = max(top, s[base + k])
-    return top
+        top = max(top, sign * s[base + k])
+    return sign * top
 
 
 @njit(cache=True, inline="always")
-def _ring_min(s, base, n):
-    """Smallest value of the ring ``s[base:base+n]``."""
-    low = s[base]
-    for k in range(1, n):
-        low = min(low, s[base + k])
-    return low
+def _high_low(s, base, n, h, l):
+    """Push the bar's high and low into the rings at ``base`` and ``base + n`` (positions
+    ``s[1]`` and ``s[2]``); return the highest high and lowest low they hold."""
+    _push(s, 1, base, n, h)
+    _push(s, 2, base + n, n, l)
+    return _ring_extreme(s, base, n, 1.0), _ring_extreme(s, base + n, n, -1.0)
+
+
+@njit(cache=True, inline="always")
+def _push_log_return(s, n, c):
+    """Push ``log(c / previous close)`` into the ring ``s[3:3+n]`` (count ``s[0]``, position
+    ``s[1]``, previous close ``s[2]``); True once the ring holds n returns."""
+    s[0] += 1.0
+    prev = s[2]
+    s[2] = c
+    if s[0] == 1.0:
+        return False
+    _push(s, 1, 3, n, math.log(c / prev))
+    return s[0] > n
+
+
+@njit(cache=True, inline="always")
+def _ring_mean(s, base, n):
+    """Mean of the ring ``s[base:base+n]`` (summed in ring order)."""
+    total = 0.0
+    for k in range(n):
+        total += s[base + k]
+    return total / n
 
 
 @njit(cache=True, inline="always")
 def _ring_mean_std(s, base, n, ddof):
     """Mean and standard deviation (two-pass) of the ring ``s[base:base+n]``."""
-    total = 0.0
-    for k in range(n):
-        total += s[base + k]
-    mean = total / n
+    mean = _ring_mean(s, base, n)
     acc = 0.0
     for k in range(n):
         d = s[base + k] - mean
@@ -159,34 +178,31 @@ def volatility_step(p, s, o, h, l, c, v, ts):
     ``np.log(close / close.shift()).rolling(n).std()``; warm-up n. State: count, pos,
     previous close, ring(n)."""
     n = int(p[0])
-    s[0] += 1.0
-    prev = s[2]
-    s[2] = c
-    if s[0] == 1.0:
-        return NAN
-    _push(s, 1, 3, n, math.log(c / prev))
-    if s[0] <= n:
+    if not _push_log_return(s, n, c):
         return NAN
     return _ring_mean_std(s, 3, n, 1)[1]
 
 
 @njit(cache=True)
 def zscore_step(p, s, o, h, l, c, v, ts):
-    """``(close - mean) / std`` over n closes (ddof=1, pandas rolling); warm-up n-1; 0 when
-    the window is flat. State: count, pos, ring(n)."""
+    """``(x - mean) / std`` over the last n values of x = close (p[1] = 0) or volume (p[1] = 1),
+    ddof=1 like pandas rolling; warm-up n-1; 0 when the window is flat (e.g. zero-volume
+    runs). State: count, pos, ring(n)."""
     n = int(p[0])
+    x = c if p[1] == 0.0 else v
     s[0] += 1.0
-    _push(s, 1, 2, n, c)
+    _push(s, 1, 2, n, x)
     if s[0] < n:
         return NAN
     mean, std = _ring_mean_std(s, 2, n, 1)
-    return (c - mean) / std if std > 0.0 else 0.0
+    return (x - mean) / std if std > 0.0 else 0.0
 
 
 @njit(cache=True)
-def bollinger_pctb_step(p, s, o, h, l, c, v, ts):
-    """Bollinger %b ``(close - lower) / (upper - lower)`` with ``talib.BBANDS`` bands (SMA n,
-    k population standard deviations); warm-up n-1; 0.5 when flat. State: count, pos, ring(n)."""
+def bollinger_step(p, s, o, h, l, c, v, ts):
+    """Bollinger bands as ``talib.BBANDS`` (SMA n, k population standard deviations):
+    p[2] = 0 %b ``(close - lower) / (upper - lower)`` (0.5 when flat), 1 width
+    ``(upper - lower) / middle``; warm-up n-1. State: count, pos, ring(n)."""
     n = int(p[0])
     s[0] += 1.0
     _push(s, 1, 2, n, c)
@@ -194,33 +210,9 @@ def bollinger_pctb_step(p, s, o, h, l, c, v, ts):
         return NAN
     mean, std = _ring_mean_std(s, 2, n, 0)
     width = 2.0 * p[1] * std
+    if p[2] == 1.0:
+        return width / mean
     return (c - (mean - p[1] * std)) / width if width > 0.0 else 0.5
-
-
-@njit(cache=True)
-def bollinger_width_step(p, s, o, h, l, c, v, ts):
-    """Bollinger width ``(upper - lower) / middle`` (``talib.BBANDS``, SMA n, k population
-    standard deviations); warm-up n-1. State: count, pos, ring(n)."""
-    n = int(p[0])
-    s[0] += 1.0
-    _push(s, 1, 2, n, c)
-    if s[0] < n:
-        return NAN
-    mean, std = _ring_mean_std(s, 2, n, 0)
-    return 2.0 * p[1] * std / mean
-
-
-@njit(cache=True)
-def volume_zscore_step(p, s, o, h, l, c, v, ts):
-    """``(volume - mean) / std`` over n volumes (ddof=1, pandas rolling); warm-up n-1; 0 when
-    the window is flat (e.g. zero-volume runs). State: count, pos, ring(n)."""
-    n = int(p[0])
-    s[0] += 1.0
-    _push(s, 1, 2, n, v)
-    if s[0] < n:
-        return NAN
-    mean, std = _ring_mean_std(s, 2, n, 1)
-    return (v - mean) / std if std > 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -229,12 +221,9 @@ def range_position_step(p, s, o, h, l, c, v, ts):
     max/min); warm-up n-1; 0.5 when flat. State: count, 2 positions, rings of highs and lows."""
     n = int(p[0])
     s[0] += 1.0
-    _push(s, 1, 3, n, h)
-    _push(s, 2, 3 + n, n, l)
+    hi, lo = _high_low(s, 3, n, h, l)
     if s[0] < n:
         return NAN
-    hi = _ring_max(s, 3, n)
-    lo = _ring_min(s, 3 + n, n)
     return (c - lo) / (hi - lo) if hi > lo else 0.5
 
 
@@ -326,12 +315,9 @@ def stochastic_step(p, s, o, h, l, c, v, ts):
     n, slow, d = int(p[0]), int(p[1]), int(p[2])
     s[0] += 1.0
     count = int(s[0])
-    _push(s, 1, 4, n, h)
-    _push(s, 2, 4 + n, n, l)
+    hi, lo = _high_low(s, 4, n, h, l)
     if count < n:
         return NAN
-    hi = _ring_max(s, 4, n)
-    lo = _ring_min(s, 4 + n, n)
     diff = (hi - lo) / 100.0
     fast_k = (c - lo) / diff if diff != 0.0 else 0.0
     base_fk = 4 + 2 * n
@@ -341,20 +327,14 @@ def stochastic_step(p, s, o, h, l, c, v, ts):
     if count < n + slow - 1:
         s[3] = pos + 1
         return NAN
-    total = 0.0
-    for k in range(slow):
-        total += s[base_fk + k]
-    slow_k = total / slow
+    slow_k = _ring_mean(s, base_fk, slow)
     s[base_sk + pos % d] = slow_k
     s[3] = (pos + 1) % (slow * d)
     if count < n + slow + d - 2:
         return NAN
     if int(p[3]) == 0:
         return slow_k
-    total = 0.0
-    for k in range(d):
-        total += s[base_sk + k]
-    return total / d
+    return _ring_mean(s, base_sk, d)
 
 
 @njit(cache=True)
@@ -363,12 +343,10 @@ def williams_r_step(p, s, o, h, l, c, v, ts):
     State: count, 2 positions, rings of highs and lows."""
     n = int(p[0])
     s[0] += 1.0
-    _push(s, 1, 3, n, h)
-    _push(s, 2, 3 + n, n, l)
+    hi, lo = _high_low(s, 3, n, h, l)
     if s[0] < n:
         return NAN
-    hi = _ring_max(s, 3, n)
-    diff = (hi - _ring_min(s, 3 + n, n)) * -0.01
+    diff = (hi - lo) * -0.01
     return (hi - c) / diff if diff != 0.0 else 0.0
 
 
@@ -382,10 +360,7 @@ def cci_step(p, s, o, h, l, c, v, ts):
     _push(s, 1, 2, n, tp)
     if s[0] < n:
         return NAN
-    total = 0.0
-    for k in range(n):
-        total += s[2 + k]
-    mean = total / n
+    mean = _ring_mean(s, 2, n)
     dev = 0.0
     for k in range(n):
         dev += abs(s[2 + k] - mean)
@@ -490,13 +465,7 @@ def moments_step(p, s, o, h, l, c, v, ts):
     bias-corrected like ``Series.rolling(n).skew()`` / ``.kurt()``; 0 when flat; warm-up n.
     State: count, pos, previous close, ring(n)."""
     n = int(p[0])
-    s[0] += 1.0
-    prev = s[2]
-    s[2] = c
-    if s[0] == 1.0:
-        return NAN
-    _push(s, 1, 3, n, math.log(c / prev))
-    if s[0] <= n:
+    if not _push_log_return(s, n, c):
         return NAN
     mean = 0.0
     for k in range(n):
@@ -539,10 +508,7 @@ def range_volatility_step(p, s, o, h, l, c, v, ts):
     _push(s, 1, 2, n, term)
     if s[0] < n:
         return NAN
-    total = 0.0
-    for k in range(n):
-        total += s[2 + k]
-    mean = total / n
+    mean = _ring_mean(s, 2, n)
     if p[1] == 0.0:
         return math.sqrt(mean / (4.0 * math.log(2.0)))
     return math.sqrt(mean) if mean > 0.0 else 0.0
@@ -557,7 +523,7 @@ def distance_extreme_step(p, s, o, h, l, c, v, ts):
     _push(s, 1, 2, n, h if p[1] == 0.0 else l)
     if s[0] < n:
         return NAN
-    extreme = _ring_max(s, 2, n) if p[1] == 0.0 else _ring_min(s, 2, n)
+    extreme = _ring_extreme(s, 2, n, 1.0) if p[1] == 0.0 else _ring_extreme(s, 2, n, -1.0)
     return c / extreme - 1.0
 
 
@@ -581,36 +547,32 @@ def _step_nb(code, p, s, o, h, l, c, v, ts):
     if code == 6:
         return zscore_step(p, s, o, h, l, c, v, ts)
     if code == 7:
-        return bollinger_pctb_step(p, s, o, h, l, c, v, ts)
+        return bollinger_step(p, s, o, h, l, c, v, ts)
     if code == 8:
-        return bollinger_width_step(p, s, o, h, l, c, v, ts)
-    if code == 9:
-        return volume_zscore_step(p, s, o, h, l, c, v, ts)
-    if code == 10:
         return range_position_step(p, s, o, h, l, c, v, ts)
-    if code == 11:
+    if code == 9:
         return candle_step(p, s, o, h, l, c, v, ts)
-    if code == 12:
+    if code == 10:
         return cyclic_time_step(p, s, o, h, l, c, v, ts)
-    if code == 13:
+    if code == 11:
         return pct_return_step(p, s, o, h, l, c, v, ts)
-    if code == 14:
+    if code == 12:
         return macd_step(p, s, o, h, l, c, v, ts)
-    if code == 15:
+    if code == 13:
         return stochastic_step(p, s, o, h, l, c, v, ts)
-    if code == 16:
+    if code == 14:
         return williams_r_step(p, s, o, h, l, c, v, ts)
-    if code == 17:
+    if code == 15:
         return cci_step(p, s, o, h, l, c, v, ts)
-    if code == 18:
+    if code == 16:
         return adx_step(p, s, o, h, l, c, v, ts)
-    if code == 19:
+    if code == 17:
         return obv_step(p, s, o, h, l, c, v, ts)
-    if code == 20:
+    if code == 18:
         return mfi_step(p, s, o, h, l, c, v, ts)
-    if code == 21:
+    if code == 19:
         return moments_step(p, s, o, h, l, c, v, ts)
-    if code == 22:
+    if code == 20:
         return range_volatility_step(p, s, o, h, l, c, v, ts)
     return distance_extreme_step(p, s, o, h, l, c, v, ts)
 

@@ -15,7 +15,7 @@ ALL_KINDS: tuple[FeatureDef, ...] = (
     *FeatureSpec.default().features,
     d("log_return", n=3), d("pct_return", n=1), d("pct_return", n=5), d("sma_ratio", n=7),
     d("ema_ratio", n=50), d("rsi", n=7), d("natr", n=5), d("volatility", n=2),
-    d("bollinger_pctb", n=10, k=1.5), d("williams_r", n=5), d("cci", n=5), d("adx", n=5),
+    d("bollinger", n=10, k=1.5, part="pctb"), d("williams_r", n=5), d("cci", n=5), d("adx", n=5),
     d("mfi", n=5), d("obv"), d("moments", n=10, moment="kurt"),
     *(d("macd", fast=12, slow=26, signal=9, part=p) for p in ("line", "signal", "hist")),
     d("macd", fast=5, slow=8, signal=3, part="hist"),

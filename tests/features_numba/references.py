@@ -55,14 +55,14 @@ def reference(d: FeatureDef, bars: pd.DataFrame) -> np.ndarray:
         return talib.NATR(a["high"], a["low"], a["close"], n)
     if kind == "volatility":
         return _lr(c).rolling(n).std().to_numpy()
-    if kind == "zscore":
+    if kind == "zscore" and p["input"] == "close":
         return _exact_zscore(a["close"], n)
-    if kind == "volume_zscore":
+    if kind == "zscore":
         std = v.rolling(n).std().to_numpy()
         return _where(std == 0, 0.0, ((v - v.rolling(n).mean()) / v.rolling(n).std()))
-    if kind in ("bollinger_pctb", "bollinger_width"):
+    if kind == "bollinger":
         upper, middle, lower = talib.BBANDS(a["close"], n, p["k"], p["k"], 0)
-        if kind == "bollinger_width":
+        if p["part"] == "width":
             return (upper - lower) / middle
         with np.errstate(invalid="ignore", divide="ignore"):
             return _where(upper == lower, 0.5, (a["close"] - lower) / (upper - lower))

@@ -28,8 +28,9 @@ def test_dict_and_toml_round_trip(tmp_path):
     spec = FeatureSpec.default()
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
     path = tmp_path / "features.toml"
-    path.write_text('[[feature]]\nkind = "rsi"\nn = 7\n\n[[feature]]\nkind = "bollinger_pctb"\n'
-                    'n = 20\nk = 2.5\n\n[[feature]]\nkind = "candle"\npart = "body"\n')
+    path.write_text('[[feature]]\nkind = "rsi"\nn = 7\n\n'
+                    '[[feature]]\nkind = "bollinger"\nn = 20\nk = 2.5\npart = "pctb"\n\n'
+                    '[[feature]]\nkind = "candle"\npart = "body"\n')
     loaded = FeatureSpec.from_toml(path)
     assert loaded.names == ("rsi_7", "bollinger_pctb_20_2.5", "candle_body")
     assert loaded.warmup == 19
@@ -49,7 +50,7 @@ def test_features_frame_names_columns(btc_bars):
     ("volatility", {"n": 1}, "integer >= 2"),
     ("candle", {"part": "tail"}, "part must be one of"),
     ("macd", {"fast": 26, "slow": 12, "signal": 9, "part": "hist"}, "shorter than"),
-    ("bollinger_pctb", {"n": 20, "k": -1}, "positive"),
+    ("bollinger", {"n": 20, "k": -1, "part": "pctb"}, "positive"),
 ])
 def test_bad_definitions_name_the_problem(kind, params, message):
     with pytest.raises(FeatureError, match=message):
