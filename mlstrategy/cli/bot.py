@@ -11,12 +11,7 @@ from mlstrategy.cli.common import config_option, debug_option
 @config_option
 @debug_option
 def bot() -> None:
-    """Run the production model: inference only, the model is loaded at start-up.
-
-    \b
-    Commands:
-      backtest   run the model over history with backtrader (report + plot)
-    """
+    """Run the production model: inference only, the model is loaded at start-up."""
 
 
 bot.add_command(backtest)
