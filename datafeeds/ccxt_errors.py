@@ -26,7 +26,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
-              backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> T:
+              backoff: float = 1.0, first_contact: bool = False,
+              sleep: Callable[[float], None] = time.sleep) -> T:
     """Call ``fn(*args)``, retrying transient ccxt errors with exponential backoff.
 
     Parameters
@@ -37,6 +38,9 @@ def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
         Retries after the first attempt for transient errors.
     backoff : float
         First wait in seconds; doubled after every failed attempt.
+    first_contact : bool
+        A connection that cannot be made at all on the first request means offline (or
+        blocked): fail at once instead of retrying.
 
     Raises
     ------
@@ -48,6 +52,9 @@ def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
         try:
             return fn(*args)
         except RETRYABLE as exc:
+            if first_contact and type(exc) is ccxt.NetworkError:
+                raise ExchangeError(f"{what}: cannot connect ({_one_line(exc)}); offline, or "
+                                    "the exchange is blocked from here") from None
             if attempt == retries:
                 raise ExchangeError(f"{what}: still failing after {retries + 1} attempts "
                                     f"({type(exc).__name__}: {_one_line(exc)}); the exchange "

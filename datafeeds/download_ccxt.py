@@ -66,7 +66,7 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
     end_ms = min(now_ms, int(until.timestamp() * 1000)) if until is not None else now_ms
     what = f"fetch_ohlcv {symbol} {timeframe} on {exchange.id}"
     call_ccxt(f"load_markets on {exchange.id}", exchange.load_markets, retries=retries,
-              backoff=backoff)
+              backoff=backoff, first_contact=True)
     cursor = int(since.timestamp() * 1000)
     while cursor < end_ms:
         rows = call_ccxt(what, exchange.fetch_ohlcv, symbol, timeframe, cursor, limit,
