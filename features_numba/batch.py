@@ -1,7 +1,8 @@
 """Batch engine: every feature over every bar at once, for training.
 
-Returns a float64 ``(n_bars, n_features)`` matrix written into one preallocated array, NaN
-during each column's warm-up. Row t depends on bars ``<= t`` only.
+Returns a float64 ``(n_bars, n_features)`` matrix written into one preallocated (column-major)
+array, NaN during each column's warm-up. Row t depends on bars ``<= t`` only. Kinds with a
+whole-array kernel (``kernels_1d``) use it; the others loop their per-bar step.
 """
 from __future__ import annotations
 
@@ -10,9 +11,31 @@ import pandas as pd
 
 from features_numba.errors import FeatureError
 from features_numba.spec import FeatureSpec
+from features_numba.kernels_1d import (
+    ema_ratio_1d_nb,
+    log_return_1d_nb,
+    macd_1d_nb,
+    natr_1d_nb,
+    obv_1d_nb,
+    pct_return_1d_nb,
+    rsi_1d_nb,
+    sma_ratio_1d_nb,
+)
 from features_numba.steps import batch_nb
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
+
+# kinds with a whole-array kernel; the others run their per-bar step over the bars
+WHOLE_ARRAY = {
+    "log_return": log_return_1d_nb,
+    "pct_return": pct_return_1d_nb,
+    "sma_ratio": sma_ratio_1d_nb,
+    "ema_ratio": ema_ratio_1d_nb,
+    "rsi": rsi_1d_nb,
+    "natr": natr_1d_nb,
+    "obv": obv_1d_nb,
+    "macd": macd_1d_nb,
+}
 
 
 def _f64(name: str, values: np.ndarray, n: int) -> np.ndarray:
@@ -39,9 +62,16 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     if ts.shape != (n,):
         raise FeatureError(f"ts_ns has shape {ts.shape}, expected ({n},)")
     codes, params, offsets = spec.layout()
-    state = np.zeros(offsets[-1], dtype=np.float64)
-    out = np.empty((n, len(spec)), dtype=np.float64)
-    batch_nb(codes, params, offsets, state, *arrays, ts, out)
+    # column-major: each feature's column is contiguous for its kernel
+    out = np.empty((n, len(spec)), dtype=np.float64, order="F")
+    for f, definition in enumerate(spec.features):
+        kernel = WHOLE_ARRAY.get(definition.kind)
+        if kernel is not None:
+            kernel(params[f], *arrays, ts, out[:, f])
+        else:  # the per-bar step, looped over all bars
+            size = offsets[f + 1] - offsets[f]
+            batch_nb(codes[f:f + 1], params[f:f + 1], np.array([0, size]),
+                     np.zeros(size), *arrays, ts, out[:, f:f + 1])
     return out
 
 

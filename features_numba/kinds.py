@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from features_numba.errors import FeatureError
 
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 
 
 @dataclass(frozen=True)

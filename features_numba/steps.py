@@ -102,7 +102,7 @@ def sma_ratio_step(p, s, o, h, l, c, v, ts):
         s[2] += c - old
     else:
         s[2] += c
-    return c / (s[2] / n) - 1.0 if s[0] >= n else NAN
+    return c / (s[2] * (1.0 / n)) - 1.0 if s[0] >= n else NAN
 
 
 @njit(cache=True)
@@ -144,8 +144,9 @@ def rsi_step(p, s, o, h, l, c, v, ts):
         s[2] = (s[2] + gain) / n
         s[3] = (s[3] + loss) / n
     else:
-        s[2] = (s[2] * (n - 1) + gain) / n
-        s[3] = (s[3] * (n - 1) + loss) / n
+        # Wilder smoothing as decay * avg + x / n: a short dependency chain per bar
+        s[2] = s[2] * ((n - 1.0) / n) + gain * (1.0 / n)
+        s[3] = s[3] * ((n - 1.0) / n) + loss * (1.0 / n)
     total = s[2] + s[3]
     return 100.0 * (s[2] / total) if total != 0.0 else 0.0
 
@@ -168,7 +169,7 @@ def natr_step(p, s, o, h, l, c, v, ts):
     if count == n + 1:
         s[3] = (s[2] + tr) / n
     else:
-        s[3] = (s[3] * (n - 1) + tr) / n
+        s[3] = s[3] * ((n - 1.0) / n) + tr * (1.0 / n)
     return (s[3] / c) * 100.0
 
 
