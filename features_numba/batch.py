@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from features_numba.errors import FeatureError
-from features_numba.spec import FeatureSpec
 from features_numba.kernels_1d import (
     ema_ratio_1d_nb,
     log_return_1d_nb,
@@ -21,6 +20,7 @@ from features_numba.kernels_1d import (
     rsi_1d_nb,
     sma_ratio_1d_nb,
 )
+from features_numba.spec import FeatureSpec
 from features_numba.steps import batch_nb
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
