@@ -19,6 +19,8 @@ from features_numba.kernels_1d import (
     pct_return_1d_nb,
     rsi_1d_nb,
     sma_ratio_1d_nb,
+    stochastic_1d_nb,
+    williams_r_1d_nb,
 )
 from features_numba.spec import FeatureSpec
 from features_numba.steps import batch_nb
@@ -35,6 +37,8 @@ WHOLE_ARRAY = {
     "natr": natr_1d_nb,
     "obv": obv_1d_nb,
     "macd": macd_1d_nb,
+    "williams_r": williams_r_1d_nb,
+    "stochastic": stochastic_1d_nb,
 }
 
 

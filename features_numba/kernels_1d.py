@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 NAN = math.nan
@@ -174,3 +175,76 @@ def macd_1d_nb(p, o, h, l, c, v, ts, out):
         else:
             ema_sig = (line - ema_sig) * k_sig + ema_sig
         out[i] = line if part == 0 else (ema_sig if part == 1 else line - ema_sig)
+
+
+@njit(cache=True, inline="always")
+def _track_extreme(x, i, n, idx, sign):
+    """Index of the largest (``sign`` 1.0) or smallest (-1.0) ``x`` in the window ending at
+    bar i, given that index for the window ending at i-1: a rescan only when it left."""
+    start = max(i - n + 1, 0)
+    if idx < start:
+        idx = start
+        for j in range(start + 1, i + 1):
+            if _beats(x[j], x[idx], sign):
+                idx = j
+    elif _beats(x[i], x[idx], sign):
+        idx = i
+    return idx
+
+
+@njit(cache=True, inline="always")
+def _beats(a, b, sign):
+    """``a >= b`` for a maximum, ``a <= b`` for a minimum (sign is a constant once inlined)."""
+    return a >= b if sign > 0.0 else a <= b
+
+
+@njit(cache=True)
+def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
+    """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
+    n = int(p[0])
+    hi = 0
+    lo = 0
+    for i in range(c.shape[0]):
+        hi = _track_extreme(h, i, n, hi, 1.0)
+        lo = _track_extreme(l, i, n, lo, -1.0)
+        if i < n - 1:
+            out[i] = NAN
+            continue
+        diff = (h[hi] - l[lo]) * -0.01
+        out[i] = (h[hi] - c[i]) / diff if diff != 0.0 else 0.0
+
+
+@njit(cache=True)
+def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
+    """Slow stochastic %K / %D as ``talib.STOCH`` (SMA smoothing); as ``stochastic_step``,
+    including its ring-order sums for the smoothing means."""
+    n, slow, d, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
+    fast_ring = np.zeros(slow)
+    slow_ring = np.zeros(d)
+    hi = 0
+    lo = 0
+    for i in range(c.shape[0]):
+        hi = _track_extreme(h, i, n, hi, 1.0)
+        lo = _track_extreme(l, i, n, lo, -1.0)
+        out[i] = NAN
+        if i < n - 1:
+            continue
+        pos = i - (n - 1)
+        diff = (h[hi] - l[lo]) / 100.0
+        fast_ring[pos % slow] = (c[i] - l[lo]) / diff if diff != 0.0 else 0.0
+        if pos < slow - 1:
+            continue
+        total = 0.0
+        for k in range(slow):
+            total += fast_ring[k]
+        slow_k = total / slow
+        slow_ring[pos % d] = slow_k
+        if pos < slow + d - 2:
+            continue
+        if part == 0:
+            out[i] = slow_k
+        else:
+            total = 0.0
+            for k in range(d):
+                total += slow_ring[k]
+            out[i] = total / d
