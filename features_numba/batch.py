@@ -11,9 +11,12 @@ import pandas as pd
 
 from features_numba.errors import FeatureError
 from features_numba.kernels_1d import (
+    adx_1d_nb,
+    cci_1d_nb,
     ema_ratio_1d_nb,
     log_return_1d_nb,
     macd_1d_nb,
+    mfi_1d_nb,
     natr_1d_nb,
     obv_1d_nb,
     pct_return_1d_nb,
@@ -39,6 +42,9 @@ WHOLE_ARRAY = {
     "macd": macd_1d_nb,
     "williams_r": williams_r_1d_nb,
     "stochastic": stochastic_1d_nb,
+    "adx": adx_1d_nb,
+    "mfi": mfi_1d_nb,
+    "cci": cci_1d_nb,
 }
 
 

@@ -248,3 +248,104 @@ def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
             for k in range(d):
                 total += slow_ring[k]
             out[i] = total / d
+
+
+@njit(cache=True)
+def adx_1d_nb(p, o, h, l, c, v, ts, out):
+    """ADX as ``talib.ADX``; as ``adx_step``."""
+    n = int(p[0])
+    plus_s = 0.0
+    minus_s = 0.0
+    tr_s = 0.0
+    dx_sum = 0.0
+    adx = 0.0
+    if c.shape[0]:
+        out[0] = NAN
+    for i in range(1, c.shape[0]):
+        diff_p = h[i] - h[i - 1]
+        diff_m = l[i - 1] - l[i]
+        plus_dm = 0.0
+        minus_dm = 0.0
+        if diff_m > 0.0 and diff_p < diff_m:
+            minus_dm = diff_m
+        elif diff_p > 0.0 and diff_p > diff_m:
+            plus_dm = diff_p
+        tr = max(h[i] - l[i], abs(h[i] - c[i - 1]), abs(l[i] - c[i - 1]))
+        out[i] = NAN
+        if i < n:
+            plus_s += plus_dm
+            minus_s += minus_dm
+            tr_s += tr
+            continue
+        plus_s = plus_s - plus_s / n + plus_dm
+        minus_s = minus_s - minus_s / n + minus_dm
+        tr_s = tr_s - tr_s / n + tr
+        dx = 0.0
+        if tr_s != 0.0:
+            minus_di = 100.0 * (minus_s / tr_s)
+            plus_di = 100.0 * (plus_s / tr_s)
+            total = minus_di + plus_di
+            if total != 0.0:
+                dx = 100.0 * (abs(minus_di - plus_di) / total)
+        if i < 2 * n - 1:
+            dx_sum += dx
+            continue
+        if i == 2 * n - 1:
+            adx = (dx_sum + dx) / n
+        else:
+            adx = (adx * (n - 1) + dx) / n
+        out[i] = adx
+
+
+@njit(cache=True)
+def mfi_1d_nb(p, o, h, l, c, v, ts, out):
+    """Money flow index as ``talib.MFI``; as ``mfi_step`` (same flow rings and sums)."""
+    n = int(p[0])
+    pos_ring = np.zeros(n)
+    neg_ring = np.zeros(n)
+    pos_sum = 0.0
+    neg_sum = 0.0
+    prev = 0.0
+    for i in range(c.shape[0]):
+        tp = (h[i] + l[i] + c[i]) / 3.0
+        out[i] = NAN
+        if i == 0:
+            prev = tp
+            continue
+        flow = tp * v[i]
+        diff = tp - prev
+        flat = abs(diff) <= 1e-14 * (abs(tp) + abs(prev))  # TA-Lib's scaled tie
+        prev = tp
+        pos_flow = flow if diff > 0.0 and not flat else 0.0
+        neg_flow = flow if diff < 0.0 and not flat else 0.0
+        at = (i - 1) % n
+        pos_sum += pos_flow - pos_ring[at]
+        neg_sum += neg_flow - neg_ring[at]
+        pos_ring[at] = pos_flow
+        neg_ring[at] = neg_flow
+        if i < n:
+            continue
+        total = pos_sum + neg_sum
+        out[i] = 100.0 * (pos_sum / total) if total >= 1.0 else 0.0
+
+
+@njit(cache=True)
+def cci_1d_nb(p, o, h, l, c, v, ts, out):
+    """CCI as ``talib.CCI``; as ``cci_step`` (same ring, summed in ring order)."""
+    n = int(p[0])
+    ring = np.zeros(n)
+    for i in range(c.shape[0]):
+        tp = (h[i] + l[i] + c[i]) / 3.0
+        ring[i % n] = tp
+        if i < n - 1:
+            out[i] = NAN
+            continue
+        total = 0.0
+        for k in range(n):
+            total += ring[k]
+        mean = total / n
+        dev = 0.0
+        for k in range(n):
+            dev += abs(ring[k] - mean)
+        diff = tp - mean
+        out[i] = diff / (0.015 * (dev / n)) if diff != 0.0 and dev != 0.0 else 0.0
