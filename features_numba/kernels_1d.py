@@ -13,27 +13,30 @@ import math
 import numpy as np
 from numba import njit
 
+from features_numba.steps import _directional_movement, _dx, _true_range
+
 NAN = math.nan
+
+
+@njit(cache=True, inline="always")
+def _returns(c, n, out, log):
+    """Returns over n bars: ``log(c / c[-n])`` or ``c / c[-n] - 1``; NaN for the first n."""
+    for i in range(min(n, c.shape[0])):
+        out[i] = NAN
+    for i in range(n, c.shape[0]):
+        out[i] = math.log(c[i] / c[i - n]) if log else c[i] / c[i - n] - 1.0
 
 
 @njit(cache=True)
 def log_return_1d_nb(p, o, h, l, c, v, ts, out):
     """``log(close / close.shift(n))``; as ``log_return_step``."""
-    n = int(p[0])
-    for i in range(min(n, c.shape[0])):
-        out[i] = NAN
-    for i in range(n, c.shape[0]):
-        out[i] = math.log(c[i] / c[i - n])
+    _returns(c, int(p[0]), out, True)
 
 
 @njit(cache=True)
 def pct_return_1d_nb(p, o, h, l, c, v, ts, out):
     """``close / close.shift(n) - 1``; as ``pct_return_step``."""
-    n = int(p[0])
-    for i in range(min(n, c.shape[0])):
-        out[i] = NAN
-    for i in range(n, c.shape[0]):
-        out[i] = c[i] / c[i - n] - 1.0
+    _returns(c, int(p[0]), out, False)
 
 
 @njit(cache=True)
@@ -110,14 +113,13 @@ def natr_1d_nb(p, o, h, l, c, v, ts, out):
     for i in range(min(n, m)):  # warm-up: sum the first n - 1 true ranges
         out[i] = NAN
         if i > 0:
-            total += max(h[i] - l[i], abs(h[i] - c[i - 1]), abs(l[i] - c[i - 1]))
+            total += _true_range(h[i], l[i], c[i - 1])
     if m <= n:
         return
-    atr = (total + max(h[n] - l[n], abs(h[n] - c[n - 1]), abs(l[n] - c[n - 1]))) / n
+    atr = (total + _true_range(h[n], l[n], c[n - 1])) / n
     out[n] = (atr / c[n]) * 100.0
     for i in range(n + 1, m):
-        tr = max(h[i] - l[i], abs(h[i] - c[i - 1]), abs(l[i] - c[i - 1]))
-        atr = atr * decay + tr * inv
+        atr = atr * decay + _true_range(h[i], l[i], c[i - 1]) * inv
         out[i] = (atr / c[i]) * 100.0
 
 
@@ -262,15 +264,8 @@ def adx_1d_nb(p, o, h, l, c, v, ts, out):
     if c.shape[0]:
         out[0] = NAN
     for i in range(1, c.shape[0]):
-        diff_p = h[i] - h[i - 1]
-        diff_m = l[i - 1] - l[i]
-        plus_dm = 0.0
-        minus_dm = 0.0
-        if diff_m > 0.0 and diff_p < diff_m:
-            minus_dm = diff_m
-        elif diff_p > 0.0 and diff_p > diff_m:
-            plus_dm = diff_p
-        tr = max(h[i] - l[i], abs(h[i] - c[i - 1]), abs(l[i] - c[i - 1]))
+        plus_dm, minus_dm = _directional_movement(h[i], l[i], h[i - 1], l[i - 1])
+        tr = _true_range(h[i], l[i], c[i - 1])
         out[i] = NAN
         if i < n:
             plus_s += plus_dm
@@ -280,13 +275,7 @@ def adx_1d_nb(p, o, h, l, c, v, ts, out):
         plus_s = plus_s - plus_s / n + plus_dm
         minus_s = minus_s - minus_s / n + minus_dm
         tr_s = tr_s - tr_s / n + tr
-        dx = 0.0
-        if tr_s != 0.0:
-            minus_di = 100.0 * (minus_s / tr_s)
-            plus_di = 100.0 * (plus_s / tr_s)
-            total = minus_di + plus_di
-            if total != 0.0:
-                dx = 100.0 * (abs(minus_di - plus_di) / total)
+        dx = _dx(plus_s, minus_s, tr_s)
         if i < 2 * n - 1:
             dx_sum += dx
             continue

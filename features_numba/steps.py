@@ -41,6 +41,35 @@ def _ring_extreme(s, base, n, sign):
 
 
 @njit(cache=True, inline="always")
+def _true_range(h, l, prev_c):
+    """Wilder's true range of a bar given the previous close."""
+    return max(h - l, abs(h - prev_c), abs(l - prev_c))
+
+
+@njit(cache=True, inline="always")
+def _directional_movement(h, l, prev_h, prev_l):
+    """(+DM, -DM) of a bar against the previous one, as TA-Lib."""
+    diff_p = h - prev_h
+    diff_m = prev_l - l
+    if diff_m > 0.0 and diff_p < diff_m:
+        return 0.0, diff_m
+    if diff_p > 0.0 and diff_p > diff_m:
+        return diff_p, 0.0
+    return 0.0, 0.0
+
+
+@njit(cache=True, inline="always")
+def _dx(plus_s, minus_s, tr_s):
+    """Directional index from smoothed +DM, -DM and true range (0 when undefined)."""
+    if tr_s == 0.0:
+        return 0.0
+    minus_di = 100.0 * (minus_s / tr_s)
+    plus_di = 100.0 * (plus_s / tr_s)
+    total = minus_di + plus_di
+    return 100.0 * (abs(minus_di - plus_di) / total) if total != 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
 def _high_low(s, base, n, h, l):
     """Push the bar's high and low into the rings at ``base`` and ``base + n`` (positions
     ``s[1]`` and ``s[2]``); return the highest high and lowest low they hold."""
@@ -162,7 +191,7 @@ def natr_step(p, s, o, h, l, c, v, ts):
     s[1] = c
     if count == 1.0:
         return NAN
-    tr = max(h - l, abs(h - prev), abs(l - prev))
+    tr = _true_range(h, l, prev)
     if count <= n:
         s[2] += tr
         return NAN
@@ -380,15 +409,8 @@ def adx_step(p, s, o, h, l, c, v, ts):
     s[1], s[2], s[3] = h, l, c
     if count == 1:
         return NAN
-    diff_p = h - prev_h
-    diff_m = prev_l - l
-    plus_dm = 0.0
-    minus_dm = 0.0
-    if diff_m > 0.0 and diff_p < diff_m:
-        minus_dm = diff_m
-    elif diff_p > 0.0 and diff_p > diff_m:
-        plus_dm = diff_p
-    tr = max(h - l, abs(h - prev_c), abs(l - prev_c))
+    plus_dm, minus_dm = _directional_movement(h, l, prev_h, prev_l)
+    tr = _true_range(h, l, prev_c)
     if count <= n:  # bars 1 .. n-1: plain sums seed the smoothing
         s[4] += plus_dm
         s[5] += minus_dm
@@ -397,13 +419,7 @@ def adx_step(p, s, o, h, l, c, v, ts):
     s[4] = s[4] - s[4] / n + plus_dm
     s[5] = s[5] - s[5] / n + minus_dm
     s[6] = s[6] - s[6] / n + tr
-    dx = 0.0
-    if s[6] != 0.0:
-        minus_di = 100.0 * (s[5] / s[6])
-        plus_di = 100.0 * (s[4] / s[6])
-        total = minus_di + plus_di
-        if total != 0.0:
-            dx = 100.0 * (abs(minus_di - plus_di) / total)
+    dx = _dx(s[4], s[5], s[6])
     if count < 2 * n:
         s[7] += dx
         return NAN
