@@ -18,7 +18,7 @@ PRODUCTION = "production.json"
 NO_MODEL_HINT = "train one first: python train_ml_strategy.py"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class ModelRef:
     """A name and version of an artifact under a models directory."""
 

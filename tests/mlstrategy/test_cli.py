@@ -88,3 +88,27 @@ def test_config_file_feeds_option_defaults_and_flags_win(tmp_path):
     flag_wins = runner.invoke(train, ["--config", str(config), "--horizon", "2", "--folds", "0"])
     assert flag_wins.exit_code == 2
     assert "--folds" in flag_wins.output and "--horizon" not in flag_wins.output
+
+
+def test_models_list_show_and_promote(trained, tmp_path):
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from mlstrategy.cli import cli
+
+    models_dir = tmp_path / "models"
+    shutil.copytree(trained.models_dir, models_dir)
+    version = trained.artifact.version
+    shutil.copytree(models_dir / "btc" / version, models_dir / "btc" / "20990101T000000Z")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)])
+    assert listed.output.splitlines() == [f"* btc/{version}", "  btc/20990101T000000Z"]
+    shown = runner.invoke(cli, ["models", "show", f"btc/{version}", "--models-dir",
+                                str(models_dir)])
+    assert json.loads(shown.output)["version"] == version
+    promoted = runner.invoke(cli, ["models", "promote", "btc", "--models-dir", str(models_dir)])
+    assert promoted.exit_code == 0 and "btc/20990101T000000Z" in promoted.output
+    listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)])
+    assert listed.output.splitlines()[1] == "* btc/20990101T000000Z"
