@@ -126,14 +126,14 @@ def natr_1d_nb(p, o, h, l, c, v, ts, out):
 @njit(cache=True)
 def obv_1d_nb(p, o, h, l, c, v, ts, out):
     """On-balance volume as ``talib.OBV``; as ``obv_step``."""
-    acc = 0.0
-    for i in range(c.shape[0]):
-        if i == 0:
-            acc = v[i]
-        elif c[i] > c[i - 1]:
-            acc += v[i]
-        elif c[i] < c[i - 1]:
-            acc -= v[i]
+    if c.shape[0] == 0:
+        return
+    acc = v[0]
+    out[0] = acc
+    for i in range(1, c.shape[0]):
+        # branch-free: +v, -v or +0.0 give the very sums the step's branches give
+        direction = (1.0 if c[i] > c[i - 1] else 0.0) - (1.0 if c[i] < c[i - 1] else 0.0)
+        acc += direction * v[i]
         out[i] = acc
 
 
