@@ -55,19 +55,34 @@ class NumpyData(bt.feed.DataBase):
         Parameters
         ----------
         ohlcv : pandas.DataFrame
-            Bars as in the OHLCV contract (UTC bar open times).
+            Bars as in the OHLCV contract. Any timezone is converted to UTC (a naive index is
+            taken as UTC): ``data.datetime.datetime(0)`` is the naive UTC bar open time.
         timeframe : str, optional
             Bar size such as ``1h`` or ``1d``, so backtrader (analyzers, plots) knows it.
         name : str, optional
             Feed name shown in plots.
         extra : dict of str to numpy.ndarray, optional
             Extra per-bar values, each exposed as a line of that name.
+
+        Returns
+        -------
+        NumpyData
+            The feed, for ``cerebro.adddata``; open interest is NaN as with ``PandasData``.
+
+        Raises
+        ------
+        DataError
+            For an extra line of the wrong length or a name backtrader already uses.
         """
         extra = extra or {}
+        taken = set(cls.lines.getlinealiases()) | {"openinterest"}
         for key, values in extra.items():
-            if len(values) != len(ohlcv):
-                raise DataError(f"extra line {key!r} has {len(values)} values for "
-                                f"{len(ohlcv)} bars")
+            if key in taken or not key.isidentifier():
+                raise DataError(f"extra line name {key!r} is taken or not a Python name; "
+                                f"pick another (taken: {sorted(taken)})")
+            if np.ndim(values) != 1 or len(values) != len(ohlcv):
+                raise DataError(f"extra line {key!r} has shape {np.shape(values)} for "
+                                f"{len(ohlcv)} bars; expected one value per bar")
         feed_cls = cls
         if extra:  # backtrader lines are declared on the class: make one with these lines
             feed_cls = type(f"{cls.__name__}_{'_'.join(extra)}", (cls,),

@@ -39,20 +39,24 @@ def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
     backoff : float
         First wait in seconds; doubled after every failed attempt.
     first_contact : bool
-        A connection that cannot be made at all on the first request means offline (or
-        blocked): fail at once instead of retrying.
+        A connection that cannot be made at all (or times out) on the first request means
+        offline or blocked: fail at once instead of retrying.
+    sleep : callable
+        Waits between attempts (tests pass a recorder).
 
     Raises
     ------
     ExchangeError
         After the retries, or at once for a non-transient error, in one line.
+    DataError
+        When ccxt cannot make sense of the exchange's answer.
     """
     delay = backoff
     for attempt in range(retries + 1):
         try:
             return fn(*args)
         except RETRYABLE as exc:
-            if first_contact and type(exc) is ccxt.NetworkError:
+            if first_contact and type(exc) in (ccxt.NetworkError, ccxt.RequestTimeout):
                 raise ExchangeError(f"{what}: cannot connect ({_one_line(exc)}); offline, or "
                                     "the exchange is blocked from here") from None
             if attempt == retries:
@@ -70,6 +74,10 @@ def call_ccxt(what: str, fn: Callable[..., T], *args: object, retries: int = 5,
                                 "MLSTRATEGY_API_SECRET") from None
         except ccxt.BaseError as exc:
             raise ExchangeError(f"{what}: {type(exc).__name__}: {_one_line(exc)}") from None
+        except (TypeError, KeyError, IndexError, ValueError, AttributeError) as exc:
+            # ccxt parsing an answer that is not what the exchange documents
+            raise DataError(f"{what}: malformed answer from the exchange ({type(exc).__name__}: "
+                            f"{_one_line(exc)}); expected the exchange's documented JSON") from None
     raise AssertionError("unreachable")
 
 

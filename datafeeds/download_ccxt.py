@@ -7,6 +7,7 @@ an interrupted download leaves a valid store and the next update resumes after i
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,7 @@ from datafeeds.ohlcv import validate_ohlcv
 from datafeeds.store import Store, StoreKey
 from datafeeds.timeframes import timeframe_delta
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, pd.Timestamp], None]
 
 
@@ -31,9 +33,28 @@ def _rebase(url: str, base: str) -> str:
 
 def make_exchange(exchange_id: str, *, api_url: str | None = None,
                   rate_limit: bool = True, timeout_ms: int = 10_000) -> ccxt.Exchange:
-    """A ccxt exchange; credentials only from ``MLSTRATEGY_API_KEY``/``_SECRET`` if set.
+    """A ccxt exchange object ready for :func:`fetch_range`.
 
-    ``api_url`` points every REST endpoint at another host (testnet, proxy, test server).
+    Parameters
+    ----------
+    exchange_id : str
+        A ccxt exchange id such as ``binance``.
+    api_url : str, optional
+        Base URL that every REST endpoint is pointed at instead (testnet, proxy, test server).
+    rate_limit : bool
+        Let ccxt space requests by the exchange's rate limit (keep it on against real ones).
+    timeout_ms : int
+        Per-request timeout in milliseconds.
+
+    Notes
+    -----
+    Credentials are only read from ``MLSTRATEGY_API_KEY`` / ``MLSTRATEGY_API_SECRET`` (public
+    candles need none) and never logged.
+
+    Raises
+    ------
+    ExchangeError
+        For an id ccxt does not know.
     """
     cls = getattr(ccxt, exchange_id, None)
     if not isinstance(cls, type):
@@ -60,7 +81,38 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
                 *, until: pd.Timestamp | None = None, limit: int = 1000, retries: int = 5,
                 backoff: float = 1.0, now: pd.Timestamp | None = None
                 ) -> Iterator[pd.DataFrame]:
-    """Yield validated pages of closed bars from ``since`` (inclusive) to ``until``/now."""
+    """Yield validated pages of closed bars from ``since`` (inclusive) up to ``until``/now.
+
+    Parameters
+    ----------
+    exchange : ccxt.Exchange
+        From :func:`make_exchange`.
+    symbol, timeframe : str
+        Unified ccxt symbol (``BTC/USDT``) and bar size (``1m``, ``1h``...).
+    since : pandas.Timestamp
+        Open time of the first bar wanted (tz-aware).
+    until : pandas.Timestamp, optional
+        Only bars that close at or before this time; default now.
+    limit : int
+        Bars asked for per request (the exchange may send fewer).
+    retries, backoff : int, float
+        Transient errors (429, 5xx, timeouts, dropped connections) are retried ``retries``
+        times, waiting ``backoff`` seconds, then twice as long each time.
+    now : pandas.Timestamp, optional
+        The current time (tests); a bar whose close is after it is still forming and dropped.
+
+    Yields
+    ------
+    pandas.DataFrame
+        One valid OHLCV frame per page, in time order, without overlap.
+
+    Raises
+    ------
+    ExchangeError
+        Offline at the first request, a non-transient refusal, or retries exhausted.
+    DataError
+        The exchange sent candles that break the OHLCV contract or are malformed.
+    """
     step_ms = int(timeframe_delta(timeframe).total_seconds() * 1000)
     now_ms = int((now or pd.Timestamp.now(tz="UTC")).timestamp() * 1000)
     end_ms = min(now_ms, int(until.timestamp() * 1000)) if until is not None else now_ms
@@ -68,6 +120,7 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
     call_ccxt(f"load_markets on {exchange.id}", exchange.load_markets, retries=retries,
               backoff=backoff, first_contact=True)
     cursor = int(since.timestamp() * 1000)
+    first_page = True
     while cursor < end_ms:
         rows = call_ccxt(what, exchange.fetch_ohlcv, symbol, timeframe, cursor, limit,
                          retries=retries, backoff=backoff)
@@ -76,8 +129,13 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
         rows = [r for r in rows if cursor <= r[0] and r[0] + step_ms <= end_ms]
         if not rows:
             return
+        if rows[0][0] > cursor and not first_page:
+            log.warning("%s: no bars from %s to %s (a gap at the exchange)", what,
+                        pd.Timestamp(cursor, unit="ms", tz="UTC"),
+                        pd.Timestamp(rows[0][0], unit="ms", tz="UTC"))
         yield validate_ohlcv(frame_from_ccxt(rows), source=what)
         cursor = int(rows[-1][0]) + step_ms
+        first_page = False
 
 
 def update_store(store: Store, key: StoreKey, exchange: ccxt.Exchange, *,
@@ -86,7 +144,28 @@ def update_store(store: Store, key: StoreKey, exchange: ccxt.Exchange, *,
                  now: pd.Timestamp | None = None) -> int:
     """Download the bars after the last stored one (or from ``since``) into the store.
 
-    Returns the number of bars added. Each page is appended atomically as it arrives.
+    Each page is appended atomically as it arrives, so an interruption at any point leaves a
+    valid store that the next call resumes from, without gap or duplicate.
+
+    Parameters
+    ----------
+    store : Store
+        Where the bars go.
+    key : StoreKey
+        Source (the exchange id), symbol and timeframe of the series.
+    exchange : ccxt.Exchange
+        From :func:`make_exchange`.
+    since : pandas.Timestamp
+        First bar wanted when nothing is stored yet (ignored otherwise).
+    until, limit, retries, backoff, now
+        As in :func:`fetch_range`.
+    progress : callable, optional
+        Called after each page with the bars added so far and the last bar's open time.
+
+    Returns
+    -------
+    int
+        Bars added.
     """
     last = store.last_bar(key)
     start = since if last is None else last + timeframe_delta(key.timeframe)

@@ -1,26 +1,43 @@
 """Daily and intraday stock bars from Yahoo Finance through yfinance.
 
 yfinance does not raise when it cannot reach Yahoo (or the symbol is unknown): it logs and
-returns an empty frame. That case becomes one clear ``ExchangeError`` here, at once.
+returns an empty frame. That case becomes one clear ``ExchangeError`` here, at once. A last bar
+that has not closed yet is dropped (and reported); everything else goes through the one
+validator, strictly.
 """
 from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 
 import pandas as pd
 
 from datafeeds.errors import DataError, ExchangeError
 from datafeeds.ohlcv import COLUMNS
-from datafeeds.validate import ValidationReport, check_ohlcv
+from datafeeds.validate import ValidationReport, check_ohlcv, drop_forming
 
 _INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo")
+# yfinance interval -> our timeframe spelling, for the forming-bar check ("1mo" varies: none)
+_TIMEFRAMES = {"60m": "1h", "1wk": "1w", "1mo": None}
 
 
 def normalise_yfinance(raw: pd.DataFrame, symbol: str, *, adjusted: bool) -> pd.DataFrame:
     """yfinance's frame (single- or multi-level columns, naive or zoned index) -> OHLCV.
 
-    With ``adjusted``, open/high/low/close are scaled by ``Adj Close / Close`` consistently.
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        What ``yfinance.download(..., auto_adjust=False)`` returned.
+    symbol : str
+        The ticker, to pick its columns from a multi-ticker frame.
+    adjusted : bool
+        Scale open/high/low/close by ``Adj Close / Close`` consistently.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Unvalidated OHLCV bars with a UTC index (naive daily dates become 00:00 UTC).
     """
     frame = raw.copy()
     if isinstance(frame.columns, pd.MultiIndex):  # ('Close', 'AAPL') since yfinance 0.2.48
@@ -45,17 +62,40 @@ def normalise_yfinance(raw: pd.DataFrame, symbol: str, *, adjusted: bool) -> pd.
 
 
 def download_yfinance(symbol: str, *, interval: str = "1d", start: str | None = None,
-                      end: str | None = None, adjusted: bool = False
+                      end: str | None = None, adjusted: bool = False,
+                      now: pd.Timestamp | None = None
                       ) -> tuple[pd.DataFrame, ValidationReport]:
-    """Download ``symbol`` bars and validate them.
+    """Download ``symbol`` bars from Yahoo Finance, drop a still-forming bar, validate.
+
+    Parameters
+    ----------
+    symbol : str
+        Yahoo ticker, e.g. ``AAPL`` or ``^GSPC``.
+    interval : str
+        yfinance interval (``1m`` ... ``1d``, ``1wk``, ``1mo``); ``1w`` is read as ``1wk``.
+    start, end : str, optional
+        First day and the day to stop before (``YYYY-MM-DD``); Yahoo's defaults otherwise.
+    adjusted : bool
+        Scale open/high/low/close by ``Adj Close / Close`` (split- and dividend-adjusted bars);
+        otherwise Yahoo's unadjusted-for-dividends prices are kept as they are.
+    now : pandas.Timestamp, optional
+        The current time (tests); a last bar not closed by then is dropped and reported.
+
+    Returns
+    -------
+    (pandas.DataFrame, ValidationReport)
+        Valid bars (UTC bar open times; daily bars at 00:00 UTC of their date) and the report.
 
     Raises
     ------
     ExchangeError
         When Yahoo answers nothing (offline, unknown symbol, or no bars in the range).
+    DataError
+        For an unsupported interval or bars that break the OHLCV contract.
     """
     import yfinance as yf
 
+    interval = "1wk" if interval == "1w" else interval
     if interval not in _INTERVALS:
         raise DataError(f"yfinance interval {interval!r} not supported; use one of "
                         f"{list(_INTERVALS)}")
@@ -68,4 +108,12 @@ def download_yfinance(symbol: str, *, interval: str = "1d", start: str | None = 
         raise ExchangeError(f"yahoo returned no bars for {symbol!r} ({interval}, {start} .. "
                             f"{end}): offline, unknown symbol, or no trading in that range")
     bars = normalise_yfinance(raw, symbol, adjusted=adjusted)
-    return check_ohlcv(bars, source=f"yahoo:{symbol}")
+    timeframe = _TIMEFRAMES.get(interval, interval)
+    repairs: list[str] = []
+    if timeframe is not None:
+        bars, repairs = drop_forming(bars, timeframe, now or pd.Timestamp.now(tz="UTC"))
+    if bars.empty:
+        raise ExchangeError(f"yahoo has no closed {interval} bar of {symbol!r} yet in "
+                            f"{start} .. {end}; try again after the bar closes")
+    valid, report = check_ohlcv(bars, source=f"yahoo:{symbol}")
+    return valid, replace(report, repairs=tuple(repairs))

@@ -34,13 +34,26 @@ def frame_from_ccxt(rows: list[list[float]]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=list(COLUMNS),
                             index=pd.DatetimeIndex([], tz="UTC", name="datetime"))
-    array = np.asarray(rows, dtype=np.float64)
+    try:
+        array = np.asarray([list(r)[:6] for r in rows], dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # ragged rows, text, nested junk
+        raise DataError(f"candles cannot be read as numbers ({_short(exc)}); expected rows of "
+                        "[ms, open, high, low, close, volume]") from None
     if array.ndim != 2 or array.shape[1] < 6:
         raise DataError(f"candles have shape {array.shape}; expected rows of "
+                        "[ms, open, high, low, close, volume]")
+    if not np.isfinite(array[:, 0]).all():
+        raise DataError("candles with a missing time; expected rows of "
                         "[ms, open, high, low, close, volume]")
     index = pd.DatetimeIndex(pd.to_datetime(array[:, 0].astype(np.int64), unit="ms", utc=True),
                              name="datetime")
     return pd.DataFrame(array[:, 1:6], index=index, columns=list(COLUMNS))
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's text on one line, at most 200 characters."""
+    text = " ".join(str(exc).split())
+    return text[:200] + ("..." if len(text) > 200 else "")
 
 
 def _head(path: Path, lines: int = 3) -> list[str]:
@@ -50,8 +63,8 @@ def _head(path: Path, lines: int = 3) -> list[str]:
             return [fh.readline().rstrip("\r\n") for _ in range(lines)]
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot be read ({_short(exc)})") from None
 
 
 def _fields(line: str) -> list[str]:
@@ -71,23 +84,32 @@ def _read_csv(path: Path) -> pd.DataFrame:
         # backtrader's sample: header "Date,Open,..." over rows "Date,Time,Open,..."
         names = [header[0], "time", *header[1:]]
     try:
-        return pd.read_csv(path, skiprows=skip + (1 if names else 0), names=names,
-                           header=None if names else 0, skipinitialspace=True)
+        frame = pd.read_csv(path, skiprows=skip + (1 if names else 0), names=names,
+                            header=None if names else 0, skipinitialspace=True)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError,
-            ValueError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc}); expected a header line "
-                        "and one bar per row") from None
+            ValueError, EOFError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({_short(exc)}); expected a header "
+                        "line and one bar per row") from None
+    frame.attrs["first_line"] = skip + 2  # file line (1-based) of the first bar
+    return frame
 
 
 def _read_json(path: Path) -> pd.DataFrame:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        frame = frame_from_ccxt(data)
+        with opener(path, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({_short(exc)})") from None
+    if isinstance(data, list) and data and all(isinstance(r, list) for r in data):
+        try:
+            frame = frame_from_ccxt(data)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
         return frame.reset_index()
-    if isinstance(data, list) and data and isinstance(data[0], dict):
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         return pd.DataFrame(data)
     raise DataError(f"{path}: JSON holds no candles; expected [[ms, o, h, l, c, v], ...] "
                     "(freqtrade/ccxt) or a list of objects with date and OHLCV fields")
@@ -104,14 +126,31 @@ def _read_table(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
-    if name.endswith(".json"):
+        raise DataError(f"{path}: cannot be read ({_short(exc)})") from None
+    if name.endswith((".json", ".json.gz")):
         return _read_json(path)
     return _read_csv(path)
 
 
+def _where(raw: pd.DataFrame, mask: np.ndarray, column: str) -> str:
+    """The first offending rows of ``raw`` by file line (CSV) or row number, with values."""
+    rows = np.flatnonzero(mask)
+    first_line = raw.attrs.get("first_line")
+    label = "line" if first_line is not None else "row"
+    offset = first_line if first_line is not None else 1
+    shown = ", ".join(f"{label} {i + offset} ({raw[column].iloc[i]!r})" for i in rows[:5])
+    more = f" (+{len(rows) - 5} more)" if len(rows) > 5 else ""
+    return f"{len(rows)} row(s): {shown}{more}"
+
+
+def _epoch_unit(values: np.ndarray) -> str:
+    """Epoch unit by magnitude: seconds, milliseconds, microseconds or nanoseconds."""
+    top = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
+    return "ns" if top > 1e17 else "us" if top > 1e14 else "ms" if top > 1e11 else "s"
+
+
 def _times(raw: pd.DataFrame, tz: str, source: str) -> pd.DatetimeIndex:
-    """Bar times from the time column(s): ISO strings, ``09-AM`` hours, epoch s or ms."""
+    """Bar times from the time column(s): ISO strings, ``09-AM`` hours, epoch s/ms/us/ns."""
     col = next((c for c in _TIME_NAMES if c in raw.columns), None)
     if col is None:
         raise DataError(f"{source}: no time column among {list(raw.columns)}; expected one of "
@@ -121,32 +160,63 @@ def _times(raw: pd.DataFrame, tz: str, source: str) -> pd.DatetimeIndex:
         column = raw["date"].astype(str) + " " + raw["time"].astype(str)
     if pd.api.types.is_datetime64_any_dtype(column):
         parsed = pd.to_datetime(column)
-    elif pd.api.types.is_numeric_dtype(column):
+    elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         values = column.to_numpy(dtype=np.float64)
-        unit = "ms" if np.nanmax(np.abs(values)) > 1e11 else "s"
-        return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True), name="datetime")
+        if not np.isfinite(values).all():
+            raise DataError(f"{source}: rule 'no missing timestamps' broken in column {col!r} "
+                            f"at {_where(raw, ~np.isfinite(values), col)}")
+        unit = _epoch_unit(values)
+        return pd.DatetimeIndex(pd.to_datetime(values.astype(np.int64), unit=unit, utc=True),
+                                name="datetime")
     else:
         text = column.astype(str).str.strip()
-        fmt = "%Y-%m-%d %I-%p" if _HOUR_AMPM.match(text.iloc[0]) else "mixed"
+        missing = (column.isna() | (text == "")).to_numpy()
+        if missing.any():
+            raise DataError(f"{source}: rule 'no missing timestamps' broken in column {col!r} "
+                            f"at {_where(raw, missing, col)}")
+        parsed = _parse_text_times(text, col, source)
+    if getattr(parsed.dt, "tz", None) is None:
+        try:
+            parsed = parsed.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except (ValueError, TypeError) as exc:  # DST folds and gaps
+            raise DataError(f"{source}: naive times cannot be read in timezone {tz!r} "
+                            f"({_short(exc)}); pass the file's zone, e.g. --tz UTC") from None
+    return pd.DatetimeIndex(parsed.dt.tz_convert("UTC"), name="datetime")
+
+
+def _parse_text_times(text: pd.Series, col: str, source: str) -> pd.Series:
+    """Parse time strings: ``09-AM`` hours, else ISO 8601 (fast), else any one format."""
+    formats = (["%Y-%m-%d %I-%p"] if _HOUR_AMPM.match(text.iloc[0]) else ["ISO8601", "mixed"])
+    error: BaseException | None = None
+    for fmt in formats:
         try:
             parsed = pd.to_datetime(text, format=fmt)
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{source}: time column {col!r} cannot be parsed as dates ({exc})"
-                            "; mixed timezones or text in it? Use one format, e.g. "
-                            "2024-01-31T23:59:00Z") from None
-    if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
-    return pd.DatetimeIndex(parsed.dt.tz_convert("UTC"), name="datetime")
+        except (ValueError, TypeError, OverflowError) as exc:
+            error = exc
+            continue
+        if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed offsets -> objects
+            error = ValueError("mixed timezones")
+            continue
+        return parsed
+    raise DataError(f"{source}: rule 'one readable time format' broken in column {col!r} "
+                    f"({_short(error)}); mixed timezones or text in it? Use one format, e.g. "
+                    "2024-01-31T23:59:00Z")
 
 
 def read_bars(path: Path | str, *, tz: str = "UTC", adjusted: bool = False) -> pd.DataFrame:
     """Read a bar file into an unvalidated frame (UTC index, OHLCV columns, file order).
 
     See :func:`load_file` for the parameters; use this with ``check_ohlcv`` to get a report.
+    Text in a price or volume column is refused here, naming the line it is on.
     """
     path = Path(path)
-    raw = _read_table(path)
     source = str(path)
+    try:
+        pd.Timestamp(0).tz_localize(tz)
+    except (KeyError, ValueError, TypeError):  # ZoneInfoNotFoundError is a KeyError
+        raise DataError(f"{source}: timezone {tz!r} unknown; use an IANA name such as UTC, "
+                        "Europe/Berlin or America/New_York") from None
+    raw = _read_table(path)
     if raw.empty:
         raise DataError(f"{source}: no bars (the file has a header but no rows)")
     raw.columns = [str(c).strip().lower() for c in raw.columns]
@@ -159,11 +229,21 @@ def read_bars(path: Path | str, *, tz: str = "UTC", adjusted: bool = False) -> p
     if missing:
         raise DataError(f"{source}: columns {list(raw.columns)} lack {missing}; expected a "
                         f"time column and {list(COLUMNS)}")
-    frame = raw[list(COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    if raw.columns.duplicated().any():
+        raise DataError(f"{source}: repeated column names {list(raw.columns)}; expected each "
+                        "of time, open, high, low, close, volume once")
+    frame = pd.DataFrame(index=raw.index)
+    for col in (*COLUMNS, *(["adj close"] if adjusted and "adj close" in raw else [])):
+        values = pd.to_numeric(raw[col], errors="coerce")
+        text = values.isna() & raw[col].notna()
+        if text.any():  # "abc", "1;5": not a number (empty cells stay NaN for the validator)
+            raise DataError(f"{source}: rule 'no NaN or non-numeric values' broken in column "
+                            f"{col!r}: text at {_where(raw, text.to_numpy(), col)}")
+        frame[col] = values.astype(np.float64)
     if adjusted:
         if "adj close" not in raw.columns:
             raise DataError(f"{source}: --adjusted needs an 'Adj Close' column (Yahoo format)")
-        factor = pd.to_numeric(raw["adj close"], errors="coerce") / frame["close"]
+        factor = frame.pop("adj close") / frame["close"]
         for col in ("open", "high", "low", "close"):
             frame[col] = frame[col] * factor
     frame.index = _times(raw, tz, source)
@@ -198,6 +278,10 @@ def load_file(path: Path | str, *, tz: str = "UTC", adjusted: bool = False,
 def load_file_checked(path: Path | str, *, tz: str = "UTC", adjusted: bool = False,
                       repair: bool = False, timeframe: str | None = None
                       ) -> tuple[pd.DataFrame, ValidationReport]:
-    """:func:`load_file` plus the validation report (gaps, runs, repairs)."""
+    """:func:`load_file` plus the validation report (gaps, runs, repairs).
+
+    With ``repair`` and a ``timeframe``, a last bar that has not closed yet is dropped too.
+    """
     raw = read_bars(path, tz=tz, adjusted=adjusted)
-    return check_ohlcv(raw, source=str(path), repair=repair, timeframe=timeframe)
+    now = pd.Timestamp.now(tz="UTC") if repair and timeframe else None
+    return check_ohlcv(raw, source=str(path), repair=repair, timeframe=timeframe, now=now)

@@ -2,7 +2,8 @@
 
 A valid frame: ``DatetimeIndex`` named ``datetime``, tz UTC, bar *open* times, strictly
 increasing and unique; float64 columns ``open high low close volume``; no NaN; prices > 0;
-``low <= min(open, close)``, ``high >= max(open, close)``; volume >= 0. Every way in (file,
+``low <= min(open, close)``, ``high >= max(open, close)``; volume >= 0; every value finite.
+Every way in (file,
 download, store) ends in :func:`validate_ohlcv`. It never changes a value: it refuses.
 """
 from __future__ import annotations
@@ -22,6 +23,14 @@ def _rows(index: pd.Index, mask: np.ndarray) -> str:
     shown = ", ".join(str(t) for t in bad[:_SHOW_ROWS])
     more = f" (+{len(bad) - _SHOW_ROWS} more)" if len(bad) > _SHOW_ROWS else ""
     return f"{len(bad)} row(s): {shown}{more}"
+
+
+def _positions(mask: np.ndarray) -> str:
+    """Describe the first offending rows by position (0-based) when times are unusable."""
+    where = np.flatnonzero(mask)
+    shown = ", ".join(str(i) for i in where[:_SHOW_ROWS])
+    more = f" (+{len(where) - _SHOW_ROWS} more)" if len(where) > _SHOW_ROWS else ""
+    return f"{len(where)} row(s) at position {shown}{more}"
 
 
 def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame:
@@ -55,7 +64,12 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
         )
     index = frame.index
     if not isinstance(index, pd.DatetimeIndex):
-        raise DataError(f"{source}: index is {type(index).__name__}, expected a DatetimeIndex")
+        raise DataError(f"{source}: rule 'one timezone-aware DatetimeIndex' broken: the index is "
+                        f"{type(index).__name__} (mixed timezones or non-dates?); expected "
+                        "bar open times in one timezone, e.g. all UTC")
+    if index.hasnans:
+        raise DataError(f"{source}: rule 'no missing timestamps' broken at "
+                        f"{_positions(index.isna())}")
     if index.tz is None:
         raise DataError(
             f"{source}: timestamps are naive; expected timezone-aware (UTC) bar open times "
@@ -64,10 +78,10 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
     out = pd.DataFrame(index=index.tz_convert("UTC").rename("datetime"))
     for col in COLUMNS:
         values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
-        bad = np.isnan(values)
+        bad = ~np.isfinite(values)
         if bad.any():
             raise DataError(f"{source}: rule 'no NaN or non-numeric values' broken in column "
-                            f"{col!r} at {_rows(index, bad)}")
+                            f"{col!r} at {_rows(index, bad)} (NaN, infinite or text)")
         out[col] = values
     ts = out.index.asi8
     dup = np.zeros(len(ts), dtype=bool)

@@ -22,6 +22,20 @@ from datafeeds.validate import ValidationReport, check_ohlcv
 _UNSAFE = re.compile(r"[/:\\\s]+")
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class StoreKey:
     """What a stored series is: where it came from, which market, which bar size."""
@@ -77,6 +91,7 @@ class Store:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            _fsync_dir(path.parent)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

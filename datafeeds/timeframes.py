@@ -24,3 +24,12 @@ def timeframe_delta(text: str) -> pd.Timedelta:
     """Duration of one bar of ``text``; a week is 7 days."""
     count, unit = parse_timeframe(text)
     return pd.Timedelta(count * 7, "D") if unit == "w" else pd.Timedelta(count, _UNITS[unit])
+
+
+def format_timedelta(delta: pd.Timedelta) -> str:
+    """A bar size in the shortest timeframe spelling: 3600 s -> ``"1h"``, 90 s -> ``"90s"``."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{delta.total_seconds():g}s"

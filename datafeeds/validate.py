@@ -1,11 +1,12 @@
 """Checking and (only when asked) repairing bars, with a report of everything found and done.
 
 ``check_ohlcv`` is strict by default: anything that breaks the OHLCV contract raises
-``DataError`` (via ``validate_ohlcv``). With ``repair=True`` it first drops exact duplicate
-rows, resolves duplicate timestamps (keeping the last row), sorts, and drops a still-forming
-last candle; it never changes a value. Either way the report lists gaps, zero-volume and flat
-runs, and runs of bars whose OHLCV repeats earlier bars under other timestamps (a classic
-timezone-shift defect).
+``DataError`` (via ``validate_ohlcv``). With ``repair=True`` it first drops rows without any
+value (Yahoo's ``null`` rows) and exact duplicate rows, resolves duplicate timestamps (keeping
+the last row), sorts, and drops a still-forming last candle; it never changes a value.
+Either way the report lists gaps, zero-volume and flat runs, and runs of 2+ bars whose OHLCV
+repeats an earlier run bar for bar under other timestamps (a classic timezone-shift defect;
+single chance repeats of quiet bars are not reported).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from datafeeds.ohlcv import COLUMNS, validate_ohlcv
-from datafeeds.timeframes import timeframe_delta
+from datafeeds.timeframes import format_timedelta, timeframe_delta
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,11 @@ class Run:
     first: pd.Timestamp
     last: pd.Timestamp
     bars: int
+    copy_of: pd.Timestamp | None = None  # repeated runs: first bar of the run they repeat
 
     def __str__(self) -> str:
-        return f"{self.first} .. {self.last} ({self.bars} bars)"
+        text = f"{self.first} .. {self.last} ({self.bars} bars)"
+        return text if self.copy_of is None else f"{text} repeating the bars from {self.copy_of}"
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,15 @@ class ValidationReport:
 
     def lines(self, limit: int = 10) -> list[str]:
         """Human-readable report, at most ``limit`` entries per list."""
-        out = [f"{self.source}: {self.rows} bars {self.first} .. {self.last}, bar size "
-               f"{self.timeframe}"]
+        size = "unknown" if self.timeframe is None else format_timedelta(self.timeframe)
+        out = [f"{self.source}: {self.rows} bars {self.first} .. {self.last}, bar size {size}"]
         out += [f"repaired: {r}" for r in self.repairs]
         sections = (
             ("gaps", self.gaps),
             ("zero-volume runs", self.zero_volume_runs),
             ("flat (O=H=L=C) runs", self.flat_runs),
-            ("runs repeating earlier bars' OHLCV (shifted duplicates)", self.repeated_runs),
+            ("runs repeating earlier bars' OHLCV bar for bar (shifted duplicates)",
+             self.repeated_runs),
         )
         for title, items in sections:
             if not items:
@@ -118,13 +122,23 @@ def _gaps(index: pd.DatetimeIndex, step: pd.Timedelta | None) -> tuple[Gap, ...]
                                                                       strict=True) if m > 0)
 
 
-def _repeated(frame: pd.DataFrame) -> np.ndarray:
-    """Bars whose exact OHLCV appeared earlier under another timestamp (zero-volume flat
-    bars excluded: a stale quote repeats by nature and is reported as such)."""
-    values = frame[list(COLUMNS)]
-    stale = (frame["volume"] == 0).to_numpy() & _flat(frame)
-    seen = values.duplicated(keep="first").to_numpy()
-    return seen & ~stale
+def _repeated(index: pd.DatetimeIndex, frame: pd.DataFrame) -> tuple[Run, ...]:
+    """Runs of 2+ consecutive bars whose OHLCV repeats an earlier stretch bar for bar (a
+    shifted copy); pairs of flat bars (quiet or stale quotes repeat by nature) do not count."""
+    if len(frame) < 3:
+        return ()
+    values = frame[list(COLUMNS)].to_numpy()
+    flat = _flat(frame)
+    pairs = pd.DataFrame(np.hstack([values[:-1], values[1:]]))
+    hashes = pd.util.hash_pandas_object(pairs, index=False).to_numpy()
+    _, first_seen, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    source = first_seen[inverse]  # where each pair first appeared
+    repeat = (pairs.duplicated(keep="first").to_numpy() & ~(flat[:-1] & flat[1:]))
+    flags = np.zeros(len(frame), dtype=bool)
+    flags[:-1] |= repeat
+    flags[1:] |= repeat
+    return tuple(Run(r.first, r.last, r.bars, index[source[index.get_loc(r.first)]])
+                 for r in _runs(index, flags))
 
 
 def _flat(frame: pd.DataFrame) -> np.ndarray:
@@ -137,6 +151,12 @@ def _repair(frame: pd.DataFrame, timeframe: str | None, now: pd.Timestamp | None
     """Drop exact duplicates, keep the last of duplicate timestamps, sort, drop forming bar."""
     repairs: list[str] = []
     with_time = frame.reset_index(names="__time__")
+    present = [c for c in COLUMNS if c in with_time]
+    empty = with_time[present].isna().all(axis=1) if present else pd.Series(False)
+    if empty.any():  # Yahoo's "null" rows: a timestamp and no value at all
+        repairs.append(f"dropped {int(empty.sum())} row(s) without any value, first at "
+                       f"{with_time['__time__'][empty].iloc[0]}")
+        with_time = with_time[~empty]
     exact = with_time.duplicated(keep="first")
     if exact.any():
         repairs.append(f"dropped {int(exact.sum())} exact duplicate row(s), first at "
@@ -151,12 +171,33 @@ def _repair(frame: pd.DataFrame, timeframe: str | None, now: pd.Timestamp | None
                        f"first at {with_time['__time__'][clash].iloc[0]}")
         with_time = with_time[~clash]
     out = with_time.set_index("__time__").rename_axis("datetime")
-    if timeframe is not None and now is not None and len(out):
-        last_open = out.index[-1]
-        if last_open + timeframe_delta(timeframe) > now:
-            repairs.append(f"dropped the forming candle opened at {last_open}")
-            out = out.iloc[:-1]
+    if timeframe is not None and now is not None:
+        out, dropped = drop_forming(out, timeframe, now)
+        repairs += dropped
     return out, repairs
+
+
+def drop_forming(frame: pd.DataFrame, timeframe: str, now: pd.Timestamp
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the last bar if it is still forming (``open + timeframe > now``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Bars sorted by their (tz-aware) open time.
+    timeframe : str
+        Bar size such as ``1h``.
+    now : pandas.Timestamp
+        The current time (tz-aware).
+
+    Returns
+    -------
+    (pandas.DataFrame, list of str)
+        The closed bars, and the repair made (empty when the last bar was closed).
+    """
+    if len(frame) and frame.index[-1] + timeframe_delta(timeframe) > now:
+        return frame.iloc[:-1], [f"dropped the forming candle opened at {frame.index[-1]}"]
+    return frame, []
 
 
 def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = False,
@@ -171,8 +212,9 @@ def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = 
     source : str
         Named in errors and in the report.
     repair : bool
-        Drop exact duplicates, resolve duplicate timestamps (keep last), sort, and drop a
-        forming last candle (needs ``timeframe`` and ``now``). Values are never changed.
+        Drop rows without any value and exact duplicates, resolve duplicate timestamps (keep
+        last), sort, and drop a forming last candle (needs ``timeframe`` and ``now``). Values
+        are never changed; every repair is listed in the report.
     timeframe : str, optional
         Bar size (``1h``...), for the forming-candle check and gaps; inferred otherwise.
     now : pandas.Timestamp, optional
@@ -204,6 +246,6 @@ def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = 
         gaps=_gaps(valid.index, step),
         zero_volume_runs=_runs(valid.index, zero),
         flat_runs=_runs(valid.index, _flat(valid)),
-        repeated_runs=_runs(valid.index, _repeated(valid)),
+        repeated_runs=_repeated(valid.index, valid),
     )
     return valid, report

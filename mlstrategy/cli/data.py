@@ -10,6 +10,7 @@ from datafeeds.errors import DataError
 from datafeeds.loaders import load_file_checked
 from datafeeds.resample import resample as resample_bars
 from datafeeds.store import Store, StoreKey
+from datafeeds.timeframes import format_timedelta
 from datafeeds.validate import ValidationReport
 
 YAHOO = "yahoo"
@@ -55,10 +56,25 @@ def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | No
           limit: int) -> None:
     """Validate the bars in PATH and report gaps, zero-volume, flat and repeated runs.
 
-    Exits with code 2 when the file breaks the OHLCV contract.
+    Strict by default: exits with code 2 when the file breaks the OHLCV contract, after
+    printing what a --repair run would find and do (when repairing can fix it). With --repair,
+    every repair made is listed.
     """
-    _, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
-                                  timeframe=timeframe)
+    try:
+        _, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
+                                      timeframe=timeframe)
+    except DataError as exc:
+        if repair:
+            raise
+        try:
+            _, preview = load_file_checked(path, tz=tz, adjusted=adjusted, repair=True,
+                                           timeframe=timeframe)
+        except DataError:
+            raise exc from None
+        click.echo(f"INVALID: {exc}")
+        click.echo("with --repair:")
+        _echo_report(preview, limit)
+        raise exc from None
     _echo_report(report, limit)
     click.echo("valid")
 
@@ -66,22 +82,41 @@ def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | No
 @data.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--symbol", required=True, help="Symbol to store the bars under, e.g. BTC/USD.")
-@timeframe_option
+@click.option("--timeframe", "-t", help="Bar size to store the bars under (1m, 1h, 1d ...); "
+                                        "default: inferred from the bars.")
 @click.option("--source", default="file", show_default=True,
               help="Source name in the store (folder under --data-dir).")
 @tz_option
 @adjusted_option
 @repair_option
+@click.option("--replace", is_flag=True,
+              help="Replace a series already stored under this source, symbol and timeframe "
+                   "(default: keep it and add only the bars newer than its last one).")
 @data_dir_option
-def import_cmd(path: Path, symbol: str, timeframe: str, source: str, tz: str, adjusted: bool,
-               repair: bool, data_dir: Path) -> None:
-    """Read bars from PATH (CSV, Parquet, JSON, feather; layout detected) into the store."""
+def import_cmd(path: Path, symbol: str, timeframe: str | None, source: str, tz: str,
+               adjusted: bool, repair: bool, replace: bool, data_dir: Path) -> None:
+    """Read bars from PATH (CSV, Parquet, JSON, feather; layout detected) into the store.
+
+    Layouts: plain datetime,open,high,low,close,volume; Yahoo (Adj Close); backtrader generic
+    CSV (separate Date and Time columns); CryptoDataDownload; freqtrade JSON/feather; ccxt
+    [ms, o, h, l, c, v] lists. Epoch seconds/milliseconds are detected.
+    """
     bars, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
                                      timeframe=timeframe)
     _echo_report(report, 3)
+    if timeframe is None:
+        if report.timeframe is None:
+            raise DataError(f"{path}: one bar only, its size cannot be inferred; pass "
+                            "--timeframe, e.g. -t 1d")
+        timeframe = format_timedelta(report.timeframe)
     key = StoreKey(source, symbol, timeframe)
-    stored = Store(data_dir).write(key, bars)
-    click.echo(f"stored {len(bars)} bars: {stored}")
+    store = Store(data_dir)
+    if replace or store.last_bar(key) is None:
+        click.echo(f"{key}: stored {len(bars)} bars -> {store.write(key, bars)}")
+    else:
+        added = store.append(key, bars)
+        click.echo(f"{key}: {added} new bars after the stored ones -> {store.path(key)} "
+                   "(--replace to overwrite)")
 
 
 def _since(text: str | None) -> pd.Timestamp | None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from datafeeds import DataError
 from datafeeds.bt_compat import bt
 from datafeeds.bt_feed import NumpyData, bt_timeframe
 
@@ -52,3 +54,29 @@ def test_timeframes_map_to_backtrader():
     assert bt_timeframe("1h") == (bt.TimeFrame.Minutes, 60)
     assert bt_timeframe("5m") == (bt.TimeFrame.Minutes, 5)
     assert bt_timeframe("1d") == (bt.TimeFrame.Days, 1)
+
+
+def test_bars_carry_the_utc_open_time_whatever_the_frame_zone(btc_bars):
+    bars = btc_bars.iloc[:50]
+
+    class Times(bt.Strategy):
+        def __init__(self) -> None:
+            self.seen = []
+
+        def next(self) -> None:
+            self.seen.append(self.data.datetime.datetime(0))
+
+    for frame in (bars, bars.tz_convert("America/New_York")):
+        cerebro = bt.Cerebro(stdstats=False)
+        cerebro.adddata(NumpyData.from_frame(frame, timeframe="1h"))
+        cerebro.addstrategy(Times)
+        seen = cerebro.run()[0].seen
+        assert seen == list(bars.index.tz_convert(None).to_pydatetime())
+
+
+def test_bad_extra_lines_are_refused(btc_bars):
+    bars = btc_bars.iloc[:10]
+    with pytest.raises(DataError, match="one value per bar"):
+        NumpyData.from_frame(bars, extra={"signal": np.zeros(9)})
+    with pytest.raises(DataError, match="taken"):
+        NumpyData.from_frame(bars, extra={"close": np.zeros(10)})

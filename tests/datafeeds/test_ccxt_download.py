@@ -1,6 +1,9 @@
 """The ccxt downloader through real ccxt, against a fake binance over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -64,31 +67,83 @@ def test_non_retryable_error_is_reported_at_once_in_one_line(exchange):
     assert "\n" not in str(err.value) and fake.state.klines_requests == 1
 
 
-@pytest.mark.parametrize("body", ['{"unexpected": true}', '[["x"]]', "<html>oops</html>"])
+FIRST_MS = int(BARS.index[0].timestamp() * 1000)
+
+
+@pytest.mark.parametrize("body", [
+    '{"unexpected": true}', '[["x"]]', "<html>oops</html>", "null", "[1, 2, 3]", "[[1, 2]]",
+    '["a"]', "[{}]", '""', "123", "{", "[[", f'[[{FIRST_MS}, "1", "2", "0.5", "1.5"]]',
+    f'[[{FIRST_MS}, "1", "2", "0.5", "1.5", "x"]]', f'[[{FIRST_MS}, "-1", "2", "0.5", "1.5", "3"]]',
+    f'[[{FIRST_MS}, "1", "0.5", "2", "1.5", "3"]]',
+])
 def test_malformed_body_is_refused(exchange, body):
     fake, ex = exchange
     fake.fail(Fault(200, body))
+    with pytest.raises((ExchangeError, DataError)) as err:
+        list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], now=NOW, backoff=0.001))
+    assert "\n" not in str(err.value)
+
+
+def test_malformed_markets_are_refused(exchange):
+    fake, ex = exchange
+    fake.fail(Fault(200, '{"symbols": "nope"}', path="/api/v3/exchangeInfo"))
     with pytest.raises((ExchangeError, DataError)):
         list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], now=NOW))
 
 
-def test_download_killed_midway_leaves_a_valid_store_and_update_completes(exchange, tmp_path):
+def test_timeouts_are_retried(exchange):
+    fake, _ = exchange
+    ex = make_exchange("binance", api_url=fake.url, rate_limit=False, timeout_ms=200)
+    fake.fail(Fault(200, "[]", delay=1.0), Fault(200, "[]", delay=1.0))
+    pages = list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], limit=1000, backoff=0.001,
+                             now=NOW))
+    pd.testing.assert_frame_equal(pd.concat(pages), BARS, check_freq=False)
+
+
+def test_exchange_dying_midway_leaves_a_valid_store_and_update_completes(exchange, tmp_path):
     fake, ex = exchange
     store = Store(tmp_path)
-
-    def die_after_two_pages(count: int, last: pd.Timestamp) -> None:
-        if count == 2000:  # the exchange refuses everything after the second page
-            fake.fail(Fault(400, '{"code": -1, "msg": "killed"}'))
-
-    with pytest.raises(ExchangeError, match="killed"):
-        update_store(store, KEY, ex, since=BARS.index[0], limit=1000,
-                     progress=die_after_two_pages, now=NOW)
-    partial = store.read(KEY)
-    pd.testing.assert_frame_equal(partial, BARS.iloc[:2000], check_freq=False)
+    fake.die_after(3)  # markets and two pages of klines, then every connection is dropped
+    with pytest.raises(ExchangeError, match="still failing after 2 attempts") as err:
+        update_store(store, KEY, ex, since=BARS.index[0], limit=1000, retries=1,
+                     backoff=0.001, now=NOW)
+    assert "\n" not in str(err.value)
+    pd.testing.assert_frame_equal(store.read(KEY), BARS.iloc[:2000], check_freq=False)
+    fake.revive()
     added = update_store(store, KEY, ex, since=BARS.index[0], limit=1000, now=NOW)
     assert added == 2500
     pd.testing.assert_frame_equal(store.read(KEY), BARS, check_freq=False)
     assert update_store(store, KEY, ex, since=BARS.index[0], now=NOW) == 0
+
+
+def test_download_process_killed_midway_then_update_completes(tmp_path):
+    """SIGKILL the real CLI mid-download: the store stays valid and `update` fills the rest."""
+    data_dir = tmp_path / "data"
+    path = Store(data_dir).path(KEY)
+    with FakeExchange(BARS) as fake:
+        fake.state.latency = 0.05  # 45 pages of 100 bars: several seconds in all
+        args = [sys.executable, "-m", "mlstrategy.cli", "data", "download", "binance",
+                "BTC/USDT", "-t", "1h", "--since", str(BARS.index[0].date()), "--limit", "100",
+                "--api-url", fake.url, "--data-dir", str(data_dir)]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # a few more pages, likely killed in the middle of one
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL  # it did not finish on its own
+        partial = Store(data_dir).read(KEY)  # validates
+        assert 0 < len(partial) < len(BARS)
+        pd.testing.assert_frame_equal(partial, BARS.iloc[:len(partial)], check_freq=False)
+        fake.state.latency = 0.0
+        ex = make_exchange("binance", api_url=fake.url, rate_limit=False)
+        added = update_store(Store(data_dir), KEY, ex, since=BARS.index[0], now=NOW)
+    assert added == len(BARS) - len(partial)
+    pd.testing.assert_frame_equal(Store(data_dir).read(KEY), BARS, check_freq=False)
+    assert [p.name for p in path.parent.glob("*.parquet")] == [path.name]
 
 
 def test_unknown_symbol_and_exchange(exchange):

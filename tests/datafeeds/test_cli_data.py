@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -24,9 +25,14 @@ def test_check_reports_defects_and_exits_2_on_invalid_data(shared_data):
     strict = _mlstrategy("data", "check", path)
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert "strictly increasing" in strict.stderr and "--repair" in strict.stderr
+    assert strict.stdout.startswith("INVALID: ")  # and what --repair would find:
+    assert "2017-11-12 04:00:00+00:00 .. 2017-11-12 08:00:00+00:00 (5 bars)" in strict.stdout
     repaired = _mlstrategy("data", "check", path, "--repair")
     assert repaired.returncode == 0, repaired.stderr
-    assert "2017-11-12 04:00:00+00:00 .. 2017-11-12 08:00:00+00:00 (5 bars)" in repaired.stdout
+    assert ("2017-11-12 04:00:00+00:00 .. 2017-11-12 08:00:00+00:00 (5 bars) repeating the bars "
+            "from 2017-11-11 23:00:00+00:00") in repaired.stdout
+    assert "zero-volume runs: 11" in repaired.stdout
+    assert "2018-08-10 01:00:00+00:00 .. 2018-08-10 15:00:00+00:00 (15 bars)" in repaired.stdout
     assert "repaired: sorted rows by time" in repaired.stdout
 
 
@@ -38,13 +44,38 @@ def test_check_daily_file_reports_the_march_2019_gap(shared_data):
         result.output
 
 
+def test_check_backtrader_minute_file_with_separate_date_and_time(shared_data):
+    path = str(shared_data / "backtrader/2006-01-02-volume-min-001.txt")
+    result = CliRunner().invoke(cli, ["data", "check", path, "--tz", "Europe/Berlin"])
+    assert result.exit_code == 0, result.output
+    assert "30889 bars 2006-01-02 08:01:00+00:00 .. 2006-02-27 21:00:00+00:00, bar size 1m" in \
+        result.output
+    assert "gaps: 765" in result.output and result.output.endswith("valid\n")
+
+
+@pytest.mark.parametrize("command", ["import", "download", "update", "check", "list",
+                                     "resample"])
+def test_every_command_explains_its_options(command):
+    result = CliRunner().invoke(cli, ["data", command, "--help"])
+    assert result.exit_code == 0
+    options = [p for p in cli.commands["data"].commands[command].params
+               if isinstance(p, click.Option)]
+    for option in options:
+        assert option.help, f"{command} {option.name} has no help"
+        assert option.opts[0] in result.output
+
+
 def test_import_list_and_resample(shared_data, tmp_path):
     runner = CliRunner()
     minute = str(shared_data / "nautilus_trader/btc-perp-20211231-20220201_1m.csv")
     data_dir = str(tmp_path / "data")
-    imported = runner.invoke(cli, ["data", "import", minute, "--symbol", "BTC-PERP", "-t", "1m",
+    imported = runner.invoke(cli, ["data", "import", minute, "--symbol", "BTC-PERP",
                                    "--source", "ftx", "--data-dir", data_dir])
     assert imported.exit_code == 0, imported.output
+    assert "ftx BTC-PERP 1m: stored 45031 bars" in imported.output  # bar size inferred
+    again = runner.invoke(cli, ["data", "import", minute, "--symbol", "BTC-PERP", "-t", "1m",
+                                "--source", "ftx", "--data-dir", data_dir])
+    assert "0 new bars after the stored ones" in again.output
     resampled = runner.invoke(cli, ["data", "resample", "ftx", "BTC-PERP", "--from", "1m",
                                     "--to", "1h", "--data-dir", data_dir])
     assert "45031 1m bars -> 749 1h bars" in resampled.output

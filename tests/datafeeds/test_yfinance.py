@@ -49,3 +49,24 @@ def test_real_download():
     bars, report = download_yfinance("AAPL", interval="1d", start="2024-01-01",
                                      end="2024-02-01")
     assert 15 <= len(bars) <= 23 and report.rows == len(bars)
+
+
+def test_download_drops_the_forming_bar_and_validates(shared_data, monkeypatch):
+    """The real ORCL frame as yfinance hands it over (no network: yf.download replaced)."""
+    import yfinance
+
+    layout = _yahoo_layout(shared_data)
+    monkeypatch.setattr(yfinance, "download", lambda *args, **kwargs: layout)
+    during_last_day = pd.Timestamp("2014-12-31 15:00", tz="UTC")
+    bars, report = download_yfinance("ORCL", interval="1d", now=during_last_day)
+    assert str(bars.index[-1]) == "2014-12-30 00:00:00+00:00"
+    assert report.repairs == ("dropped the forming candle opened at 2014-12-31 00:00:00+00:00",)
+    bars, report = download_yfinance("ORCL", interval="1d", adjusted=True)
+    assert len(bars) == 5036 and report.repairs == ()
+
+
+def test_unsupported_interval_is_a_data_error():
+    from datafeeds import DataError
+
+    with pytest.raises(DataError, match="not supported"):
+        download_yfinance("AAPL", interval="3h")

@@ -1,14 +1,28 @@
 """A fake exchange speaking binance's spot REST API over real HTTP on 127.0.0.1.
 
-Serves real candles (given as an OHLCV frame) from ``/api/v3/klines`` and one market from
-``/api/v3/exchangeInfo``. Faults are scripted per request: HTTP status codes (429, 5xx, 400
-with a binance error body), malformed bodies, or dropping the connection.
+Contract: ``with FakeExchange(bars) as fake:`` serves ``/api/v3/ping``, ``/api/v3/time``,
+``/api/v3/exchangeInfo`` (one spot market, ``BTCUSDT`` by default) and ``/api/v3/klines``
+(the real candles of ``bars``, an OHLCV frame, paged by ``startTime``/``limit`` exactly like
+binance) at ``fake.url``. Point ccxt at it by rewriting every ``exchange.urls['api']`` entry.
+
+Extending it (orders, balances for the live-trading tests): register more endpoints with
+``fake.route("POST", "/api/v3/order", handler)``; a handler gets the ``Request`` and the
+shared ``ExchangeState`` and returns ``(status, json_body)``.
+
+Faults, injected per request: ``fake.fail(Fault(...), ...)`` queues faults that the next
+requests to ``Fault.path`` (klines by default) get instead of an answer: an HTTP status and
+body (429, 5xx, 400 with a binance error body, 200 with a malformed body), ``status=0`` to
+drop the connection unanswered, ``delay`` seconds of silence first (a timeout for a client
+with a shorter one). ``fake.die_after(n)``: after ``n`` more requests every connection is
+dropped unanswered until ``fake.revive()``, as if the exchange process had died.
 """
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -16,31 +30,57 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
-_INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
+_INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}
+KLINES = "/api/v3/klines"
 
 
 @dataclass
 class Fault:
-    """What to do instead of answering one klines request."""
+    """What to do instead of answering one request to ``path``."""
 
-    status: int = 500
+    status: int = 500  # 0: drop the connection without an answer
     body: str = '{"code": -1000, "msg": "internal error"}'
+    delay: float = 0.0  # seconds of silence before acting (longer than the client timeout)
+    path: str = KLINES
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a route handler sees it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: str
+
+
+Route = Callable[[Request, "ExchangeState"], tuple[int, object]]
 
 
 @dataclass
 class ExchangeState:
-    """Candles served and faults queued, shared with the handler thread."""
+    """Candles served, faults queued and requests counted, shared with the handler threads."""
 
     bars: pd.DataFrame
     base: str = "BTC"
     quote: str = "USDT"
     faults: deque = field(default_factory=deque)
+    requests: list[Request] = field(default_factory=list)
     klines_requests: int = 0
+    alive_for: int | None = None  # requests still answered before dying; None: forever
+    latency: float = 0.0  # seconds added to every answer (a slow exchange)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def symbol(self) -> str:
+        """The exchange's id of the one market, e.g. ``BTCUSDT``."""
+        return self.base + self.quote
+
     def market(self) -> dict:
+        """The market as binance's exchangeInfo lists it."""
         return {
-            "symbol": self.base + self.quote, "status": "TRADING", "baseAsset": self.base,
+            "symbol": self.symbol, "status": "TRADING", "baseAsset": self.base,
             "baseAssetPrecision": 8, "quoteAsset": self.quote, "quotePrecision": 8,
             "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
             "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
@@ -54,14 +94,49 @@ class ExchangeState:
         }
 
 
+def _ping(request: Request, state: ExchangeState) -> tuple[int, object]:
+    return 200, {}
+
+
+def _time(request: Request, state: ExchangeState) -> tuple[int, object]:
+    return 200, {"serverTime": int(time.time() * 1000)}
+
+
+def _exchange_info(request: Request, state: ExchangeState) -> tuple[int, object]:
+    return 200, {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
+                 "exchangeFilters": [], "symbols": [state.market()]}
+
+
+def _klines(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """Binance klines: bars opening at or after startTime, at most ``limit`` (default 500)."""
+    query = request.query
+    if query.get("symbol") != state.symbol:
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    if query.get("interval") not in _INTERVAL_MS:
+        return 400, {"code": -1120, "msg": "Invalid interval."}
+    step = _INTERVAL_MS[query["interval"]]
+    bars = state.bars
+    ms = bars.index.as_unit("ms").asi8
+    first = int(np.searchsorted(ms, int(query.get("startTime", 0))))
+    stop = min(first + min(int(query.get("limit", 500)), 1000), len(ms))
+    if "endTime" in query:
+        stop = min(stop, int(np.searchsorted(ms, int(query["endTime"]), side="right")))
+    values = bars[["open", "high", "low", "close", "volume"]].to_numpy()[first:stop]
+    rows = [[int(t), *(repr(float(x)) for x in v), int(t) + step - 1, "0", 1, "0", "0", "0"]
+            for t, v in zip(ms[first:stop], values, strict=True)]
+    return 200, rows
+
+
 class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else ~40 ms per request (delayed ACK)
-    state: ExchangeState
+    protocol_version = "HTTP/1.1"  # keep-alive, as real exchanges do
+    fake: FakeExchange
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
         """Silence per-request logging."""
 
     def _send(self, status: int, body: str) -> None:
+        """Write one JSON (or raw text) response."""
         payload = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -69,51 +144,78 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+    def _handle(self, method: str) -> None:
+        """Route one request, applying the death switch and any queued fault first."""
         url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if url.path == "/api/v3/exchangeInfo":
-            self._send(200, json.dumps({"timezone": "UTC", "serverTime": 0, "rateLimits": [],
-                                        "symbols": [self.state.market()]}))
-        elif url.path == "/api/v3/klines":
-            self._klines(query)
-        else:
-            self._send(404, '{"code": -1, "msg": "not found"}')
-
-    def _klines(self, query: dict) -> None:
-        state = self.state
+        query.update({k: v[0] for k, v in parse_qs(body).items()} if body else {})
+        request = Request(method, url.path, query, body)
+        state = self.fake.state
         with state.lock:
-            state.klines_requests += 1
-            fault = state.faults.popleft() if state.faults else None
+            state.requests.append(request)
+            state.klines_requests += url.path == KLINES
+            dead = state.alive_for is not None and state.alive_for <= 0
+            if state.alive_for is not None:
+                state.alive_for -= 1
+            fault = None
+            for queued in state.faults:
+                if queued.path == url.path:
+                    fault = queued
+                    state.faults.remove(queued)
+                    break
+        if dead:
+            self.close_connection = True
+            return
+        time.sleep(state.latency)
         if fault is not None:
-            if fault.status == 0:  # drop the connection without an answer
+            time.sleep(fault.delay)
+            if fault.status == 0:
                 self.close_connection = True
                 return
             self._send(fault.status, fault.body)
             return
-        if query.get("symbol") != state.base + state.quote:
-            self._send(400, '{"code": -1121, "msg": "Invalid symbol."}')
+        route = self.fake.routes.get((method, url.path))
+        if route is None:
+            self._send(404, json.dumps({"code": -1, "msg": f"no route {method} {url.path}"}))
             return
-        step = _INTERVAL_MS[query["interval"]]
-        start = int(query.get("startTime", 0))
-        limit = int(query.get("limit", 500))
-        ms = state.bars.index.as_unit("ms").asi8
-        first = int(np.searchsorted(ms, start))
-        rows = []
-        for i in range(first, min(first + limit, len(ms))):
-            o, h, lo, c, v = state.bars.iloc[i][["open", "high", "low", "close", "volume"]]
-            rows.append([int(ms[i]), str(o), str(h), str(lo), str(c), str(v),
-                         int(ms[i]) + step - 1, "0", 1, "0", "0", "0"])
-        self._send(200, json.dumps(rows))
+        status, payload = route(request, state)
+        self._send(status, payload if isinstance(payload, str) else json.dumps(payload))
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("DELETE")
+
+    def do_PUT(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("PUT")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (timeout test) is expected: stay quiet."""
 
 
 class FakeExchange:
     """Run the fake exchange in a background thread: ``with FakeExchange(bars) as fx: ...``."""
 
-    def __init__(self, bars: pd.DataFrame) -> None:
-        self.state = ExchangeState(bars)
-        handler = type("Handler", (_Handler,), {"state": self.state})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, bars: pd.DataFrame, *, base: str = "BTC", quote: str = "USDT") -> None:
+        self.state = ExchangeState(bars, base=base, quote=quote)
+        self.routes: dict[tuple[str, str], Route] = {
+            ("GET", "/api/v3/ping"): _ping,
+            ("GET", "/api/v3/time"): _time,
+            ("GET", "/api/v3/exchangeInfo"): _exchange_info,
+            ("GET", KLINES): _klines,
+        }
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -122,9 +224,24 @@ class FakeExchange:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def route(self, method: str, path: str, handler: Route) -> None:
+        """Serve ``method path`` with ``handler(request, state) -> (status, body)``."""
+        self.routes[(method.upper(), path)] = handler
+
     def fail(self, *faults: Fault) -> None:
-        """Queue faults: the next klines requests get them, in order."""
-        self.state.faults.extend(faults)
+        """Queue faults: the next requests to each fault's path get them, in order."""
+        with self.state.lock:
+            self.state.faults.extend(faults)
+
+    def die_after(self, requests: int) -> None:
+        """Answer ``requests`` more requests, then drop every connection (a dead exchange)."""
+        with self.state.lock:
+            self.state.alive_for = requests
+
+    def revive(self) -> None:
+        """Answer again after :meth:`die_after`."""
+        with self.state.lock:
+            self.state.alive_for = None
 
     def __enter__(self) -> FakeExchange:
         self._thread.start()
