@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from datafeeds import load_sample
-from datafeeds.bt_compat import bt
-from datafeeds.bt_feed import NumpyData
+from datafeeds.bt.compat import bt
+from datafeeds.bt.feed import NumpyData
 
 BARS = load_sample("btcusd-1h")
 NAIVE = BARS.tz_convert(None)  # PandasData takes naive times as they are

@@ -1,8 +1,8 @@
 """Bars in and out: the OHLCV contract, loaders, downloaders, store and backtrader feeds.
 
 Imports nothing from the rest of mlstrategy; only this package talks to ccxt and yfinance.
-Importing it stays light (pandas only): the backtrader feed (``datafeeds.bt_feed``) and the
-downloaders (``datafeeds.download_ccxt``, ``datafeeds.download_yfinance``) are imported from
+Importing it stays light (pandas only): the backtrader feed (``datafeeds.bt.feed``) and the
+downloaders (``datafeeds.exchange.history``, ``datafeeds.download_yfinance``) are imported from
 their modules when needed.
 """
 from __future__ import annotations

@@ -11,3 +11,23 @@ class DataError(ValueError):
 
 class ExchangeError(RuntimeError):
     """An exchange or data vendor failed (offline, rejected, rate limited beyond retries)."""
+
+
+class OrderRejected(ExchangeError):
+    """The exchange refused an order: it was not placed (or was refused before sending)."""
+
+
+class InsufficientFunds(OrderRejected):
+    """The account's balance cannot pay for the order."""
+
+
+class AuthFailed(ExchangeError):
+    """The exchange refused the API credentials or their permissions."""
+
+
+class RateLimited(ExchangeError):
+    """The exchange keeps answering "too many requests"."""
+
+
+class OrderNotFound(ExchangeError):
+    """The exchange has no order under the id or client id asked for."""

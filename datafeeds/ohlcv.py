@@ -4,9 +4,13 @@ A valid frame: ``DatetimeIndex`` named ``datetime``, tz UTC, bar *open* times, s
 increasing and unique; float64 columns ``open high low close volume``; no NaN; prices > 0;
 ``low <= min(open, close)``, ``high >= max(open, close)``; volume >= 0; every value finite.
 Every way in (file,
-download, store) ends in :func:`validate_ohlcv`. It never changes a value: it refuses.
+download, store) ends in :func:`validate_ohlcv`; bars polled live as arrays go through
+:func:`validate_rows`, the same rules without building a frame. It never changes a value: it
+refuses.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -75,26 +79,61 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
             f"{source}: timestamps are naive; expected timezone-aware (UTC) bar open times "
             "(pass the source timezone when loading)"
         )
-    out = pd.DataFrame(index=index.tz_convert("UTC").rename("datetime"))
+    columns = {}
     for col in COLUMNS:
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
-        bad = ~np.isfinite(values)
+        series = frame[col]
+        values = series.to_numpy(dtype="float64") if pd.api.types.is_float_dtype(series) \
+            else pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
+        columns[col] = values
+    utc = index.tz_convert("UTC").rename("datetime")
+    _check(utc.asi8, np.column_stack(list(columns.values())), source,
+           lambda mask: _rows(utc, mask))
+    return pd.DataFrame(columns, index=utc)
+
+
+def validate_rows(times_ms: np.ndarray, values: np.ndarray, *, source: str) -> None:
+    """The same contract for bars as arrays (a live poll): no frame built, same rules.
+
+    Parameters
+    ----------
+    times_ms : numpy.ndarray
+        int64 bar open times, ms since the epoch (UTC).
+    values : numpy.ndarray
+        ``(n, 5)`` float64 open, high, low, close, volume.
+    source : str
+        Where the bars came from, for messages.
+
+    Raises
+    ------
+    DataError
+        As :func:`validate_ohlcv`.
+    """
+    if len(times_ms) == 0:
+        raise DataError(f"{source}: no bars (empty data); expected at least one OHLCV row")
+    ts = np.asarray(times_ms, dtype=np.int64)
+    _check(ts, np.asarray(values, dtype=np.float64), source,
+           lambda mask: _rows(pd.to_datetime(ts, unit="ms", utc=True), mask))
+
+
+def _check(ts: np.ndarray, values: np.ndarray, source: str,
+           where: Callable[[np.ndarray], str]) -> None:
+    """Every value rule of the contract over times ``ts`` and ``(n, 5)`` OHLCV ``values``."""
+    for j, col in enumerate(COLUMNS):
+        bad = ~np.isfinite(values[:, j])
         if bad.any():
             raise DataError(f"{source}: rule 'no NaN or non-numeric values' broken in column "
-                            f"{col!r} at {_rows(index, bad)} (NaN, infinite or text)")
-        out[col] = values
-    ts = out.index.asi8
+                            f"{col!r} at {where(bad)} (NaN, infinite or text)")
     dup = np.zeros(len(ts), dtype=bool)
     dup[1:] = ts[1:] == ts[:-1]
     if dup.any():
-        raise DataError(f"{source}: rule 'unique timestamps' broken at {_rows(out.index, dup)}; "
+        raise DataError(f"{source}: rule 'unique timestamps' broken at {where(dup)}; "
                         "run with --repair to drop duplicates (keeps the last)")
     unsorted = np.zeros(len(ts), dtype=bool)
     unsorted[1:] = ts[1:] < ts[:-1]
     if unsorted.any():
         raise DataError(f"{source}: rule 'timestamps strictly increasing' broken at "
-                        f"{_rows(out.index, unsorted)}; run with --repair to sort")
-    o, h, lo, c, v = (out[col].to_numpy() for col in COLUMNS)
+                        f"{where(unsorted)}; run with --repair to sort")
+    o, h, lo, c, v = values.T
     checks = (
         ("prices > 0", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)),
         ("volume >= 0", v < 0),
@@ -104,5 +143,4 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
     )
     for rule, bad in checks:
         if bad.any():
-            raise DataError(f"{source}: rule {rule!r} broken at {_rows(out.index, bad)}")
-    return out
+            raise DataError(f"{source}: rule {rule!r} broken at {where(bad)}")

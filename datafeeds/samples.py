@@ -31,6 +31,7 @@ SAMPLES: dict[str, Sample] = {
     for s in (
         Sample("btcusd-1h", "coinbase_btcusd_1h.csv.gz", "BTC/USD", "1h", "coinbase"),
         Sample("orcl-1d", "orcl_1d_yahoo.csv.gz", "ORCL", "1d", "yahoo"),
+        Sample("btcperp-1m", "btcperp_1m.csv.gz", "BTC/USDT", "1m", "ftx"),
     )
 }
 DEFAULT_SAMPLE = "btcusd-1h"
@@ -54,7 +55,7 @@ def load_sample(name: str = DEFAULT_SAMPLE) -> pd.DataFrame:
     Parameters
     ----------
     name : str
-        One of ``SAMPLES`` (``btcusd-1h`` by default, ``orcl-1d``).
+        One of ``SAMPLES`` (``btcusd-1h`` by default, ``orcl-1d``, ``btcperp-1m``).
     """
     # Yahoo daily rows carry a date only: each bar is labelled 00:00 UTC of its day
     return load_file(sample_path(name))

@@ -99,7 +99,7 @@ class FeatureSpec:
         """Column names, in order."""
         return tuple(f.name for f in self.features)
 
-    @property
+    @cached_property
     def warmup(self) -> int:
         """Bars until every column can be non-NaN: rows ``>= warmup`` are complete."""
         return max(f.warmup for f in self.features)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datafeeds.bt_compat import bt
-from datafeeds.bt_feed import NumpyData
+from datafeeds.bt.compat import bt
+from datafeeds.bt.feed import NumpyData
 from mlstrategy.artifact import Artifact
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import MLStrategyError
@@ -85,7 +85,7 @@ def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
     bars = dataset.bars
     start = config.start
     if start is None:
-        start = _holdout_start(dataset, artifact)
+        start = holdout_start(dataset, artifact)
     if not 0 <= start < len(bars) - 1:
         raise MLStrategyError(f"backtest start bar {start} is outside the {len(bars)} bars given")
     engine = SignalEngine(artifact)
@@ -136,7 +136,7 @@ def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
     return BacktestResult(report, report_path, plot_path, probas)
 
 
-def _holdout_start(dataset: Dataset, artifact: Artifact) -> int:
+def holdout_start(dataset: Dataset, artifact: Artifact) -> int:
     """First bar no part of training saw: the model's holdout start on its own training data,
     otherwise (other symbol or source) the first bar after the feature warm-up."""
     trained = artifact.manifest["training_data"]

@@ -1,17 +1,362 @@
-"""``mlstrategy bot`` (= ``python trading_bot.py``): run a trained model; it never trains."""
+"""``mlstrategy bot`` (= ``python trading_bot.py``): run a trained model; it never trains.
+
+``paper`` and ``live`` trade an exchange's candles (simulated broker / the real account),
+``replay`` streams a file through the same machinery, ``status`` reads a bot's journal, and
+``backtest`` runs the model over history. With no command it replays the production model's
+holdout on its embedded sample, as a paper session, and prints the summary.
+"""
 from __future__ import annotations
 
+import json
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 import click
+import pandas as pd
 
+from datafeeds import SAMPLES
 from mlstrategy.cli.backtest import backtest
-from mlstrategy.cli.common import config_option, debug_option
+from mlstrategy.cli.common import (
+    config_option,
+    data_options,
+    debug_option,
+    load_dataset,
+    models_dir_option,
+)
+from mlstrategy.errors import ConfigError
+
+F = TypeVar("F", bound=Callable)
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _JsonLogs(logging.Formatter):
+    """Log records as JSON lines (``--log-json``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": pd.Timestamp(record.created, unit="s", tz="UTC").isoformat(),
+                           "level": record.levelname, "logger": record.name,
+                           "message": record.getMessage()})
+
+
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+model_options = _options(
+    click.option("--model", help="NAME or NAME/VERSION under --models-dir to trade "
+                 "(default: the production model, and a newly promoted one is swapped in "
+                 "between bars; a model given here is pinned)."),
+    models_dir_option,
+)
+run_options = _options(
+    click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+                 help="SQLite journal of bars, signals, orders and fills (default: "
+                      "journals/<mode>_<exchange>_<symbol>_<timeframe>.sqlite). A restart "
+                      "with the same journal continues its book."),
+    click.option("--max-bars", type=click.IntRange(min=1),
+                 help="Stop after this many bars past the warm-up history."),
+    click.option("--until", help="Stop after the bar at or after this UTC time "
+                 "(e.g. 2025-01-31T18:00)."),
+    click.option("--history", type=click.IntRange(min=1), default=1000, show_default=True,
+                 help="Closed bars fetched at start to warm the features up (at least the "
+                      "model's warm-up)."),
+    click.option("--poll-interval", type=click.FloatRange(min=0.0),
+                 help="Seconds between candle polls (default: a sixtieth of the bar, "
+                      "0.5 to 10 s)."),
+    click.option("--stake", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True,
+                 help="Fraction of the account's value to hold when long."),
+    click.option("--max-position", type=click.FloatRange(min=0.0),
+                 help="Risk: largest position, as quote-currency notional (e.g. USDT)."),
+    click.option("--max-daily-loss", type=click.FloatRange(min=0.0),
+                 help="Risk: equity loss in a UTC day after which no new entries are made "
+                      "until the next day (a kill switch; exits still go)."),
+    click.option("--max-orders-per-minute", type=click.IntRange(min=1), default=6,
+                 show_default=True, help="Risk: orders sent in any minute, at most."),
+    click.option("--log-json", is_flag=True,
+                 help="Status lines (stdout) and logs (stderr) as JSON lines."),
+)
+exchange_options = _options(
+    click.option("--exchange", default="binance", show_default=True,
+                 help="ccxt exchange id."),
+    click.option("--symbol", default="BTC/USDT", show_default=True,
+                 help="Market to trade, unified ccxt symbol."),
+    click.option("--timeframe", default="1m", show_default=True,
+                 help="Bar size; must be the one the model was trained on."),
+    click.option("--api-url", help="Send every REST request of the exchange to this base URL "
+                 "instead (testnet, proxy, local simulator)."),
+    click.option("--sandbox", is_flag=True, help="Use the exchange's testnet (ccxt sandbox "
+                 "mode)."),
+    click.option("--timeout", type=click.IntRange(min=100), default=10_000, show_default=True,
+                 help="Per-request timeout in milliseconds."),
+    click.option("--rate-limit/--no-rate-limit", default=True, show_default=True,
+                 help="Let ccxt space requests by the exchange's published rate limit (turn "
+                      "it off only against a local simulator)."),
+)
+paper_broker_options = _options(
+    click.option("--cash", type=click.FloatRange(min=0, min_open=True), default=10_000.0,
+                 show_default=True, help="Simulated broker: opening cash (quote currency)."),
+    click.option("--commission", type=click.FloatRange(0.0, 0.1), default=0.001,
+                 show_default=True, help="Simulated broker: fee per side, fraction of value."),
+)
+
+
+@click.group(context_settings=_CONTEXT, invoke_without_command=True)
 @config_option
 @debug_option
-def bot() -> None:
-    """Run the production model: inference only, the model is loaded at start-up."""
+@click.pass_context
+def bot(ctx: click.Context) -> None:
+    """The trading bot: loads a trained model at start-up and only predicts.
+
+    \b
+    Commands:
+      paper     live candles from an exchange, simulated broker (no keys needed)
+      live      the real account; keys from MLSTRATEGY_API_KEY / MLSTRATEGY_API_SECRET,
+                and --confirm-live
+      replay    a file or sample served by a local exchange simulator, same machinery
+      status    position, open orders, last signals and PnL of a journal
+      backtest  the model over history with backtrader's analyzers
+
+    With no command: replays the production model's holdout on its embedded sample as a
+    paper session (offline) and prints the summary.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(replay, broker="paper", default_session=True)
+
+
+def _configure_logs(log_json: bool) -> None:
+    if log_json:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_JsonLogs())
+
+
+def _printer(log_json: bool) -> Callable:
+    """The per-bar status line, as text or a JSON line."""
+    def emit(status) -> None:
+        proba = None if math.isnan(status.proba) else round(status.proba, 4)
+        if log_json:
+            click.echo(json.dumps({"time": status.time.isoformat(), "close": status.close,
+                                   "p_up": proba, "signal": status.signal,
+                                   "action": status.action, "position": status.position,
+                                   "equity": round(status.equity, 2), "model": status.model,
+                                   "feed": status.feed}))
+            return
+        shown = "  n/a" if proba is None else f"{proba:.3f}"
+        click.echo(f"{status.time:%Y-%m-%d %H:%M} close {status.close:>12.2f}  P(up) {shown}"
+                   f"  {status.signal:<5}  pos {status.position:.6f}  equity "
+                   f"{status.equity:,.2f}  {status.model}  [{status.feed}] {status.action}")
+    return emit
+
+
+def _summary(result, log_json: bool) -> None:
+    s = result.summary.to_dict()
+    if log_json:
+        click.echo(json.dumps({"summary": s, "journal": str(result.journal),
+                               "reconciliation": None if result.reconciliation is None
+                               else vars(result.reconciliation)}))
+        return
+    start, end = s["start_equity"], s["end_equity"]
+    change = "" if not start or end is None else f" ({(end / start - 1) * 100:+.2f}%)"
+    click.echo("summary:")
+    click.echo(f"  model {s['model']}; bars {s['history_bars']} warm-up + "
+               f"{s['bars'] - s['history_bars']} traded ({s['live_bars']} LIVE), "
+               f"{s['first_bar'] or '-'} .. {s['last_bar'] or '-'}")
+    click.echo(f"  orders {s['orders'] or 'none'}; blocked {s['blocked'] or 'none'}")
+    click.echo(f"  equity {start if start is not None else float('nan'):,.2f} -> "
+               f"{end if end is not None else float('nan'):,.2f}{change}; position "
+               f"{s['position']:.8f}")
+    click.echo(f"  model swaps {s['swaps']}, refused {s['refused_models']}; feed "
+               f"{s['feed'] or 'steady'}")
+    if result.reconciliation is not None:
+        click.echo(f"  reconciled at start: {vars(result.reconciliation)}")
+    click.echo(f"  journal {result.journal}")
+
+
+def _limits(max_position: float | None, max_daily_loss: float | None, per_minute: int):
+    from mlstrategy.live.risk import RiskLimits
+
+    return RiskLimits(max_position, max_daily_loss, per_minute)
+
+
+def _until(text: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"--until {text!r} is not a time; use e.g. 2025-01-31T18:00") \
+            from None
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def _default_journal(mode: str, exchange: str, symbol: str, timeframe: str) -> Path:
+    safe = symbol.replace("/", "-").replace(":", "-")
+    return Path("journals") / f"{mode}_{exchange}_{safe}_{timeframe}.sqlite"
+
+
+def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
+                      models_dir: Path, exchange: str, symbol: str, timeframe: str,
+                      api_url: str | None, sandbox: bool, timeout: int, rate_limit: bool,
+                      journal: Path | None,
+                      max_bars: int | None, until: str | None, history: int,
+                      poll_interval: float | None, stake: float, max_position: float | None,
+                      max_daily_loss: float | None, max_orders_per_minute: int,
+                      log_json: bool, cash: float = 10_000.0, commission: float = 0.001,
+                      settle: float = 6.0) -> None:
+    from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
+    from mlstrategy.registry import resolve
+
+    _configure_logs(log_json)
+    artifact = resolve(models_dir, model)
+    config = BotConfig(
+        mode=mode, exchange=exchange, symbol=symbol, timeframe=timeframe,
+        journal=journal or _default_journal(mode, exchange, symbol, timeframe),
+        models_dir=models_dir, follow_production=model is None, api_url=api_url,
+        sandbox=sandbox, exchange_broker=exchange_broker, max_bars=max_bars,
+        until=_until(until), history=history,
+        poll_interval=poll_interval if poll_interval is not None
+        else default_poll_interval(timeframe),
+        stake=stake, cash=cash, commission=commission,
+        limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
+        timeout_ms=timeout, settle_s=settle, rate_limit=rate_limit)
+    result = run_bot(config, artifact, on_status=_printer(log_json))
+    _summary(result, log_json)
+
+
+@bot.command(context_settings=_CONTEXT)
+@exchange_options
+@model_options
+@run_options
+@paper_broker_options
+@debug_option
+def paper(**options) -> None:
+    """Trade an exchange's live candles with backtrader's simulated broker (no keys).
+
+    The model predicts on each closed bar; orders fill at the next bar's open as in a
+    backtest. The journal keeps the paper book, so a restart continues it.
+    """
+    _run_exchange_bot("paper", exchange_broker=False, **options)
+
+
+@bot.command(context_settings=_CONTEXT)
+@exchange_options
+@model_options
+@run_options
+@click.option("--confirm-live", is_flag=True,
+              help="Required: confirms that real orders may be placed with real money.")
+@click.option("--settle", type=click.FloatRange(min=0.0), default=6.0, show_default=True,
+              help="Seconds the exchange may still act on an order request after sending "
+                   "(binance: its recvWindow); an order lost in transit is only declared "
+                   "absent after this.")
+@debug_option
+def live(confirm_live: bool, **options) -> None:
+    """Trade the real account (keys from MLSTRATEGY_API_KEY / MLSTRATEGY_API_SECRET).
+
+    Needs --confirm-live. At start the journal is reconciled with the exchange (orders left
+    unresolved by a crash are looked up by client id, fills recovered) before any new order.
+    Only the bot's own position is ever sold; holdings it did not buy are left alone.
+    """
+    if not confirm_live:
+        raise ConfigError("live trading places real orders with real money: add "
+                          "--confirm-live to confirm, or use `paper` to try without")
+    _run_exchange_bot("live", exchange_broker=True, **options)
+
+
+@bot.command(context_settings=_CONTEXT)
+@data_options(default_sample=None)
+@model_options
+@click.option("--speed", type=click.FloatRange(min=0.0, min_open=True),
+              help="Clock speed of the replayed exchange, x real time (default: as fast as "
+                   "the bot reads: one bar each time it is caught up).")
+@click.option("--start", type=click.IntRange(min=1), help="First bar traded (index in the "
+              "data; the bars before it are the exchange's history). Default: the model's "
+              "holdout on its own training data, else the bar after --history bars.")
+@click.option("--broker", type=click.Choice(["exchange", "paper"]), default="exchange",
+              show_default=True, help="exchange: orders go to the simulated exchange's account "
+              "through the live broker; paper: backtrader's simulated broker.")
+@run_options
+@paper_broker_options
+@debug_option
+def replay(model: str | None, models_dir: Path, sample: str | None, data_path: Path | None,
+           symbol: str | None, timeframe: str | None, speed: float | None,
+           start: int | None, broker: str, journal: Path | None, max_bars: int | None,
+           until: str | None, history: int, poll_interval: float | None, stake: float,
+           max_position: float | None, max_daily_loss: float | None,
+           max_orders_per_minute: int, log_json: bool, cash: float, commission: float,
+           default_session: bool = False) -> None:
+    """Stream bars from a file (or sample) through a local exchange simulator, as if live.
+
+    The simulator speaks the exchange's REST API on 127.0.0.1; the bot reads it through ccxt,
+    the live feed and the chosen broker, exactly as in `paper` or `live`. A replay starts a
+    fresh journal (default journals/replay_<data>.sqlite).
+    """
+    from mlstrategy.backtest import holdout_start
+    from mlstrategy.live.replay import market_symbol, simulated_market
+    from mlstrategy.live.runner import BotConfig, run_bot
+    from mlstrategy.registry import resolve
+
+    _configure_logs(log_json)
+    artifact = resolve(models_dir, model)
+    if data_path is None and sample is None:
+        trained_on = artifact.manifest["training_data"]["source"]
+        sample = trained_on.removeprefix("sample:")
+        if sample not in SAMPLES:
+            raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
+                              f"{trained_on}; pass bars to replay with --data PATH")
+    dataset = load_dataset(sample, data_path, symbol, timeframe)
+    if start is None:
+        trained_here = data_path is None or dataset.info.sha256 == \
+            artifact.manifest["training_data"]["sha256"]
+        start = holdout_start(dataset, artifact) if trained_here else \
+            min(history, len(dataset.bars) - 1)
+    name = sample or data_path.stem
+    path = journal or Path("journals") / f"replay_{name}.sqlite"
+    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)  # a replay is a fresh session
+    _, quote = market_symbol(dataset.info.symbol)
+    exchange_broker = broker == "exchange"
+    with simulated_market(dataset, start, speed=speed,
+                          balances={quote: cash} if exchange_broker else None) as market:
+        if not default_session:
+            click.echo(f"replay: {name} {market.symbol} {market.timeframe}, bars {start} .. "
+                       f"{len(dataset.bars) - 1} served by a local exchange at {market.url}")
+        else:
+            click.echo(f"offline paper session: model {artifact.name}/{artifact.version} "
+                       f"replaying {name} from bar {start} ({market.bars_left} bars)")
+        config = BotConfig(
+            mode="replay", exchange="binance", symbol=market.symbol,
+            timeframe=market.timeframe, journal=path, models_dir=models_dir,
+            follow_production=model is None, api_url=market.url,
+            exchange_broker=exchange_broker, simulator_keys=True,
+            max_bars=min(max_bars or market.bars_left, market.bars_left),
+            until=_until(until), history=min(history, start),
+            poll_interval=poll_interval if poll_interval is not None
+            else (0.0 if speed is None else 0.05),
+            stake=stake, cash=cash, commission=commission,
+            limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
+            timeout_ms=5_000, settle_s=0.5, rate_limit=False)
+        result = run_bot(config, artifact, on_status=_printer(log_json))
+    _summary(result, log_json)
+
+
+@bot.command(context_settings=_CONTEXT)
+@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The bot's SQLite journal.")
+@click.option("--signals", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many of the last signals to show.")
+@debug_option
+def status(journal: Path, signals: int) -> None:
+    """Position, open orders, last signals and PnL from a bot's journal (safe while it runs)."""
+    from mlstrategy.live.status import journal_status
+
+    for line in journal_status(journal, signals):
+        click.echo(line)
 
 
 bot.add_command(backtest)

@@ -146,7 +146,8 @@ def _download(source: str, symbol: str, timeframe: str, since: pd.Timestamp | No
         added = store.append(key, bars)
         _echo_report(report, 3)
     else:
-        from datafeeds.download_ccxt import make_exchange, update_store
+        from datafeeds.exchange.client import make_exchange
+        from datafeeds.exchange.history import update_store
 
         if since is None and store.last_bar(key) is None:
             raise DataError(f"nothing stored yet for {key}: give --since DATE for the first bar")

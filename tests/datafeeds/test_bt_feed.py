@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from datafeeds import DataError
-from datafeeds.bt_compat import bt
-from datafeeds.bt_feed import NumpyData, bt_timeframe
+from datafeeds.bt.compat import bt
+from datafeeds.bt.feed import NumpyData, bt_timeframe
 
 
 class _Record(bt.Strategy):

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from datafeeds import DataError, ExchangeError, load_sample
-from datafeeds.download_ccxt import fetch_range, make_exchange, update_store
+from datafeeds.exchange.client import make_exchange
+from datafeeds.exchange.history import fetch_range, update_store
+from datafeeds.exchange.simulator import KLINES, ExchangeSimulator, Fault
 from datafeeds.store import Store, StoreKey
-from tests.fakes.exchange_server import FakeExchange, Fault
 
 BARS = load_sample("btcusd-1h").iloc[:4500]
 KEY = StoreKey("binance", "BTC/USDT", "1h")
@@ -21,7 +22,7 @@ NOW = BARS.index[-1] + pd.Timedelta(minutes=90)  # the last served bar is closed
 
 @pytest.fixture
 def exchange():
-    with FakeExchange(BARS) as fake:
+    with ExchangeSimulator(BARS) as fake:
         yield fake, make_exchange("binance", api_url=fake.url, rate_limit=False)
 
 
@@ -30,7 +31,7 @@ def test_pagination_over_more_than_three_pages(exchange):
     pages = list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], limit=1000, now=NOW))
     assert [len(p) for p in pages] == [1000, 1000, 1000, 1000, 500]
     pd.testing.assert_frame_equal(pd.concat(pages), BARS, check_freq=False)
-    assert fake.state.klines_requests == 6  # the last, empty page says "no more yet"
+    assert fake.count(KLINES) == 6  # the last, empty page says "no more yet"
 
 
 def test_forming_candle_is_not_returned(exchange):
@@ -47,7 +48,7 @@ def test_rate_limits_and_server_errors_are_retried(exchange):
     pages = list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], limit=2000, backoff=0.001,
                              now=NOW))
     pd.testing.assert_frame_equal(pd.concat(pages), BARS, check_freq=False)
-    assert not fake.state.faults  # every fault was met and got past
+    assert not fake.faults  # every fault was met and got past
 
 
 def test_retries_give_up_with_one_line(exchange):
@@ -64,7 +65,7 @@ def test_non_retryable_error_is_reported_at_once_in_one_line(exchange):
     fake.fail(Fault(400, '{"code": -1100, "msg": "Illegal characters found in parameter"}'))
     with pytest.raises(ExchangeError, match="Illegal characters") as err:
         list(fetch_range(ex, "BTC/USDT", "1h", BARS.index[0], now=NOW))
-    assert "\n" not in str(err.value) and fake.state.klines_requests == 1
+    assert "\n" not in str(err.value) and fake.count(KLINES) == 1
 
 
 FIRST_MS = int(BARS.index[0].timestamp() * 1000)
@@ -120,8 +121,8 @@ def test_download_process_killed_midway_then_update_completes(tmp_path):
     """SIGKILL the real CLI mid-download: the store stays valid and `update` fills the rest."""
     data_dir = tmp_path / "data"
     path = Store(data_dir).path(KEY)
-    with FakeExchange(BARS) as fake:
-        fake.state.latency = 0.05  # 45 pages of 100 bars: several seconds in all
+    with ExchangeSimulator(BARS) as fake:
+        fake.latency = 0.05  # 45 pages of 100 bars: several seconds in all
         args = [sys.executable, "-m", "mlstrategy.cli", "data", "download", "binance",
                 "BTC/USDT", "-t", "1h", "--since", str(BARS.index[0].date()), "--limit", "100",
                 "--api-url", fake.url, "--data-dir", str(data_dir)]
@@ -138,7 +139,7 @@ def test_download_process_killed_midway_then_update_completes(tmp_path):
         partial = Store(data_dir).read(KEY)  # validates
         assert 0 < len(partial) < len(BARS)
         pd.testing.assert_frame_equal(partial, BARS.iloc[:len(partial)], check_freq=False)
-        fake.state.latency = 0.0
+        fake.latency = 0.0
         ex = make_exchange("binance", api_url=fake.url, rate_limit=False)
         added = update_store(Store(data_dir), KEY, ex, since=BARS.index[0], now=NOW)
     assert added == len(BARS) - len(partial)

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from datafeeds import load_sample
+from datafeeds.exchange.simulator import ExchangeSimulator
 from datafeeds.store import Store, StoreKey
 from mlstrategy.cli import cli
-from tests.fakes.exchange_server import FakeExchange
 
 
 def _mlstrategy(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -87,7 +87,7 @@ def test_import_list_and_resample(shared_data, tmp_path):
 def test_download_then_update_from_the_exchange(tmp_path):
     bars = load_sample("btcusd-1h").iloc[:2500]
     data_dir = str(tmp_path / "data")
-    with FakeExchange(bars) as fake:
+    with ExchangeSimulator(bars) as fake:
         fake.state.bars = bars.iloc[:1200]  # the exchange has 1200 bars so far
         first = _mlstrategy("data", "download", "binance", "BTC/USDT", "-t", "1h", "--since",
                             str(bars.index[0].date()), "--api-url", fake.url, "--limit", "500",

@@ -40,7 +40,7 @@ def test_streaming_path_predicts_exactly_what_the_batch_path_predicts(run, train
 
 
 def test_orders_decided_on_a_close_fill_at_the_next_open(trained, tmp_path):
-    from datafeeds.bt_compat import bt
+    from datafeeds.bt.compat import bt
     from mlstrategy.backtest import _feed
     from mlstrategy.inference import SignalEngine
     from mlstrategy.strategy import MLStrategy

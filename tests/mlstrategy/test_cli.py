@@ -9,6 +9,7 @@ import click
 import pytest
 
 from mlstrategy.cli.backtest import backtest
+from mlstrategy.cli.bot import live, paper, replay, status
 from mlstrategy.cli.train import train
 from tests.conftest import REPO_ROOT
 
@@ -25,6 +26,10 @@ def _options(command: click.Command) -> list[str]:
 @pytest.mark.parametrize(("script", "args", "command"), [
     ("train_ml_strategy.py", [], train),
     ("trading_bot.py", ["backtest"], backtest),
+    ("trading_bot.py", ["paper"], paper),
+    ("trading_bot.py", ["live"], live),
+    ("trading_bot.py", ["replay"], replay),
+    ("trading_bot.py", ["status"], status),
 ])
 def test_help_explains_every_option(script, args, command, tmp_path):
     result = _run(script, *args, "--help", cwd=tmp_path)
@@ -36,9 +41,17 @@ def test_help_explains_every_option(script, args, command, tmp_path):
             assert param.help, f"{param.name} has no help text"
 
 
-def test_bot_help_lists_backtest(tmp_path):
+def test_bot_help_lists_every_command(tmp_path):
     result = _run("trading_bot.py", "--help", cwd=tmp_path)
-    assert result.returncode == 0 and "backtest" in result.stdout
+    assert result.returncode == 0
+    for command in ("paper", "live", "replay", "status", "backtest"):
+        assert f"  {command}" in result.stdout
+
+
+def bars_of_sample():
+    from datafeeds import load_sample
+
+    return load_sample("btcusd-1h")
 
 
 def test_backtest_without_a_model_says_how_to_train_and_exits_2(tmp_path):
@@ -74,6 +87,15 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
     assert report.is_file() and plot.is_file()
     assert str(report.relative_to(tmp_path)) in ran.stdout
     assert str(plot.relative_to(tmp_path)) in ran.stdout
+    # no arguments: an offline paper session replaying the holdout, ending with its summary
+    session = _run("trading_bot.py", cwd=tmp_path)
+    assert session.returncode == 0, session.stderr
+    traded = int(session.stdout.split("from bar ")[1].split()[0])
+    lines = session.stdout.splitlines()
+    assert lines[0].startswith("offline paper session") and "summary:" in lines
+    status_lines = [line for line in lines if " P(up) " in line]
+    assert len(status_lines) == len(bars_of_sample()) - traded  # one status line per bar
+    assert (tmp_path / "journals" / "replay_btcusd-1h.sqlite").is_file()
 
 
 def test_config_file_feeds_option_defaults_and_flags_win(tmp_path):

@@ -1,22 +1,20 @@
 """Candles from a crypto exchange through ccxt, paginated, resumable, rate-limit aware.
 
 ``fetch_range`` walks ``fetch_ohlcv`` forward from ``since`` in pages of ``limit`` bars,
-retrying transient errors (see ``ccxt_errors``) and dropping the still-forming candle.
+retrying transient errors (see ``datafeeds.exchange.translate``) and dropping the forming
+candle.
 ``update_store`` appends each page to the Parquet store as it arrives (each write atomic), so
 an interrupted download leaves a valid store and the next update resumes after its last bar.
 """
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 import pandas as pd
 
-from datafeeds.ccxt_errors import call_ccxt, check_candles
-from datafeeds.errors import ExchangeError
+from datafeeds.exchange.translate import call_ccxt, check_candles
 from datafeeds.loaders import frame_from_ccxt
 from datafeeds.ohlcv import validate_ohlcv
 from datafeeds.store import Store, StoreKey
@@ -24,57 +22,6 @@ from datafeeds.timeframes import timeframe_delta
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, pd.Timestamp], None]
-
-
-def _rebase(url: str, base: str) -> str:
-    parts, new = urlsplit(url), urlsplit(base)
-    return urlunsplit((new.scheme, new.netloc, parts.path, parts.query, parts.fragment))
-
-
-def make_exchange(exchange_id: str, *, api_url: str | None = None,
-                  rate_limit: bool = True, timeout_ms: int = 10_000) -> ccxt.Exchange:
-    """A ccxt exchange object ready for :func:`fetch_range`.
-
-    Parameters
-    ----------
-    exchange_id : str
-        A ccxt exchange id such as ``binance``.
-    api_url : str, optional
-        Base URL that every REST endpoint is pointed at instead (testnet, proxy, test server).
-    rate_limit : bool
-        Let ccxt space requests by the exchange's rate limit (keep it on against real ones).
-    timeout_ms : int
-        Per-request timeout in milliseconds.
-
-    Notes
-    -----
-    Credentials are only read from ``MLSTRATEGY_API_KEY`` / ``MLSTRATEGY_API_SECRET`` (public
-    candles need none) and never logged.
-
-    Raises
-    ------
-    ExchangeError
-        For an id ccxt does not know.
-    """
-    cls = getattr(ccxt, exchange_id, None)
-    if not isinstance(cls, type):
-        raise ExchangeError(f"unknown exchange {exchange_id!r}; use a ccxt id such as "
-                            "binance, coinbase, kraken")
-    # the last decoded body lets us tell "no more candles" from a malformed answer
-    config: dict = {"enableRateLimit": rate_limit, "timeout": timeout_ms,
-                    "enableLastJsonResponse": True}
-    if os.environ.get("MLSTRATEGY_API_KEY"):
-        config["apiKey"] = os.environ["MLSTRATEGY_API_KEY"]
-        config["secret"] = os.environ.get("MLSTRATEGY_API_SECRET", "")
-    if exchange_id == "binance":  # one request for markets: spot only, no currencies/margins
-        config["options"] = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                             "fetchMargins": False}
-    exchange = cls(config)
-    if api_url:
-        api = exchange.urls["api"]
-        exchange.urls["api"] = ({k: _rebase(v, api_url) for k, v in api.items()}
-                                if isinstance(api, dict) else _rebase(api, api_url))
-    return exchange
 
 
 def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.Timestamp,
@@ -86,7 +33,7 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
     Parameters
     ----------
     exchange : ccxt.Exchange
-        From :func:`make_exchange`.
+        From :func:`datafeeds.exchange.client.make_exchange`.
     symbol, timeframe : str
         Unified ccxt symbol (``BTC/USDT``) and bar size (``1m``, ``1h``...).
     since : pandas.Timestamp
@@ -154,7 +101,7 @@ def update_store(store: Store, key: StoreKey, exchange: ccxt.Exchange, *,
     key : StoreKey
         Source (the exchange id), symbol and timeframe of the series.
     exchange : ccxt.Exchange
-        From :func:`make_exchange`.
+        From :func:`datafeeds.exchange.client.make_exchange`.
     since : pandas.Timestamp
         First bar wanted when nothing is stored yet (ignored otherwise).
     until, limit, retries, backoff, now

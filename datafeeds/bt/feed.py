@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from datafeeds.bt_compat import bt
+from datafeeds.bt.compat import bt
+from datafeeds.bt.dates import date2num
 from datafeeds.errors import DataError
 from datafeeds.timeframes import parse_timeframe
 
 _OHLCV = ("open", "high", "low", "close", "volume")
-_UNIX_EPOCH_ORDINAL = 719163  # datetime(1970, 1, 1).toordinal()
 _BT_UNITS = {"s": (bt.TimeFrame.Seconds, 1), "m": (bt.TimeFrame.Minutes, 1),
              "h": (bt.TimeFrame.Minutes, 60), "d": (bt.TimeFrame.Days, 1),
              "w": (bt.TimeFrame.Weeks, 1)}
@@ -27,18 +27,6 @@ def bt_timeframe(timeframe: str) -> tuple[int, int]:
     count, unit = parse_timeframe(timeframe)
     frame, scale = _BT_UNITS[unit]
     return frame, count * scale
-
-
-def date2num(index: pd.DatetimeIndex) -> np.ndarray:
-    """``bt.date2num`` of each (UTC) time, vectorised with the same float operations."""
-    ns = index.tz_convert("UTC").as_unit("ns").asi8 if index.tz else index.as_unit("ns").asi8
-    seconds, nanos = np.divmod(ns, 1_000_000_000)
-    days, second_of_day = np.divmod(seconds, 86400)
-    hour, rest = np.divmod(second_of_day, 3600)
-    minute, second = np.divmod(rest, 60)
-    micro = nanos // 1000
-    base = (days + _UNIX_EPOCH_ORDINAL).astype(np.float64)
-    return base + (hour / 24.0 + minute / 1440.0 + second / 86400.0 + micro / 86400000000.0)
 
 
 class NumpyData(bt.feed.DataBase):
@@ -97,7 +85,9 @@ class NumpyData(bt.feed.DataBase):
     def start(self) -> None:
         super().start()
         frame: pd.DataFrame = self.p.dataname
-        columns = [date2num(frame.index)] + [frame[c].to_numpy(np.float64) for c in _OHLCV]
+        index = frame.index.tz_convert("UTC") if frame.index.tz else frame.index
+        columns = [date2num(index.as_unit("ns").asi8)]
+        columns += [frame[c].to_numpy(np.float64) for c in _OHLCV]
         lines = [self.lines.datetime, self.lines.open, self.lines.high, self.lines.low,
                  self.lines.close, self.lines.volume]
         for key, values in self.p.extra:

@@ -1,0 +1,281 @@
+"""``CcxtBroker``: a backtrader broker that trades a real exchange account through ccxt.
+
+Orders go through ``orders.place`` (journaled before sending, never placed twice), fills come
+from the exchange's own trades and reach ``notify_order`` as Partial/Completed executions with
+their fees. The broker's position is what its own filled orders add up to, never more than the
+exchange's balance of the base asset: holdings it did not trade are never sold. Cash is the
+exchange's free quote balance. Orders below the market's precision or minimum notional are
+refused here, with the reason, and never sent.
+
+The journal (``BrokerJournal``) is the bot's: it remembers attempts and fills across restarts.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Protocol
+
+from datafeeds.bt.compat import bt
+from datafeeds.bt.dates import num2ns
+from datafeeds.errors import ExchangeError
+from datafeeds.exchange.orders import (
+    ABSENT,
+    CANCELED,
+    CLOSED,
+    EXPIRED,
+    OPEN,
+    REFUSED,
+    REJECTED,
+    UNKNOWN,
+    Balance,
+    Fill,
+    OrderGateway,
+    OrderIntent,
+    OrderJournal,
+    OrderState,
+    intent_key,
+    place,
+)
+
+log = logging.getLogger(__name__)
+# backtrader's order arguments besides owner, data, size, price and plimit
+_ORDER_ARGS = ("exectype", "valid", "tradeid", "oco", "trailamount", "trailpercent", "parent",
+               "transmit")
+
+
+class BrokerJournal(OrderJournal, Protocol):
+    """The order journal plus fills: what ``CcxtBroker`` needs to survive restarts."""
+
+    def fill(self, fill: Fill) -> bool:
+        """Record a fill; False when it was recorded before (same trade id)."""
+
+    def fills(self) -> list[Fill]:
+        """Every fill recorded, oldest first."""
+
+    def event(self, kind: str, **detail: object) -> None:
+        """Record something worth knowing later (a refusal, a position check)."""
+
+    def settled(self, client_id: str, settle_s: float) -> bool:
+        """Whether ``settle_s`` seconds have passed since ``client_id`` was written."""
+
+
+class CcxtBroker(bt.BrokerBase):
+    """Live broker over ``gateway`` for one market (one data feed).
+
+    Parameters
+    ----------
+    gateway : OrderGateway
+        The market's order gateway (``load()`` already called).
+    journal : BrokerJournal
+        Write-ahead journal of orders and fills.
+    tag : str
+        This bot's tag in client order ids (``orders.strategy_tag``).
+    data : backtrader data feed
+        The market's feed: bar times for client ids, last close for the value.
+    balance_ttl : float
+        Seconds a fetched balance is reused before asking the exchange again.
+    """
+
+    def __init__(self, gateway: OrderGateway, journal: BrokerJournal, tag: str, data: object,
+                 *, balance_ttl: float = 2.0) -> None:
+        super().__init__()
+        self.gateway = gateway
+        self.journal = journal
+        self.tag = tag
+        self.data = data
+        self.balance_ttl = balance_ttl
+        self.notifs: deque = deque()
+        self._tracked: dict[str, bt.Order] = {}  # client id -> bt order not final yet
+        self._position = bt.Position()
+        self._balance: Balance | None = None
+        self._balance_at = -1e18
+        self.refused: list[tuple[str, str]] = []  # (intent key, reason) refused or rejected
+        for fill in journal.fills():  # the book so far (a restart continues it)
+            self._position.update(fill.base_delta, fill.price)
+
+    def start(self) -> None:
+        super().start()
+        self.startingcash = self.getcash()  # backtrader's writers and analyzers read it
+
+    # --- what the strategy reads ---------------------------------------------------------
+    def balance(self, *, fresh: bool = False) -> Balance:
+        """The exchange's balances, fetched again when older than ``balance_ttl``."""
+        if fresh or time.monotonic() - self._balance_at > self.balance_ttl:
+            self._balance = self.gateway.balance()
+            self._balance_at = time.monotonic()
+            own = self._position.size
+            if own > self._balance.base_total + 1e-9:
+                log.warning("own position %.8f exceeds the exchange's %s balance %.8f: "
+                            "trading only what is there", own, self.gateway.base,
+                            self._balance.base_total)
+                self.journal.event("position_above_balance", own=own,
+                                   balance=self._balance.base_total)
+        return self._balance
+
+    def position_size(self) -> float:
+        """Own position, never more than the exchange's base balance."""
+        return max(0.0, min(self._position.size, self.balance().base_total))
+
+    def getcash(self) -> float:
+        return self.balance().quote_free
+
+    def getvalue(self, datas: object = None) -> float:
+        return self.getcash() + self.position_size() * float(self.data.close[0])
+
+    def getposition(self, data: object, clone: bool = True) -> bt.Position:
+        return bt.Position(self.position_size(), self._position.price)
+
+    def get_notification(self) -> bt.Order | None:
+        return self.notifs.popleft() if self.notifs else None
+
+    # --- orders --------------------------------------------------------------------------
+    def buy(self, owner, data, size, price=None, plimit=None, **kwargs):
+        return self._submit(self._order(bt.BuyOrder, owner, data, size, price, plimit, kwargs),
+                            kwargs)
+
+    def sell(self, owner, data, size, price=None, plimit=None, **kwargs):
+        return self._submit(self._order(bt.SellOrder, owner, data, size, price, plimit, kwargs),
+                            kwargs)
+
+    @staticmethod
+    def _order(order_cls: type, owner, data, size, price, plimit, kwargs: dict) -> bt.Order:
+        """A bt order from backtrader's arguments; what is left in ``kwargs`` is order info."""
+        known = {k: kwargs.pop(k) for k in _ORDER_ARGS if k in kwargs}
+        return order_cls(owner=owner, data=data, size=size, price=price, pricelimit=plimit,
+                         **known)
+
+    def _notify(self, order: bt.Order) -> None:
+        self.notifs.append(order.clone())
+
+    def _refuse(self, order: bt.Order, key: str, reason: str) -> bt.Order:
+        """Refuse here, before sending: the order is Rejected with the reason."""
+        log.warning("order %s refused: %s", key, reason)
+        self.refused.append((key, reason))
+        order.addinfo(reason=reason)
+        order.reject(self)
+        self._notify(order)
+        return order
+
+    def _submit(self, order: bt.Order, info: dict) -> bt.Order:
+        order.addinfo(**info)
+        order.addcomminfo(self.getcommissioninfo(order.data))
+        side = "buy" if order.isbuy() else "sell"
+        intent = str(info.get("intent", side))
+        bar_ms = num2ns(order.data.datetime[0]) // 1_000_000
+        key = intent_key(self.tag, bar_ms, intent)
+        if order.exectype not in (None, bt.Order.Market, bt.Order.Limit):
+            return self._refuse(order, key, "only market and limit orders are supported")
+        kind = "limit" if order.exectype == bt.Order.Limit else "market"
+        amount = abs(order.created.size)
+        if side == "sell":  # never more than own holdings, never what is not free
+            amount = min(amount, self.position_size(), self.balance(fresh=True).base_free)
+        amount = self.gateway.round_amount(amount)
+        signed = amount if side == "buy" else -amount  # the order is for what is sent
+        order.size = order.created.size = order.created.remsize = signed
+        order.executed.remsize = signed
+        ref_price = order.created.price if kind == "limit" else float(order.data.close[0])
+        reason = self.gateway.check(amount, ref_price)
+        if reason is None and any(o.status == o.Submitted for o in self._tracked.values()):
+            reason = "an earlier order's outcome is still unknown"
+        if reason is not None:
+            self.journal.event(REFUSED, key=key, reason=reason)
+            return self._refuse(order, key, reason)
+        order.submit(self)
+        self._notify(order)
+        placement = place(self.gateway, self.journal,
+                          OrderIntent(key, side, amount, kind,
+                                      order.created.price if kind == "limit" else None))
+        order.addinfo(client_id=placement.client_id)
+        if placement.state == REJECTED:
+            self.refused.append((key, placement.reason))
+            order.addinfo(reason=placement.reason)
+            order.reject(self)
+            self._notify(order)
+            return order
+        self._tracked[placement.client_id] = order
+        if placement.state == UNKNOWN:
+            return order  # resolved in next(); nothing new is sent meanwhile
+        self._apply(placement.client_id, placement.order)
+        return order
+
+    def cancel(self, order: bt.Order) -> None:
+        client_id = order.info.get("client_id")
+        if client_id not in self._tracked:
+            return
+        try:
+            state = self.gateway.cancel(client_id)
+        except ExchangeError as exc:
+            log.warning("cancel %s: %s; will retry", client_id, exc)
+            return
+        if state is not None:
+            self._apply(client_id, state)
+
+    def _apply(self, client_id: str, state: OrderState) -> None:
+        """Bring the bt order of ``client_id`` up to the exchange's ``state``."""
+        order = self._tracked.get(client_id)
+        self.journal.order_state(client_id, state.status, state)
+        if order is not None and order.status == order.Submitted:
+            order.accept(self)
+            self._notify(order)
+        new_fills = 0
+        if state.filled > 0:
+            for fill in self.gateway.fills(state):
+                if self.journal.fill(fill):
+                    self._execute(order, fill)
+                    new_fills += 1
+            self._balance_at = -1e18  # balances moved
+        if order is None:
+            return
+        if state.status == OPEN:
+            if new_fills:
+                order.partial()
+                self._notify(order)
+            return
+        if state.status == CLOSED and not order.executed.remsize:
+            order.completed()
+        elif state.status == CANCELED or (state.status == CLOSED and order.executed.remsize):
+            order.cancel()
+        elif state.status == EXPIRED:  # bt's expire() refuses market orders: set it as is
+            order.status = order.Expired
+        else:
+            order.reject(self)
+        self._notify(order)
+        del self._tracked[client_id]
+
+    def _execute(self, order: bt.Order | None, fill: Fill) -> None:
+        """One fill into the own position and, when tracked, the bt order's executions."""
+        price = fill.price
+        pprice_orig = self._position.price
+        psize, pprice, opened, closed = self._position.update(fill.base_delta, price)
+        if order is None:
+            return
+        size = fill.amount if fill.side == "buy" else -fill.amount  # gross, fees aside
+        comm = fill.fee if fill.fee_currency == self.gateway.quote else fill.fee * price
+        total = abs(opened) + abs(closed) or 1.0
+        closedcomm, openedcomm = comm * abs(closed) / total, comm * abs(opened) / total
+        pnl = -closed * (price - pprice_orig)
+        dt = order.data.datetime[0]
+        order.execute(dt, size, price, closed, abs(closed) * pprice_orig, closedcomm,
+                      opened, abs(opened) * price, openedcomm, 0.0, pnl, psize, pprice)
+
+    def next(self) -> None:
+        """Follow the orders not final yet: fills, cancels, unknown outcomes resolved."""
+        for client_id in list(self._tracked):
+            order = self._tracked[client_id]
+            try:
+                state = self.gateway.lookup(client_id)
+            except ExchangeError as exc:
+                log.debug("order %s: %s; asking again next time", client_id, exc)
+                continue
+            if state is None:
+                if order.status == order.Submitted and \
+                        self.journal.settled(client_id, self.gateway.settle_s):
+                    self.journal.order_state(client_id, ABSENT,
+                                             reason="not at the exchange after an unknown "
+                                                    "outcome")
+                    order.reject(self)
+                    self._notify(order)
+                    del self._tracked[client_id]
+                continue
+            self._apply(client_id, state)

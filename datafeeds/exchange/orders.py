@@ -1,0 +1,401 @@
+"""Orders through ccxt so that none is ever placed twice, and every fill is accounted for.
+
+The rule: a submit whose outcome is unknown (timeout, dropped connection, 5xx, garbled answer)
+is never blindly retried. Every order carries a client order id derived from (strategy, bar
+time, intent, attempt) and is written to the journal *before* it is sent. After an unknown
+outcome the order is looked up by that id: found, it is adopted; not found, the lookup is
+repeated once the exchange can no longer act on the request (its ``recvWindow`` has passed),
+and only then is a new attempt made, under a new client id. So no client id reaches the
+exchange twice, and an order the exchange did book is never booked again.
+
+``OrderGateway`` wraps the ccxt calls (reads retried, the submit never), ``place`` runs the
+rule above against an ``OrderJournal`` (the bot's SQLite journal implements it).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import ccxt
+
+from datafeeds.errors import DataError, ExchangeError, OrderNotFound, OrderRejected
+from datafeeds.exchange.client import load_market
+from datafeeds.exchange.translate import PARSE_ERRORS, call_ccxt, submit_error
+
+log = logging.getLogger(__name__)
+
+# Order states as the journal keeps them: ccxt's statuses plus ours.
+PENDING = "pending"  # written, maybe sent: its fate is not known yet
+UNKNOWN = "unknown"  # sent, the answer was lost, and the lookup could not tell yet
+ABSENT = "absent"  # looked up after an unknown outcome: the exchange has no such order
+REFUSED = "refused"  # refused here before sending (below the market's minimums)
+REJECTED = "rejected"  # refused by the exchange
+OPEN, CLOSED, CANCELED, EXPIRED = "open", "closed", "canceled", "expired"
+UNRESOLVED = (PENDING, UNKNOWN)  # must be resolved before anything new is sent
+FINAL = (CLOSED, CANCELED, EXPIRED, REJECTED, ABSENT, REFUSED)
+
+
+def strategy_tag(*identity: str) -> str:
+    """A short, stable tag for one bot (exchange, symbol, timeframe, ...) in client ids."""
+    return "ml" + hashlib.sha256("|".join(identity).encode()).hexdigest()[:6]
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def intent_key(tag: str, bar_ms: int, intent: str) -> str:
+    """What one decision is known by: the strategy, the bar it was taken on, and the intent."""
+    return f"{tag}-{_base36(bar_ms // 1000)}-{intent}"
+
+
+def client_order_id(key: str, attempt: int) -> str:
+    """The client order id of ``attempt`` (0, 1, ...) at carrying out decision ``key``.
+
+    At most 36 characters of ``[A-Za-z0-9-]``, which every major exchange accepts.
+    """
+    return f"{key}-{attempt}"
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """An order the strategy wants: which decision, which side, how much, at what limit."""
+
+    key: str
+    side: str  # "buy" | "sell"
+    amount: float
+    kind: str = "market"  # "market" | "limit"
+    price: float | None = None  # limit price
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """An order as the exchange reports it."""
+
+    client_id: str
+    exchange_id: str
+    status: str  # open | closed | canceled | expired | rejected
+    side: str
+    amount: float
+    filled: float
+    average: float | None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution, with its fee, and what it did to the base and quote balances."""
+
+    trade_id: str
+    client_id: str
+    time_ms: int
+    side: str
+    amount: float
+    price: float
+    fee: float
+    fee_currency: str
+    base_delta: float
+    quote_delta: float
+
+
+@dataclass(frozen=True)
+class Balance:
+    """The account's base and quote balances."""
+
+    base_free: float
+    base_total: float
+    quote_free: float
+    quote_total: float
+
+
+class OrderJournal(Protocol):
+    """Where ``place`` writes ahead: every attempt before it is sent, every state after."""
+
+    def order_attempts(self, key: str) -> list[tuple[str, str]]:
+        """``(client_id, state)`` of earlier attempts at decision ``key``, oldest first."""
+
+    def order_attempt(self, intent: OrderIntent, client_id: str, attempt: int) -> None:
+        """Record (durably) that ``client_id`` is about to be sent."""
+
+    def order_state(self, client_id: str, state: str, order: OrderState | None = None,
+                    reason: str = "") -> None:
+        """Record what is now known of ``client_id``."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What ``place`` achieved: an order at the exchange, a refusal, or an open question."""
+
+    client_id: str | None
+    state: str
+    order: OrderState | None = None
+    reason: str = ""
+
+
+class OrderGateway:
+    """ccxt calls for one market: reads retried with backoff, submits never.
+
+    Parameters
+    ----------
+    exchange : ccxt.Exchange
+        From ``make_exchange(..., credentials=True)``.
+    symbol : str
+        Unified symbol, e.g. ``BTC/USDT``.
+    settle_s : float
+        How long after sending the exchange may still act on an order request (binance:
+        its ``recvWindow``). A lookup that finds nothing only proves the order absent after it.
+    retries, backoff : int, float
+        Retries of reads and the first wait between them (doubled each time).
+    sleep : callable
+        Waits (tests pass a recorder).
+    """
+
+    def __init__(self, exchange: ccxt.Exchange, symbol: str, *, settle_s: float = 6.0,
+                 retries: int = 3, backoff: float = 0.25,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.settle_s = settle_s
+        self._retries = retries
+        self._backoff = backoff
+        self._sleep = sleep
+        self.market: dict = {}
+
+    def _read(self, what: str, fn: Callable, *args: object) -> object:
+        return call_ccxt(f"{what} on {self.exchange.id}", fn, *args, retries=self._retries,
+                         backoff=self._backoff, sleep=self._sleep)
+
+    def load(self) -> None:
+        """Load the market's precision and limits (once, at start)."""
+        self.market = load_market(self.exchange, self.symbol, retries=self._retries,
+                                  backoff=self._backoff)
+
+    @property
+    def base(self) -> str:
+        """Base asset, e.g. BTC."""
+        return self.market["base"]
+
+    @property
+    def quote(self) -> str:
+        """Quote asset, e.g. USDT."""
+        return self.market["quote"]
+
+    def round_amount(self, amount: float) -> float:
+        """``amount`` truncated to the market's amount precision (never rounded up)."""
+        if not amount > 0:
+            return 0.0
+        return float(self.exchange.amount_to_precision(self.symbol, amount)) \
+            if self.market else amount
+
+    def check(self, amount: float, price: float) -> str | None:
+        """Why an order of ``amount`` at about ``price`` may not be sent, or None if it may."""
+        limits = self.market.get("limits", {})
+        min_amount = (limits.get("amount") or {}).get("min") or 0.0
+        min_cost = (limits.get("cost") or {}).get("min") or 0.0
+        if amount <= 0 or amount < min_amount:
+            return f"amount {amount:g} is below the market's minimum {min_amount:g}"
+        if amount * price < min_cost:
+            return (f"notional {amount * price:.2f} {self.quote} is below the market's "
+                    f"minimum {min_cost:g}")
+        return None
+
+    def submit(self, client_id: str, intent: OrderIntent) -> OrderState | None:
+        """Send the order once. None means the outcome is unknown: look it up, never resend.
+
+        Raises
+        ------
+        OrderRejected, AuthFailed, RateLimited
+            When the exchange certainly did not place it.
+        """
+        what = f"{intent.side} {intent.amount:g} {self.symbol} {intent.kind} ({client_id})"
+        try:
+            raw = self.exchange.create_order(self.symbol, intent.kind, intent.side,
+                                             intent.amount, intent.price,
+                                             {"clientOrderId": client_id})
+        except (ccxt.BaseError, *PARSE_ERRORS) as exc:
+            refusal = submit_error(what, exc)
+            if refusal is not None:
+                raise refusal from None
+            log.warning("%s: outcome unknown (%s); looking it up before anything else",
+                        what, type(exc).__name__)
+            return None
+        state = self._state(raw)
+        if state is None or state.client_id != client_id:
+            log.warning("%s: the exchange's answer is malformed; looking it up", what)
+            return None
+        return state
+
+    def lookup(self, client_id: str) -> OrderState | None:
+        """The order the exchange has under ``client_id``, or None when it has none.
+
+        Raises
+        ------
+        ExchangeError
+            When the exchange cannot be asked (after retries): the question stays open.
+        """
+        try:
+            raw = self._read(f"fetch_order {client_id}", self.exchange.fetch_order, None,
+                             self.symbol, {"origClientOrderId": client_id})
+        except OrderNotFound:
+            return None
+        except DataError as exc:
+            raise ExchangeError(f"lookup of {client_id}: {exc}") from None
+        state = self._state(raw)
+        if state is None:
+            raise ExchangeError(f"lookup of {client_id}: malformed answer from the exchange")
+        return state
+
+    def resolve(self, client_id: str, sent_at: float) -> OrderState | None:
+        """After an unknown outcome: the order if the exchange has it, None once it cannot.
+
+        Looks up at once; if nothing is found, waits until ``settle_s`` after ``sent_at``
+        (``time.monotonic()`` when it was sent), when the exchange can no longer act on the
+        request, and looks again.
+        """
+        found = self.lookup(client_id)
+        if found is not None:
+            return found
+        wait = sent_at + self.settle_s - time.monotonic()
+        if wait > 0:
+            self._sleep(wait)
+        return self.lookup(client_id)
+
+    def fills(self, order: OrderState) -> list[Fill]:
+        """Every execution of ``order`` (its trades at the exchange), fees included."""
+        raw = self._read(f"fetch_my_trades of {order.client_id}",
+                         self.exchange.fetch_my_trades, self.symbol, None, None,
+                         {"orderId": order.exchange_id})
+        if not isinstance(raw, list):
+            raise ExchangeError(f"trades of {order.client_id}: malformed answer")
+        return [self._fill(t, order) for t in raw if str(t.get("order")) == order.exchange_id]
+
+    def _fill(self, trade: dict, order: OrderState) -> Fill:
+        amount, price = float(trade["amount"]), float(trade["price"])
+        fee = trade.get("fee") or {}
+        fee_cost, fee_currency = float(fee.get("cost") or 0.0), fee.get("currency") or ""
+        sign = 1.0 if order.side == "buy" else -1.0
+        base_delta = sign * amount - (fee_cost if fee_currency == self.base else 0.0)
+        quote_delta = -sign * amount * price - (fee_cost if fee_currency == self.quote else 0.0)
+        return Fill(str(trade["id"]), order.client_id, int(trade["timestamp"]), order.side,
+                    amount, price, fee_cost, fee_currency, base_delta, quote_delta)
+
+    def balance(self) -> Balance:
+        """Free and total base and quote balances."""
+        raw = self._read("fetch_balance", self.exchange.fetch_balance)
+        try:
+            base, quote = raw.get(self.base) or {}, raw.get(self.quote) or {}
+            return Balance(float(base.get("free") or 0.0), float(base.get("total") or 0.0),
+                           float(quote.get("free") or 0.0), float(quote.get("total") or 0.0))
+        except (AttributeError, TypeError, ValueError):
+            raise ExchangeError("fetch_balance: malformed answer from the exchange") from None
+
+    def open_orders(self) -> list[OrderState]:
+        """Orders still working in this market."""
+        raw = self._read("fetch_open_orders", self.exchange.fetch_open_orders, self.symbol)
+        states = [self._state(o) for o in raw] if isinstance(raw, list) else [None]
+        if any(s is None for s in states):
+            raise ExchangeError("fetch_open_orders: malformed answer from the exchange")
+        return states
+
+    def cancel(self, client_id: str) -> OrderState | None:
+        """Cancel ``client_id``; its final state, or None when it was no longer working."""
+        try:
+            self._read(f"cancel_order {client_id}", self.exchange.cancel_order, None,
+                       self.symbol, {"origClientOrderId": client_id})
+        except (OrderNotFound, ExchangeError):  # filled or gone meanwhile: read what it is
+            pass
+        return self.lookup(client_id)
+
+    def server_time(self) -> int:
+        """The exchange's clock in ms."""
+        return int(self._read("fetch_time", self.exchange.fetch_time))
+
+    @staticmethod
+    def _state(raw: object) -> OrderState | None:
+        """ccxt's order structure as an ``OrderState``; None when it is incomplete."""
+        if not isinstance(raw, dict) or raw.get("id") is None or raw.get("status") is None:
+            return None
+        try:
+            amount, filled = float(raw["amount"]), float(raw.get("filled") or 0.0)
+            average = raw.get("average")
+            return OrderState(str(raw.get("clientOrderId") or ""), str(raw["id"]),
+                              str(raw["status"]), str(raw["side"]), amount, filled,
+                              None if average is None else float(average))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent, *,
+          max_attempts: int = 3) -> Placement:
+    """Carry out ``intent`` at the exchange, at most once, whatever the network does.
+
+    An earlier attempt at the same decision (a restart re-deciding the same bar) that may be
+    at the exchange is adopted, not repeated. Each new attempt is journaled before it is sent;
+    an unknown outcome is resolved by client id before the next attempt.
+
+    Returns
+    -------
+    Placement
+        ``open``/``closed``/``expired``... with the exchange's order; ``rejected`` with the
+        reason; ``unknown`` when the exchange could not be asked (resolve it later, and send
+        nothing new until then).
+    """
+    earlier = journal.order_attempts(intent.key)
+    for client_id, state in reversed(earlier):
+        if state not in (ABSENT, REFUSED):  # may be at the exchange: adopt, never resend
+            return _adopt(gateway, journal, client_id, state)
+    for attempt in range(len(earlier), len(earlier) + max_attempts):
+        client_id = client_order_id(intent.key, attempt)
+        journal.order_attempt(intent, client_id, attempt)
+        sent_at = time.monotonic()
+        try:
+            order = gateway.submit(client_id, intent)
+        except OrderRejected as exc:
+            journal.order_state(client_id, REJECTED, reason=str(exc))
+            return Placement(client_id, REJECTED, reason=str(exc))
+        except ExchangeError as exc:  # credentials, rate limit: not placed
+            journal.order_state(client_id, REJECTED, reason=str(exc))
+            raise
+        if order is None:
+            try:
+                order = gateway.resolve(client_id, sent_at)
+            except ExchangeError as exc:
+                journal.order_state(client_id, UNKNOWN, reason=str(exc))
+                return Placement(client_id, UNKNOWN, reason=str(exc))
+            if order is None:
+                journal.order_state(client_id, ABSENT,
+                                    reason="not at the exchange after an unknown outcome")
+                continue
+        journal.order_state(client_id, order.status, order)
+        return Placement(client_id, order.status, order)
+    reason = f"no answer from the exchange after {max_attempts} attempts"
+    return Placement(None, REJECTED, reason=reason)
+
+
+def _adopt(gateway: OrderGateway, journal: OrderJournal, client_id: str,
+           state: str) -> Placement:
+    """The earlier attempt ``client_id`` as the exchange now has it (never sent again)."""
+    try:
+        order = gateway.lookup(client_id)
+    except ExchangeError as exc:
+        return Placement(client_id, UNKNOWN, reason=str(exc))
+    if order is None:  # unresolved: only a settled lookup (reconcile) may call it absent
+        return Placement(client_id, UNKNOWN if state in UNRESOLVED else state,
+                         reason="earlier attempt not resolved yet")
+    journal.order_state(client_id, order.status, order)
+    return Placement(client_id, order.status, order)
+
+
+def is_dust(amount: float) -> bool:
+    """Whether ``amount`` is zero for accounting (float noise of summed fills)."""
+    return math.isclose(amount, 0.0, abs_tol=1e-12)

@@ -1,0 +1,331 @@
+"""The simulated exchange's state: its clock, its candles (with a forming one) and one account.
+
+Everything here is plain Python over recorded real bars, shaped the way binance's spot REST API
+answers (strings for numbers, ``NEW``/``FILLED``/``EXPIRED`` statuses), so the HTTP layer in
+``simulator`` only routes and injects faults.
+
+Clock: ``SimClock`` runs at ``speed`` times real time from a start bar, or is *stepped*: it
+jumps to the next bar's close once a client has read every closed bar (``speed=None``, see
+``simulator``), so a replay runs as fast as the client reads. The candle that contains "now"
+is served as forming: its high, low, close and volume grow from the open towards the recorded
+bar's values as the bar elapses, so a client that takes it for closed sees other numbers than
+the closed bar has.
+
+Orders: market orders fill at the forming candle's current close; limit orders rest until the
+price path reaches them. Fees are charged in the quote asset. Filters as binance applies them:
+lot size, minimum notional, insufficient balance, duplicate open client order id.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+               "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}
+LOT_STEP = 0.00001
+MIN_NOTIONAL = 5.0
+
+
+class SimClock:
+    """Exchange time in ms: frozen, running ``speed`` x real time, or stepped by the client."""
+
+    def __init__(self, start_ms: int, speed: float | None = 1.0, *, frozen: bool = False
+                 ) -> None:
+        self._start_ms = start_ms
+        self.speed = speed
+        self.frozen = frozen
+        self._wall0 = time.monotonic()
+        self._now = start_ms  # stepped and frozen clocks
+
+    @property
+    def stepped(self) -> bool:
+        """Whether time moves only when a client has caught up (as-fast-as-possible replay)."""
+        return self.speed is None and not self.frozen
+
+    def now_ms(self) -> int:
+        """Current exchange time in ms since the epoch."""
+        if self.frozen or self.speed is None:
+            return self._now
+        return self._start_ms + int((time.monotonic() - self._wall0) * 1000.0 * self.speed)
+
+    def step_to(self, ms: int) -> None:
+        """Move a stepped clock forward to ``ms`` (never backwards)."""
+        self._now = max(self._now, ms)
+
+
+@dataclass
+class Candles:
+    """Recorded bars as arrays, served up to the clock with the current one forming."""
+
+    bars: pd.DataFrame
+    step_ms: int
+
+    def __post_init__(self) -> None:
+        self.ms = self.bars.index.as_unit("ms").asi8
+        self.values = self.bars[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
+
+    def closed_before(self, now_ms: int) -> int:
+        """Number of bars closed at ``now_ms`` (their open + step is not after it)."""
+        return int(np.searchsorted(self.ms, now_ms - self.step_ms, side="right"))
+
+    def row(self, i: int, now_ms: int) -> tuple[float, float, float, float, float]:
+        """Bar ``i`` as it looks at ``now_ms``: final once closed, partly formed before."""
+        o, hi, lo, c, v = self.values[i]
+        f = (now_ms - self.ms[i]) / self.step_ms
+        if f >= 1.0:
+            return o, hi, lo, c, v
+        f = max(f, 0.0)
+        return o, o + f * (hi - o), o - f * (o - lo), o + f * (c - o), f * v
+
+    def price(self, now_ms: int) -> float | None:
+        """Last trade price: the forming bar's close (None before the first bar opens)."""
+        i = int(np.searchsorted(self.ms, now_ms, side="right")) - 1
+        if i < 0:
+            return None
+        return self.row(i, now_ms)[3]
+
+    def klines(self, start_ms: int, limit: int, end_ms: int | None, now_ms: int) -> list:
+        """binance ``/api/v3/klines`` rows from ``start_ms``: closed bars and the forming one."""
+        first = int(np.searchsorted(self.ms, start_ms))
+        visible = int(np.searchsorted(self.ms, now_ms, side="right"))  # opened by now
+        stop = min(first + limit, visible)
+        if end_ms is not None:
+            stop = min(stop, int(np.searchsorted(self.ms, end_ms, side="right")))
+        return [[int(self.ms[i]), *(repr(float(x)) for x in self.row(i, now_ms)),
+                 int(self.ms[i]) + self.step_ms - 1, "0", 1, "0", "0", "0"]
+                for i in range(first, stop)]
+
+    def range_extremes(self, from_ms: int, now_ms: int) -> tuple[float, float] | None:
+        """Lowest low and highest high traded in ``(from_ms, now_ms]`` (approximated by bars)."""
+        i0 = max(int(np.searchsorted(self.ms, from_ms, side="right")) - 1, 0)
+        i1 = int(np.searchsorted(self.ms, now_ms, side="right"))
+        if i1 <= i0:
+            return None
+        rows = [self.row(i, now_ms) for i in range(i0, i1)]
+        return min(r[2] for r in rows), max(r[1] for r in rows)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.8f}"
+
+
+@dataclass
+class Account:
+    """One spot account: balances, orders by id, trades, and every order request seen."""
+
+    base: str
+    quote: str
+    balances: dict[str, list[float]]  # asset -> [free, locked]
+    fee_rate: float = 0.001
+    orders: dict[int, dict] = field(default_factory=dict)
+    trades: list[dict] = field(default_factory=list)
+    min_base_total: float = math.inf  # lowest base balance ever held (holdings check)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _trade_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.min_base_total = self.total(self.base)
+
+    def total(self, asset: str) -> float:
+        """Free plus locked balance of ``asset``."""
+        free, locked = self.balances.get(asset, [0.0, 0.0])
+        return free + locked
+
+    def by_client_id(self, client_id: str) -> dict | None:
+        """The newest order with this client id (binance looks up the newest one)."""
+        found = [o for o in self.orders.values() if o["clientOrderId"] == client_id]
+        return found[-1] if found else None
+
+    def open_orders(self) -> list[dict]:
+        """Orders still working."""
+        return [o for o in self.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+
+    def _fill(self, order: dict, qty: float, price: float, now_ms: int, maker: bool) -> dict:
+        """Book a trade of ``qty`` at ``price`` against ``order`` and move the balances."""
+        quote_qty = qty * price
+        fee = quote_qty * self.fee_rate
+        base, quote = self.balances.setdefault(self.base, [0.0, 0.0]), \
+            self.balances.setdefault(self.quote, [0.0, 0.0])
+        if order["side"] == "BUY":
+            base[0] += qty
+            if order["type"] == "LIMIT":  # paid from the locked reserve
+                reserve = qty * float(order["price"]) * (1 + self.fee_rate)
+                quote[1] -= reserve
+                quote[0] += reserve - quote_qty - fee
+            else:
+                quote[0] -= quote_qty + fee
+        else:
+            if order["type"] == "LIMIT":
+                base[1] -= qty
+            else:
+                base[0] -= qty
+            quote[0] += quote_qty - fee
+        self.min_base_total = min(self.min_base_total, self.total(self.base))
+        executed = float(order["executedQty"]) + qty
+        order["executedQty"] = _fmt(executed)
+        order["cummulativeQuoteQty"] = _fmt(float(order["cummulativeQuoteQty"]) + quote_qty)
+        order["status"] = "FILLED" if executed >= float(order["origQty"]) - 1e-12 \
+            else "PARTIALLY_FILLED"
+        order["updateTime"] = now_ms
+        trade = {"symbol": order["symbol"], "id": next(self._trade_ids),
+                 "orderId": order["orderId"], "orderListId": -1, "price": _fmt(price),
+                 "qty": _fmt(qty), "quoteQty": _fmt(quote_qty), "commission": _fmt(fee),
+                 "commissionAsset": self.quote, "time": now_ms, "isBuyer": order["side"] == "BUY",
+                 "isMaker": maker, "isBestMatch": True}
+        self.trades.append(trade)
+        return trade
+
+    def place(self, params: dict[str, str], symbol: str, price_now: float, now_ms: int,
+              *, partial: float | None = None) -> tuple[int, dict]:
+        """Validate and book a new order as binance does; returns ``(http status, body)``.
+
+        ``partial`` fills only that fraction of a market order, which then expires (the
+        answer binance gives when the book runs out).
+        """
+        side, kind = params.get("side", ""), params.get("type", "")
+        client_id = params.get("newClientOrderId", "")
+        try:
+            qty = float(params.get("quantity", "nan"))
+            limit = float(params["price"]) if kind == "LIMIT" else None
+        except ValueError:
+            return 400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
+        if side not in ("BUY", "SELL") or kind not in ("MARKET", "LIMIT") or not qty > 0:
+            return 400, {"code": -1102, "msg": "Mandatory parameter was not sent or is invalid."}
+        if client_id and any(o["clientOrderId"] == client_id for o in self.open_orders()):
+            return 400, {"code": -2010, "msg": "Duplicate order sent."}
+        if abs(qty / LOT_STEP - round(qty / LOT_STEP)) > 1e-6:
+            return 400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
+        ref_price = limit if limit is not None else price_now
+        if qty * ref_price < MIN_NOTIONAL:
+            return 400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}
+        free_base = self.balances.get(self.base, [0.0, 0.0])[0]
+        free_quote = self.balances.get(self.quote, [0.0, 0.0])[0]
+        if (side == "BUY" and qty * ref_price * (1 + self.fee_rate) > free_quote) or \
+                (side == "SELL" and qty > free_base + 1e-12):
+            return 400, {"code": -2010,
+                         "msg": "Account has insufficient balance for requested action."}
+        order_id = next(self._ids)
+        order = {"symbol": symbol, "orderId": order_id, "orderListId": -1,
+                 "clientOrderId": client_id or f"sim{order_id}",
+                 "price": _fmt(limit or 0.0), "origQty": _fmt(qty), "executedQty": _fmt(0.0),
+                 "cummulativeQuoteQty": _fmt(0.0), "status": "NEW",
+                 "timeInForce": params.get("timeInForce", "GTC"), "type": kind, "side": side,
+                 "stopPrice": _fmt(0.0), "icebergQty": _fmt(0.0), "time": now_ms,
+                 "updateTime": now_ms, "isWorking": True, "workingTime": now_ms,
+                 "origQuoteOrderQty": _fmt(0.0), "selfTradePreventionMode": "NONE"}
+        self.orders[order_id] = order
+        fills = []
+        if kind == "MARKET":
+            fills.append(self._fill(order, qty if partial is None else
+                                    math.floor(qty * partial / LOT_STEP) * LOT_STEP,
+                                    price_now, now_ms, maker=False))
+            if order["status"] != "FILLED":
+                order["status"] = "EXPIRED"
+        else:
+            if side == "BUY":
+                lock = qty * limit * (1 + self.fee_rate)
+                self.balances[self.quote][0] -= lock
+                self.balances[self.quote][1] += lock
+            else:
+                self.balances[self.base][0] -= qty
+                self.balances[self.base][1] += qty
+            crosses = price_now <= limit if side == "BUY" else price_now >= limit
+            if crosses:  # marketable limit: fills now, at the limit price
+                fills.append(self._fill(order, qty, limit, now_ms, maker=False))
+        return 200, {**order, "transactTime": now_ms,
+                     "fills": [{"price": t["price"], "qty": t["qty"],
+                                "commission": t["commission"],
+                                "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
+                               for t in fills]}
+
+    def match_limits(self, candles: Candles, now_ms: int) -> None:
+        """Fill resting limit orders the price path has reached since they were placed."""
+        for order in self.open_orders():
+            if order["type"] != "LIMIT":
+                continue
+            extremes = candles.range_extremes(order["updateTime"], now_ms)
+            if extremes is None:
+                continue
+            low, high = extremes
+            limit = float(order["price"])
+            if (order["side"] == "BUY" and low <= limit) or \
+                    (order["side"] == "SELL" and high >= limit):
+                left = float(order["origQty"]) - float(order["executedQty"])
+                self._fill(order, left, limit, now_ms, maker=True)
+
+    def cancel(self, order: dict, now_ms: int) -> dict:
+        """Cancel a working order and release what it had locked."""
+        left = float(order["origQty"]) - float(order["executedQty"])
+        if order["side"] == "BUY":
+            release = left * float(order["price"]) * (1 + self.fee_rate)
+            self.balances[self.quote][1] -= release
+            self.balances[self.quote][0] += release
+        else:
+            self.balances[self.base][1] -= left
+            self.balances[self.base][0] += left
+        order["status"] = "CANCELED"
+        order["updateTime"] = now_ms
+        return order
+
+    def balance_rows(self) -> list[dict]:
+        """binance ``/api/v3/account`` balances."""
+        return [{"asset": a, "free": _fmt(f), "locked": _fmt(lk)}
+                for a, (f, lk) in sorted(self.balances.items())]
+
+
+@dataclass
+class ExchangeState:
+    """Everything the simulator serves, shared by its handler threads under ``lock``."""
+
+    bars: pd.DataFrame
+    clock: SimClock | None = None  # None: the wall clock, so every recorded bar is closed
+    base: str = "BTC"
+    quote: str = "USDT"
+    interval: str = "1m"  # bar size of ``bars``: prices and stepping follow it
+    account: Account | None = None
+    api_key: str | None = None  # required value of X-MBX-APIKEY on private endpoints
+    caught_up: bool = False  # the last klines answer held every closed bar (stepped clock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _candles: Candles | None = None
+
+    @property
+    def symbol(self) -> str:
+        """The exchange's id of the one market, e.g. ``BTCUSDT``."""
+        return self.base + self.quote
+
+    def now_ms(self) -> int:
+        """The exchange's time."""
+        return self.clock.now_ms() if self.clock is not None else int(time.time() * 1000)
+
+    def candles(self, interval: str) -> Candles:
+        """The bars as served for ``interval`` (rebuilt when ``bars`` was replaced)."""
+        step = INTERVAL_MS[interval]
+        if self._candles is None or self._candles.bars is not self.bars or \
+                self._candles.step_ms != step:
+            self._candles = Candles(self.bars, step)
+        return self._candles
+
+    def market(self) -> dict:
+        """The market as binance's exchangeInfo lists it."""
+        return {
+            "symbol": self.symbol, "status": "TRADING", "baseAsset": self.base,
+            "baseAssetPrecision": 8, "quoteAsset": self.quote, "quotePrecision": 8,
+            "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
+            "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00",
+                 "tickSize": "0.01"},
+                {"filterType": "LOT_SIZE", "minQty": _fmt(LOT_STEP), "maxQty": "9000.00",
+                 "stepSize": _fmt(LOT_STEP)},
+                {"filterType": "NOTIONAL", "minNotional": _fmt(MIN_NOTIONAL),
+                 "applyMinToMarket": True, "maxNotional": "9000000.00",
+                 "applyMaxToMarket": False, "avgPriceMins": 5},
+            ],
+        }

@@ -1,0 +1,445 @@
+"""A local exchange over real HTTP on 127.0.0.1 that speaks binance's spot REST API.
+
+``python trading_bot.py replay`` streams a file through it, and the tests drive real ccxt
+against it, so the live feed, the broker and the bot are exercised exactly as against binance:
+point ccxt at ``sim.url`` (``make_exchange(..., api_url=sim.url)``).
+
+Contract: ``with ExchangeSimulator(bars, interval="1m", clock=SimClock(...)) as sim:`` serves
+
+- public: ``/api/v3/ping``, ``/time`` (the simulator's clock), ``/exchangeInfo`` (one spot
+  market, ``BTCUSDT`` by default, with lot size and minimum notional filters), ``/klines``
+  (the recorded candles up to the clock, the current one forming); a stepped clock
+  (``SimClock(speed=None)``) closes the next bar at the first ``/time`` after a ``/klines``
+  answer that held every closed bar, so a replay runs as fast as its client reads;
+- private (header ``X-MBX-APIKEY`` must equal ``api_key`` when one is set): ``/account``,
+  ``POST/GET/DELETE /order``, ``/openOrders``, ``/myTrades`` over one ``Account``.
+
+Faults, so a client's failure handling can be tested for real:
+
+- ``sim.fail(Fault(...))`` queues a fault for the next request to ``Fault.path``: an HTTP
+  status and body (429, 5xx, 400 with a binance error, 200 with a malformed body), ``status=0``
+  to drop the connection unanswered, ``delay`` seconds of silence first (past a client's
+  timeout). On ``POST /order``, ``book=True`` books the order *before* the fault: the exchange
+  acts and the answer is lost, which is what makes naive clients place orders twice.
+- ``sim.chaos(rate, seed)`` draws such faults at random for a fraction of all requests,
+  including rejected orders and partial fills.
+- ``sim.on_booked`` is called with each booked order (a test kills its client there).
+- ``sim.die_after(n)`` / ``sim.revive()`` drop every connection after ``n`` more requests.
+"""
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+
+from datafeeds.exchange.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock
+
+API = "/api/v3"
+KLINES = f"{API}/klines"
+ORDER = f"{API}/order"
+_PRIVATE = {f"{API}/account", ORDER, f"{API}/openOrders", f"{API}/myTrades"}
+_INTERNAL = '{"code": -1000, "msg": "An unknown error occurred while processing the request."}'
+_UNKNOWN = '{"code": -1006, "msg": "An unexpected response was received from the message ' \
+           'bus. Execution status unknown."}'
+
+
+@dataclass
+class Fault:
+    """What to do instead of answering one request to ``path``."""
+
+    status: int = 500  # 0: drop the connection without an answer
+    body: str = _INTERNAL
+    delay: float = 0.0  # seconds of silence before acting (longer than the client timeout)
+    path: str = KLINES
+    book: bool = False  # POST /order: book the order first, then fail the answer
+    partial: float | None = None  # POST /order: fill only this fraction of a market order
+    kind: str = ""  # name for counting (chaos)
+
+
+def chaos_fault(kind: str, path: str, method: str, slow: float) -> Fault | None:
+    """The fault ``kind`` as it applies to ``method path`` (None where it cannot apply)."""
+    placing = method == "POST" and path == ORDER
+    faults = {
+        "429": Fault(429, '{"code": -1003, "msg": "Too many requests."}'),
+        "500": Fault(500, _INTERNAL),
+        "503": Fault(503, _UNKNOWN, book=placing),  # execution status unknown: it did act
+        "slow": Fault(200, "", delay=slow, book=placing),  # the answer never arrives in time
+        "drop": Fault(0, book=placing),
+        "malformed": Fault(200, '{"unexpected": ', book=placing),
+        "reject": Fault(400, '{"code": -2010, "msg": "Order rejected: market is closed."}')
+        if placing else None,
+        "partial": Fault(200, "", partial=0.4) if placing else None,
+    }
+    fault = faults[kind]
+    if fault is not None:
+        fault.path, fault.kind = path, kind
+    return fault
+
+
+@dataclass
+class Chaos:
+    """Random faults on ``rate`` of all requests, reproducible from ``seed``."""
+
+    rate: float
+    seed: int
+    kinds: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "malformed", "reject",
+                              "partial")
+    slow: float = 1.5  # seconds a slow answer takes (set above the client's timeout)
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def draw(self, method: str, path: str) -> Fault | None:
+        """A fault for this request, or None (most of the time)."""
+        if self._random.random() >= self.rate:
+            return None
+        kinds = [k for k in self.kinds if chaos_fault(k, path, method, self.slow) is not None]
+        fault = chaos_fault(self._random.choice(kinds), path, method, self.slow)
+        self.counts[fault.kind] += 1
+        return fault
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a route handler sees it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: str
+    api_key: str | None
+
+
+Route = Callable[[Request, ExchangeState], tuple[int, object]]
+
+
+def _time(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """The exchange's clock; a stepped clock first closes the next bar if the client has all."""
+    clock = state.clock
+    if clock is not None and clock.stepped and state.caught_up:
+        candles = state.candles(state.interval)
+        closed = candles.closed_before(clock.now_ms())
+        if closed < len(candles.ms):
+            clock.step_to(int(candles.ms[closed]) + candles.step_ms)
+        state.caught_up = False
+    return 200, {"serverTime": state.now_ms()}
+
+
+def _exchange_info(request: Request, state: ExchangeState) -> tuple[int, object]:
+    return 200, {"timezone": "UTC", "serverTime": state.now_ms(), "rateLimits": [],
+                 "exchangeFilters": [], "symbols": [state.market()]}
+
+
+def _klines(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """binance klines; a stepped clock moves to the next close once the client is caught up."""
+    query = request.query
+    if query.get("symbol") != state.symbol:
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    if query.get("interval") not in INTERVAL_MS:
+        return 400, {"code": -1120, "msg": "Invalid interval."}
+    candles = state.candles(query["interval"])
+    start = int(query.get("startTime", 0))
+    now = state.now_ms()
+    end = int(query["endTime"]) if "endTime" in query else None
+    rows = candles.klines(start, min(int(query.get("limit", 500)), 1000), end, now)
+    closed = candles.closed_before(now)
+    # the client has every closed bar: a stepped clock closes the next at its next /time
+    state.caught_up = closed == 0 or start > candles.ms[closed - 1] or (
+        len(rows) > 0 and rows[-1][0] >= candles.ms[closed - 1])
+    return 200, rows
+
+
+def _account_or_error(request: Request, state: ExchangeState) -> tuple[int, object] | Account:
+    if state.account is None:
+        return 400, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+    return state.account
+
+
+def _find(account: Account, query: dict[str, str]) -> dict | None:
+    if "orderId" in query:
+        return account.orders.get(int(query["orderId"]))
+    return account.by_client_id(query.get("origClientOrderId", ""))
+
+
+def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """``POST`` places, ``GET`` looks up (by id or client id), ``DELETE`` cancels."""
+    account = _account_or_error(request, state)
+    if not isinstance(account, Account):
+        return account
+    query = request.query
+    if query.get("symbol") != state.symbol:
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    now = state.now_ms()
+    candles = state.candles(state.interval)
+    account.match_limits(candles, now)
+    if request.method == "POST":
+        price = candles.price(now)
+        if price is None:
+            return 400, {"code": -2010, "msg": "Order rejected: market not open yet."}
+        return account.place(query, state.symbol, price, now)
+    order = _find(account, query)
+    if order is None:
+        code = -2013 if request.method == "GET" else -2011
+        return 400, {"code": code, "msg": "Order does not exist." if code == -2013
+                     else "Unknown order sent."}
+    if request.method == "DELETE":
+        if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
+            return 400, {"code": -2011, "msg": "Unknown order sent."}
+        return 200, account.cancel(order, now)
+    return 200, order
+
+
+def _open_orders(request: Request, state: ExchangeState) -> tuple[int, object]:
+    account = _account_or_error(request, state)
+    if not isinstance(account, Account):
+        return account
+    account.match_limits(state.candles(state.interval), state.now_ms())
+    return 200, account.open_orders()
+
+
+def _my_trades(request: Request, state: ExchangeState) -> tuple[int, object]:
+    account = _account_or_error(request, state)
+    if not isinstance(account, Account):
+        return account
+    trades = account.trades
+    if "orderId" in request.query:
+        trades = [t for t in trades if t["orderId"] == int(request.query["orderId"])]
+    if "startTime" in request.query:
+        trades = [t for t in trades if t["time"] >= int(request.query["startTime"])]
+    return 200, trades[-int(request.query.get("limit", 500)):]
+
+
+def _account(request: Request, state: ExchangeState) -> tuple[int, object]:
+    account = _account_or_error(request, state)
+    if not isinstance(account, Account):
+        return account
+    return 200, {"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0,
+                 "sellerCommission": 0, "canTrade": True, "canWithdraw": True,
+                 "canDeposit": True, "updateTime": state.now_ms(), "accountType": "SPOT",
+                 "balances": account.balance_rows(), "permissions": ["SPOT"]}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # else ~40 ms per request (delayed ACK)
+    protocol_version = "HTTP/1.1"  # keep-alive, as real exchanges do
+    sim: ExchangeSimulator
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+        """Silence per-request logging."""
+
+    def _send(self, status: int, body: str) -> None:
+        """Write one JSON (or raw text) response."""
+        payload = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _handle(self, method: str) -> None:
+        """Route one request, applying the death switch and any fault first."""
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        query.update({k: v[0] for k, v in parse_qs(body).items()} if body else {})
+        request = Request(method, url.path, query, body, self.headers.get("X-MBX-APIKEY"))
+        sim = self.sim
+        state = sim.state
+        with state.lock:
+            sim.requests.append(request)
+            if method == "POST" and url.path == ORDER:  # every order request that arrives
+                sim.order_requests.append(query.get("newClientOrderId", ""))
+            dead = sim.alive_for is not None and sim.alive_for <= 0
+            if sim.alive_for is not None:
+                sim.alive_for -= 1
+            fault = sim.take_fault(method, url.path)
+        if dead:
+            self.close_connection = True
+            return
+        time.sleep(sim.latency)
+        # the exchange acts unless the fault strikes before it: booked orders, partial fills
+        # and answers that are only late are acted on; errors and drops are not
+        acts = fault is None or fault.book or fault.partial is not None or (
+            fault.status == 200 and not fault.body)
+        status, payload = self._answer(request, fault) if acts else (0, "")
+        if fault is not None:
+            time.sleep(fault.delay)
+            if fault.status == 0:
+                self.close_connection = True
+                return
+            if fault.body:
+                status, payload = fault.status, fault.body
+        self._send(status, payload if isinstance(payload, str) else json.dumps(payload))
+
+    def _answer(self, request: Request, fault: Fault | None) -> tuple[int, object]:
+        """Let the exchange act on the request and return its own answer."""
+        sim = self.sim
+        route = sim.routes.get((request.method, request.path))
+        if route is None:
+            return 404, {"code": -1, "msg": f"no route {request.method} {request.path}"}
+        if request.path in _PRIVATE and sim.state.api_key is not None and \
+                request.api_key != sim.state.api_key:
+            return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+        placing = request.method == "POST" and request.path == ORDER
+        with sim.state.lock:
+            if not placing:
+                return route(request, sim.state)
+            partial = fault.partial if fault is not None else None
+            status, payload = sim.place_partial(request, partial) if partial is not None \
+                else route(request, sim.state)
+            if status == 200 and sim.on_booked is not None:
+                sim.on_booked(payload)
+        return status, payload
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("DELETE")
+
+    def do_PUT(self) -> None:  # noqa: N802 (stdlib name)
+        self._handle("PUT")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (timeout, killed) is expected: stay quiet."""
+
+
+class ExchangeSimulator:
+    """Run the simulated exchange in a background thread: ``with ExchangeSimulator(...)``.
+
+    Parameters
+    ----------
+    bars : pandas.DataFrame
+        Recorded OHLCV bars (the OHLCV contract) served as the market's candles.
+    base, quote : str
+        The market's assets; its binance id is ``base + quote``.
+    interval : str
+        Bar size of ``bars`` (prices and the stepped clock follow it).
+    clock : SimClock, optional
+        The exchange's time; default the wall clock (every recorded bar already closed).
+    balances : dict of str to float, optional
+        Opening free balances of the one account; None serves no account (public data only).
+    api_key : str, optional
+        Value ``X-MBX-APIKEY`` must carry on private endpoints (any key when None).
+    fee_rate : float
+        Taker and maker fee, charged in the quote asset.
+    """
+
+    def __init__(self, bars: pd.DataFrame, *, base: str = "BTC", quote: str = "USDT",
+                 interval: str = "1m", clock: SimClock | None = None,
+                 balances: dict[str, float] | None = None, api_key: str | None = None,
+                 fee_rate: float = 0.001) -> None:
+        account = None
+        if balances is not None:
+            account = Account(base, quote, {a: [float(v), 0.0] for a, v in balances.items()},
+                              fee_rate=fee_rate)
+        self.state = ExchangeState(bars, clock=clock, base=base, quote=quote,
+                                   interval=interval, account=account, api_key=api_key)
+        self.routes: dict[tuple[str, str], Route] = {
+            ("GET", f"{API}/ping"): lambda request, state: (200, {}),
+            ("GET", f"{API}/time"): _time,
+            ("GET", f"{API}/exchangeInfo"): _exchange_info,
+            ("GET", KLINES): _klines,
+            ("GET", f"{API}/account"): _account,
+            ("POST", ORDER): _order,
+            ("GET", ORDER): _order,
+            ("DELETE", ORDER): _order,
+            ("GET", f"{API}/openOrders"): _open_orders,
+            ("GET", f"{API}/myTrades"): _my_trades,
+        }
+        self.faults: deque[Fault] = deque()
+        self.chaos_policy: Chaos | None = None
+        self.requests: list[Request] = []
+        self.order_requests: list[str] = []  # client order id of every POST /order received
+        self.alive_for: int | None = None  # requests still answered before dying
+        self.latency = 0.0  # seconds added to every answer (a slow exchange)
+        self.on_booked: Callable[[dict], None] | None = None
+        handler = type("Handler", (_Handler,), {"sim": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL to give ``make_exchange(..., api_url=)``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def account(self) -> Account:
+        """The simulated account (raises when the simulator serves none)."""
+        if self.state.account is None:
+            raise RuntimeError("this simulator has no account: pass balances=")
+        return self.state.account
+
+    def count(self, path: str) -> int:
+        """Requests seen so far to ``path``."""
+        return sum(r.path == path for r in self.requests)
+
+    def route(self, method: str, path: str, handler: Route) -> None:
+        """Serve ``method path`` with ``handler(request, state) -> (status, body)``."""
+        self.routes[(method.upper(), path)] = handler
+
+    def fail(self, *faults: Fault) -> None:
+        """Queue faults: the next requests to each fault's path get them, in order."""
+        with self.state.lock:
+            self.faults.extend(faults)
+
+    def chaos(self, rate: float, seed: int, *, slow: float = 1.5,
+              kinds: tuple[str, ...] | None = None) -> Chaos:
+        """Inject random faults into ``rate`` of all requests from now on; returns the policy."""
+        policy = Chaos(rate, seed, slow=slow) if kinds is None else \
+            Chaos(rate, seed, kinds=kinds, slow=slow)
+        self.chaos_policy = policy
+        return policy
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The queued fault for ``path`` if any, else a chaos draw (call under the lock)."""
+        for queued in self.faults:
+            if queued.path == path:
+                self.faults.remove(queued)
+                return queued
+        return self.chaos_policy.draw(method, path) if self.chaos_policy else None
+
+    def place_partial(self, request: Request, fraction: float) -> tuple[int, object]:
+        """Book a market order that fills only ``fraction`` of its size, then expires."""
+        state = self.state
+        now = state.now_ms()
+        price = state.candles(state.interval).price(now)
+        if price is None or request.query.get("type") != "MARKET":
+            return _order(request, state)
+        return state.account.place(request.query, state.symbol, price, now, partial=fraction)
+
+    def die_after(self, requests: int) -> None:
+        """Answer ``requests`` more requests, then drop every connection (a dead exchange)."""
+        with self.state.lock:
+            self.alive_for = requests
+
+    def revive(self) -> None:
+        """Answer again after :meth:`die_after`."""
+        with self.state.lock:
+            self.alive_for = None
+
+    def __enter__(self) -> ExchangeSimulator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

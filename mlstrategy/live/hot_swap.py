@@ -1,0 +1,108 @@
+"""Hot model swap: a newly promoted model takes over between bars, or is refused.
+
+``ModelWatcher.check`` runs before each bar. When ``models/production.json`` names another
+version it loads and verifies it (sha256, feature hash, learner kind), checks it is meant for
+this market (same symbol and timeframe as the model trading), warms its streaming features on
+the bars the journal holds for this session, and hands over the new engine. Anything wrong is
+logged and journaled with the reason, and the old model keeps trading. It never trains.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mlstrategy.artifact import Artifact, load_artifact
+from mlstrategy.errors import ModelError
+from mlstrategy.inference import SignalEngine
+from mlstrategy.live.journal import Journal
+from mlstrategy.registry import PRODUCTION, ModelRef, artifact_dir, production_ref
+
+log = logging.getLogger(__name__)
+KNOWN_LEARNERS = ("catboost",)
+
+
+def model_label(artifact: Artifact) -> str:
+    """``name/version`` of an artifact."""
+    return f"{artifact.name}/{artifact.version}"
+
+
+def incompatibility(new: Artifact, current: Artifact, timeframe: str) -> str | None:
+    """Why ``new`` may not replace ``current`` on a ``timeframe`` feed, or None."""
+    trained, running = new.manifest["training_data"], current.manifest["training_data"]
+    kind = new.manifest.get("learner", {}).get("kind")
+    if kind not in KNOWN_LEARNERS:
+        return f"learner kind {kind!r} is not one this bot runs ({', '.join(KNOWN_LEARNERS)})"
+    if trained.get("timeframe") != timeframe:
+        return f"trained on {trained.get('timeframe')!r} bars, the bot trades {timeframe!r}"
+    if trained.get("symbol") != running.get("symbol"):
+        return (f"trained on {trained.get('symbol')!r}, the running model on "
+                f"{running.get('symbol')!r}")
+    return None
+
+
+class ModelWatcher:
+    """Follows the production pointer of ``models_dir`` for a running bot."""
+
+    def __init__(self, models_dir: Path, current: Artifact, *, timeframe: str,
+                 journal: Journal, follow: bool = True) -> None:
+        self.models_dir = models_dir
+        self.current = current
+        self.timeframe = timeframe
+        self.journal = journal
+        self.follow = follow
+        self.swaps = 0
+        self.refusals = 0
+        self._stamp = self._pointer_stamp()
+
+    def _pointer_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = (self.models_dir / PRODUCTION).stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def check(self, before_ms: int) -> SignalEngine | None:
+        """A warmed engine for a newly promoted, compatible model; None to keep the current.
+
+        ``before_ms``: open time of the bar about to be processed; the new model is warmed on
+        the session's bars before it.
+        """
+        if not self.follow:
+            return None
+        stamp = self._pointer_stamp()
+        if stamp == self._stamp:  # one stat() per bar while nothing changes
+            return None
+        self._stamp = stamp
+        ref: ModelRef | None = None
+        try:
+            ref = production_ref(self.models_dir)
+            if ref is None or ref == ModelRef(self.current.name, self.current.version):
+                return None
+            new = load_artifact(artifact_dir(self.models_dir, ref))
+        except ModelError as exc:
+            return self._refuse(str(ref or PRODUCTION), str(exc))
+        reason = incompatibility(new, self.current, self.timeframe)
+        if reason is None:
+            bars = self.journal.bars(until_ms=before_ms - 1, session=self.journal.session)
+            if len(bars) <= new.spec.warmup:
+                reason = (f"needs {new.spec.warmup + 1} bars to warm its features, the "
+                          f"session has {len(bars)}")
+        if reason is not None:
+            return self._refuse(model_label(new), reason)
+        engine = SignalEngine(new)
+        engine.warm(bars)
+        log.info("model swap: %s -> %s (warmed on %d bars)", model_label(self.current),
+                 model_label(new), len(bars))
+        self.journal.event("model_swap", old=model_label(self.current), new=model_label(new),
+                           warm_bars=len(bars))
+        self.current = new
+        self.swaps += 1
+        return engine
+
+    def _refuse(self, label: str, reason: str) -> None:
+        log.warning("model %s refused, %s keeps trading: %s", label,
+                    model_label(self.current), reason)
+        self.journal.event("model_refused", model=label, reason=reason,
+                           kept=model_label(self.current))
+        self.refusals += 1
+        return None

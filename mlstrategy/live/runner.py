@@ -1,0 +1,178 @@
+"""Run the trading bot: live candles -> ``MLStrategy`` -> a broker, through backtrader's Cerebro.
+
+The same ``MLStrategy`` and per-bar path as the backtest; only the feed and the broker differ:
+
+- ``paper``: candles from the exchange, backtrader's simulated broker (no keys needed), its book
+  kept in the journal so a restart continues it;
+- ``live``: the exchange's own account through ``CcxtBroker`` (keys from the environment), after
+  reconciling the journal with the exchange;
+- ``replay``: a file served by the local ``ExchangeSimulator`` on its own clock, traded with
+  either broker, so a recorded market runs through exactly the live machinery.
+
+The model is loaded once at start and only predicts; a newly promoted one is swapped in
+between bars. SIGINT/SIGTERM end the run after the current bar.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from datafeeds.bt.compat import bt
+from datafeeds.bt.live_feed import LiveFeed
+from datafeeds.exchange.broker import CcxtBroker
+from datafeeds.exchange.candles import CandlePoller
+from datafeeds.exchange.client import make_exchange
+from datafeeds.exchange.orders import OrderGateway, strategy_tag
+from datafeeds.timeframes import timeframe_delta
+from mlstrategy.artifact import Artifact
+from mlstrategy.errors import ConfigError
+from mlstrategy.inference import SignalEngine
+from mlstrategy.live.hot_swap import ModelWatcher
+from mlstrategy.live.journal import Journal
+from mlstrategy.live.reconcile import Reconciliation, reconcile
+from mlstrategy.live.risk import RiskGuard, RiskLimits
+from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
+from mlstrategy.strategy import MLStrategy
+
+log = logging.getLogger(__name__)
+PAPER, LIVE, REPLAY = "paper", "live", "replay"
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """Everything a bot run is told (the CLI builds it from its options)."""
+
+    mode: str  # paper | live | replay (the journal's mode)
+    exchange: str
+    symbol: str
+    timeframe: str
+    journal: Path
+    models_dir: Path = Path("models")
+    follow_production: bool = True  # hot-swap to newly promoted models
+    api_url: str | None = None
+    sandbox: bool = False
+    exchange_broker: bool = False  # trade the exchange's account (live; replay optional)
+    max_bars: int | None = None
+    until: pd.Timestamp | None = None
+    history: int = 1000
+    poll_interval: float = 1.0
+    stake: float = 0.95
+    cash: float = 10_000.0  # simulated broker's opening cash
+    commission: float = 0.001  # simulated broker's fee per side
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    timeout_ms: int = 10_000
+    settle_s: float = 6.0  # how long the exchange may act on an order request after sending
+    rate_limit: bool = True
+    simulator_keys: bool = False  # sign with throwaway keys (our local simulator)
+
+
+@dataclass(frozen=True)
+class BotResult:
+    """What a run did."""
+
+    summary: SessionSummary
+    journal: Path
+    reconciliation: Reconciliation | None
+    probas: list[float]
+
+
+def check_model(artifact: Artifact, symbol: str, timeframe: str) -> None:
+    """Refuse a model trained on another bar size; warn about another symbol."""
+    trained = artifact.manifest["training_data"]
+    if trained.get("timeframe") != timeframe:
+        raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
+                          f"{trained.get('timeframe')!r} bars, the bot is asked to trade "
+                          f"{timeframe!r}; pass --timeframe {trained.get('timeframe')} or "
+                          "train a model on these bars")
+    if trained.get("symbol") != symbol:
+        log.warning("model %s/%s was trained on %s, trading it on %s", artifact.name,
+                    artifact.version, trained.get("symbol"), symbol)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (the run ends after the current bar); a second one aborts."""
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.warning("%s: stopping after the current bar", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run_bot(config: BotConfig, artifact: Artifact, *,
+            on_status: Callable[[BarStatus], None] = lambda status: None,
+            stop: threading.Event | None = None) -> BotResult:
+    """Run ``artifact`` as a bot until ``max_bars``, ``until`` or a stop signal.
+
+    Raises
+    ------
+    ConfigError, ModelError, ExchangeError, DataError
+        Bad options, a model for other bars, an unreachable exchange (fast when offline),
+        bad candles, a journal in use or of another bot.
+    """
+    check_model(artifact, config.symbol, config.timeframe)
+    stop = stop or threading.Event()
+    identity = {"mode": config.mode, "exchange": config.exchange, "symbol": config.symbol,
+                "timeframe": config.timeframe}
+    exchange = make_exchange(config.exchange, api_url=config.api_url,
+                             rate_limit=config.rate_limit, timeout_ms=config.timeout_ms,
+                             sandbox=config.sandbox,
+                             credentials=config.exchange_broker and not config.simulator_keys)
+    if config.simulator_keys:  # our local simulator accepts any key: nothing secret here
+        exchange.apiKey = exchange.secret = "replay-simulator"
+    journal = Journal.open(config.journal, identity)
+    try:
+        journal.start_session(f"{artifact.name}/{artifact.version}")
+        poller = CandlePoller(exchange, config.symbol, config.timeframe)
+        feed = LiveFeed.over(poller, history=max(config.history, artifact.spec.warmup + 1),
+                             poll_interval=config.poll_interval, max_bars=config.max_bars,
+                             stop=stop)
+        cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
+        cerebro.adddata(feed)
+        reconciliation = None
+        if config.exchange_broker:
+            gateway = OrderGateway(exchange, config.symbol, settle_s=config.settle_s)
+            gateway.load()
+            reconciliation = reconcile(gateway, journal)  # before the first new order
+            tag = strategy_tag(config.exchange, config.symbol, config.timeframe,
+                               str(config.journal.resolve()))
+            cerebro.setbroker(CcxtBroker(gateway, journal, tag, feed))
+        else:
+            cerebro.broker.setcash(config.cash)
+            cerebro.broker.setcommission(commission=config.commission)
+        watcher = ModelWatcher(config.models_dir, artifact, timeframe=config.timeframe,
+                               journal=journal, follow=config.follow_production)
+        session = LiveSession(journal, RiskGuard(config.limits), watcher, on_status=on_status,
+                              stop=stop, until=config.until,
+                              paper_cash=None if config.exchange_broker else config.cash,
+                              label=f"{config.mode} bot: {config.exchange} {config.symbol} "
+                                    f"{config.timeframe}, journal {config.journal}")
+        cerebro.addstrategy(MLStrategy, engine=SignalEngine(artifact), stake=config.stake,
+                            session=session)
+        with stop_on_signals(stop):
+            strategy = cerebro.run()[0]
+        return BotResult(session.summary, config.journal, reconciliation, strategy.probas)
+    finally:
+        journal.close()
+
+
+def default_poll_interval(timeframe: str) -> float:
+    """Seconds between polls: a sixtieth of the bar, between 0.5 s and 10 s."""
+    return min(max(timeframe_delta(timeframe).total_seconds() / 60.0, 0.5), 10.0)

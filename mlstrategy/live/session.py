@@ -1,0 +1,245 @@
+"""``LiveSession``: the live side of ``MLStrategy`` in a bot run.
+
+Between bars it lets ``ModelWatcher`` swap in a newly promoted model. On each bar it journals
+the bar and the model's signal, puts the strategy's order through the risk gate (nothing is
+traded on warm-up history or a feed that is not LIVE), reports one status line, and stops the
+run at ``until``. With a simulated (paper) broker it journals the fills itself; a live broker
+journals its own orders and fills before and after the exchange sees them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from datafeeds.bt.compat import bt
+from datafeeds.exchange.orders import Fill
+from mlstrategy.inference import Signal, SignalEngine
+from mlstrategy.live.hot_swap import ModelWatcher, model_label
+from mlstrategy.live.journal import Journal
+from mlstrategy.live.risk import RiskGuard
+from mlstrategy.strategy import ENTER, MLStrategy
+
+log = logging.getLogger(__name__)
+_FLUSH_EVERY = 500  # history rows journaled per transaction
+
+
+@dataclass(frozen=True)
+class BarStatus:
+    """The status line of one bar past the warm-up history."""
+
+    time: pd.Timestamp
+    close: float
+    proba: float
+    signal: str  # "long" | "flat" | "warm-up"
+    action: str  # what was sent, or why nothing was
+    position: float
+    equity: float
+    model: str
+    feed: str  # LIVE | DELAYED | DISCONNECTED
+
+
+@dataclass
+class SessionSummary:
+    """What a run did, for the end of the run and the journal."""
+
+    model: str
+    history_bars: int = 0
+    bars: int = 0
+    live_bars: int = 0
+    long_signals: int = 0
+    orders: Counter = field(default_factory=Counter)  # notifications by status name
+    blocked: Counter = field(default_factory=Counter)  # vetoed orders by reason
+    swaps: int = 0
+    refused_models: int = 0
+    feed: Counter = field(default_factory=Counter)  # status changes
+    start_equity: float = math.nan
+    end_equity: float = math.nan
+    position: float = 0.0
+    first_bar: str = ""
+    last_bar: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        data = asdict(self)
+        for key in ("orders", "blocked", "feed"):
+            data[key] = dict(getattr(self, key))
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in data.items()}
+
+
+class LiveSession:
+    """Journal, risk gate, hot swap and status for one bot run (see module doc).
+
+    Parameters
+    ----------
+    journal : Journal
+        The run's journal (session already started).
+    guard : RiskGuard
+        Risk limits.
+    watcher : ModelWatcher
+        Follows the production model.
+    on_status : callable
+        Called with a ``BarStatus`` for every bar past the history.
+    stop : threading.Event
+        Set to end the run after the current bar.
+    until : pandas.Timestamp, optional
+        End the run once a bar at or after this time was handled.
+    paper_cash : float, optional
+        A paper (simulated broker) run: its opening cash; the book is restored from the journal.
+    label : str
+        What the run is, logged once the warm-up history has arrived.
+    """
+
+    def __init__(self, journal: Journal, guard: RiskGuard, watcher: ModelWatcher, *,
+                 on_status: Callable[[BarStatus], None], stop: threading.Event,
+                 until: pd.Timestamp | None = None, paper_cash: float | None = None,
+                 label: str = "bot") -> None:
+        self.journal = journal
+        self.guard = guard
+        self.watcher = watcher
+        self.on_status = on_status
+        self.stop = stop
+        self.until = until
+        self.paper_cash = paper_cash
+        self.label = label
+        self.summary = SessionSummary(model=model_label(watcher.current))
+        self._bars: list[tuple] = []
+        self._signals: list[tuple] = []
+        self._paper_seen: dict[int, float] = {}  # order ref -> size already journaled
+
+    # --- hooks MLStrategy calls ----------------------------------------------------------
+    def begin(self, strategy: MLStrategy) -> None:
+        """The run starts (history fetched); a paper run continues the journal's book."""
+        log.info("%s, model %s, warm-up history %d bars", self.label, self.summary.model,
+                 getattr(strategy.data, "history_bars", 0))
+        if self.paper_cash is None:
+            return
+        self.journal.set_meta("paper_cash", repr(self.paper_cash))
+        opening = float(self.journal.meta()["paper_cash"])
+        position = bt.Position()
+        for fill in self.journal.fills():
+            position.update(fill.base_delta, fill.price)
+        strategy.broker.setcash(opening + self.journal.cash_flow())
+        if position.size:
+            strategy.broker.positions[strategy.data] = position
+            log.info("paper book restored: cash %.2f, position %.8f", strategy.broker.cash,
+                     position.size)
+
+    def engine_for_bar(self, engine: SignalEngine, bar_ns: int) -> SignalEngine:
+        """Swap in a newly promoted model between bars (history bars never trigger it)."""
+        new = self.watcher.check(bar_ns // 1_000_000)
+        if new is None:
+            return engine
+        self.summary.swaps = self.watcher.swaps
+        return new
+
+    def review(self, strategy: MLStrategy, bar_ns: int, signal: Signal, intent: str | None,
+               size: float) -> float:
+        """Journal the bar and signal and gate the order; the size that may be sent."""
+        data = strategy.data
+        bar_ms = bar_ns // 1_000_000
+        history = bool(getattr(data, "in_history", False))
+        feed = data._getstatusname(data._laststatus)
+        model = model_label(self.watcher.current)
+        self._bars.append((bar_ms, data.open[0], data.high[0], data.low[0], data.close[0],
+                           data.volume[0]))
+        s = self.summary
+        s.bars += 1
+        s.long_signals += bool(signal.long) and not math.isnan(signal.proba)
+        if history:
+            s.history_bars += 1
+            self._signals.append((bar_ms, signal.proba, signal.long, model, feed, "history",
+                                  None, None))
+            if len(self._bars) >= _FLUSH_EVERY:
+                self._flush()
+            return 0.0
+        equity = strategy.broker.getvalue()
+        position = strategy.position.size
+        if not s.live_bars and not s.first_bar:
+            s.start_equity, s.first_bar = equity, pd.Timestamp(bar_ms, unit="ms").isoformat()
+        s.live_bars += feed == "LIVE"
+        s.last_bar, s.end_equity, s.position = pd.Timestamp(bar_ms, unit="ms").isoformat(), \
+            equity, position
+        close = float(data.close[0])
+        now_ms = bar_ms + _bar_ms(data)
+        self.guard.on_bar(now_ms, equity)
+        action = "hold"
+        if intent is not None and size > 0:
+            verdict = self.guard.review(entering=intent == ENTER, size=size, price=close,
+                                        position=position, now_ms=now_ms,
+                                        feed_live=feed == "LIVE")
+            size = verdict.size if verdict.size > 0 else 0.0
+            if verdict.reason:
+                s.blocked[verdict.reason] += 1
+            if size > 0:
+                self.guard.sent(now_ms)
+                action = f"{intent} {size:.8g}" + (f" ({verdict.reason})" if verdict.reason
+                                                     else "")
+            else:
+                action = f"{intent} blocked: {verdict.reason}"
+        else:
+            size = 0.0
+        self._signals.append((bar_ms, signal.proba, signal.long, model, feed, action, position,
+                              equity))
+        self._flush()
+        self.on_status(BarStatus(pd.Timestamp(bar_ms, unit="ms", tz="UTC"), close,
+                                 signal.proba, _signal_word(signal), action, position, equity,
+                                 model, feed))
+        if self.until is not None and pd.Timestamp(bar_ms, unit="ms", tz="UTC") >= self.until:
+            self.stop.set()
+        return size
+
+    def on_order(self, strategy: MLStrategy, order: bt.Order) -> None:
+        """Count order notifications; journal a simulated broker's fills."""
+        self.summary.orders[order.getstatusname()] += 1
+        if order.status in (order.Rejected, order.Margin):
+            self.journal.event("order_" + order.getstatusname().lower(),
+                               reason=order.info.get("reason", order.getstatusname()))
+        if self.paper_cash is None or order.status not in (order.Partial, order.Completed):
+            return
+        done = self._paper_seen.get(order.ref, 0.0)
+        size = order.executed.size - done
+        if not size:
+            return
+        self._paper_seen[order.ref] = order.executed.size
+        price = order.executed.price
+        comm = order.executed.comm * (size / order.executed.size)
+        bar_ms = int(pd.Timestamp(bt.num2date(order.executed.dt)).value // 1_000_000)
+        self.journal.fill(Fill(f"paper-{self.journal.session}-{order.ref}-{done:g}",
+                               f"paper-{order.ref}", bar_ms, "buy" if size > 0 else "sell",
+                               abs(size), price, comm, "quote", size, -size * price - comm))
+
+    def on_data_status(self, status: str) -> None:
+        """Journal and count feed status changes."""
+        self.summary.feed[status] += 1
+        self.journal.event("feed", status=status)
+
+    def finish(self, strategy: MLStrategy) -> None:
+        """Flush the journal and close the session with its summary."""
+        self._flush()
+        self.summary.refused_models = self.watcher.refusals
+        self.summary.swaps = self.watcher.swaps
+        self.summary.model = model_label(self.watcher.current)
+        self.journal.end_session(self.summary.to_dict())
+
+    def _flush(self) -> None:
+        if self._bars or self._signals:
+            self.journal.record(self._bars, self._signals)
+            self._bars, self._signals = [], []
+
+
+def _signal_word(signal: Signal) -> str:
+    if math.isnan(signal.proba):
+        return "warm-up"
+    return "long" if signal.long else "flat"
+
+
+def _bar_ms(data: bt.feeds.DataBase) -> int:
+    """The feed's bar size in ms (its poller knows it)."""
+    return int(data.p.poller.step_ms) if getattr(data.p, "poller", None) else 0

@@ -1,0 +1,114 @@
+"""The exchange simulator through real ccxt: clock, forming candle, orders, faults."""
+from __future__ import annotations
+
+import ccxt
+import pytest
+
+from datafeeds import load_sample
+from datafeeds.exchange.client import make_exchange
+from datafeeds.exchange.sim_book import SimClock
+from datafeeds.exchange.simulator import ORDER, ExchangeSimulator, Fault
+
+BARS = load_sample("btcperp-1m").iloc[:3000]
+START = 2000
+START_MS = int(BARS.index[START].value // 1_000_000)
+
+
+def _sim(clock: SimClock, **kwargs) -> ExchangeSimulator:
+    return ExchangeSimulator(BARS, interval="1m", clock=clock, **kwargs)
+
+
+def _ex(sim: ExchangeSimulator, **kwargs) -> ccxt.Exchange:
+    ex = make_exchange("binance", api_url=sim.url, rate_limit=False, timeout_ms=500, **kwargs)
+    ex.apiKey = ex.secret = "test"
+    return ex
+
+
+def test_forming_candle_grows_towards_the_recorded_bar():
+    clock = SimClock(START_MS + 30_000, frozen=True)  # half-way through bar START
+    with _sim(clock) as sim:
+        ex = _ex(sim)
+        rows = ex.fetch_ohlcv("BTC/USDT", "1m", START_MS - 60_000, 5)
+        assert [r[0] for r in rows] == [START_MS - 60_000, START_MS]  # closed + forming
+        closed, forming = rows
+        o, h, lo, c, v = BARS.iloc[START].to_numpy()
+        assert closed[1:] == pytest.approx(list(BARS.iloc[START - 1].to_numpy()), abs=0)
+        assert forming[1] == o and forming[5] == pytest.approx(v / 2)
+        assert forming[4] == pytest.approx(o + (c - o) / 2)
+        assert lo <= forming[3] <= min(o, forming[4]) <= max(o, forming[4]) <= forming[2] <= h
+        assert forming[2] - forming[3] == pytest.approx((h - lo) / 2)  # half the range so far
+        assert ex.fetch_time() == START_MS + 30_000
+
+
+def test_stepped_clock_closes_the_next_bar_once_the_client_has_every_closed_bar():
+    with _sim(SimClock(START_MS, speed=None)) as sim:
+        ex = _ex(sim)
+        ex.fetch_ohlcv("BTC/USDT", "1m", START_MS - 120_000, 5)  # reads up to the newest
+        assert ex.fetch_time() == START_MS + 60_000  # ... so bar START closes
+        assert ex.fetch_time() == START_MS + 60_000  # and time stands until it is read
+
+
+def test_market_and_limit_orders_fill_and_move_the_balances():
+    with _sim(SimClock(START_MS, speed=None), balances={"USDT": 10_000.0, "BTC": 0.5}) as sim:
+        ex = _ex(sim)
+        order = ex.create_order("BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "a"})
+        assert order["status"] == "closed" and order["filled"] == 0.01
+        assert order["average"] == BARS["open"].iloc[START]  # at the forming bar's open
+        balance = ex.fetch_balance()
+        assert balance["BTC"]["total"] == pytest.approx(0.51)
+        assert balance["USDT"]["total"] == pytest.approx(
+            10_000 - 0.01 * BARS["open"].iloc[START] * 1.001)
+        limit = ex.create_order("BTC/USDT", "limit", "buy", 0.01, 1000.0, {"clientOrderId": "b"})
+        assert limit["status"] == "open"
+        assert [o["clientOrderId"] for o in ex.fetch_open_orders("BTC/USDT")] == ["b"]
+        assert ex.cancel_order(None, "BTC/USDT", {"origClientOrderId": "b"})["status"] == \
+            "canceled"
+        assert ex.fetch_balance()["USDT"]["used"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("amount", "error"), [
+    (0.0001, ccxt.BadRequest),  # about 4.6 USDT: below the 5 USDT minimum notional
+    (10.0, ccxt.InsufficientFunds),
+])
+def test_orders_the_exchange_refuses(amount, error):
+    with _sim(SimClock(START_MS, speed=None), balances={"USDT": 1_000.0}) as sim:
+        with pytest.raises(error):
+            _ex(sim).create_order("BTC/USDT", "market", "buy", amount)
+        assert sim.account.orders == {}
+
+
+def test_a_booked_order_whose_answer_is_lost_is_at_the_exchange():
+    with _sim(SimClock(START_MS, speed=None), balances={"USDT": 10_000.0}) as sim:
+        ex = _ex(sim)
+        sim.fail(Fault(0, path=ORDER, book=True))
+        with pytest.raises(ccxt.NetworkError):
+            ex.create_order("BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "lost"})
+        found = ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "lost"})
+        assert found["status"] == "closed" and sim.order_requests == ["lost"]
+        with pytest.raises(ccxt.OrderNotFound):
+            ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "never-sent"})
+
+
+def test_private_endpoints_check_the_api_key():
+    with _sim(SimClock(START_MS, speed=None), balances={"USDT": 1.0}, api_key="right") as sim:
+        ex = _ex(sim)
+        ex.apiKey = "wrong"
+        with pytest.raises(ccxt.AuthenticationError):
+            ex.fetch_balance()
+        ex.apiKey = "right"
+        assert ex.fetch_balance()["USDT"]["free"] == 1.0
+
+
+def test_chaos_is_reproducible_from_its_seed():
+    draws = []
+    for _ in range(2):
+        with _sim(SimClock(START_MS, speed=None)) as sim:
+            chaos = sim.chaos(0.5, seed=7, slow=0.0, kinds=("429", "500", "malformed"))
+            ex = _ex(sim)
+            for _ in range(20):
+                try:
+                    ex.fetch_time()
+                except ccxt.BaseError:
+                    pass
+            draws.append(dict(chaos.counts))
+    assert draws[0] == draws[1] and sum(draws[0].values()) > 0
