@@ -17,9 +17,9 @@ from pathlib import Path
 
 from features_numba import KERNEL_VERSION, FeatureSpec
 from mlstrategy.atomic import publish_directory, staging_directory
-from mlstrategy.catboost_model import CatBoostModel
 from mlstrategy.errors import ModelError
 from mlstrategy.labels import LabelSpec
+from mlstrategy.models.catboost import CatBoostModel
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"

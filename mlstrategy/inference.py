@@ -1,35 +1,30 @@
-"""Inference, bar by bar: the one path from a closed bar to a trading decision.
+"""Inference, bar by bar: the one path from a closed bar to the model's P(up).
 
 ``SignalEngine`` owns a streaming feature state and a loaded artifact. A backtest and a live
 bot feed it the same closed bars in the same way, so they compute the same features
-(bit-identical to the batch matrix the model was trained on) and take the same decisions.
-It never trains.
+(bit-identical to the batch matrix the model was trained on) and the same P(up): the model's
+per-row evaluation is bit-identical to its batch call. ``batch_probas`` is the other, proven
+equal way for a backtest: all bars' features and probabilities at once. What to do with P(up)
+is decided in one place, ``mlstrategy.strategy``. It never trains.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from features_numba import FeatureStream
+from features_numba import FeatureStream, compute_features
 from mlstrategy.artifact import Artifact
 
 
-@dataclass(frozen=True)
-class Signal:
-    """The model's view of one closed bar: P(up) (NaN during warm-up) and the target position."""
-
-    proba: float
-    long: bool
-
-
 class SignalEngine:
-    """Streaming features + model + thresholds -> a long/flat target for each closed bar."""
+    """Streaming features + model -> P(up) for each closed bar (NaN during warm-up)."""
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
         self.stream = FeatureStream(artifact.spec)
+        self._warmup = artifact.spec.warmup
 
     def warm(self, bars: pd.DataFrame) -> None:
         """Feed history (bars before the first one traded) so features start warmed up."""
@@ -37,17 +32,22 @@ class SignalEngine:
             self.stream.warm(bars)
 
     def on_bar(self, open_: float, high: float, low: float, close: float, volume: float,
-               ts_ns: int, in_position: bool) -> Signal:
-        """Update features with a closed bar and decide the target position after it.
-
-        Long when P(up) reaches the enter threshold; an open long is kept until P(up) falls
-        below the exit threshold (hysteresis avoids flapping around one level).
-        """
+               ts_ns: int) -> float:
+        """Update the features with a closed bar and return the model's P(up) after it."""
         row = self.stream.update(open_, high, low, close, volume, ts_ns)
-        if self.stream.n_seen <= self.artifact.spec.warmup:  # the model never saw warm-up rows
-            return Signal(math.nan, in_position)
-        # a (1, n) view: CatBoost flags its input read-only, which must not reach the stream
-        proba = float(self.artifact.model.predict_proba(row[None, :])[0])
-        thresholds = self.artifact.thresholds
-        long = proba >= thresholds.exit if in_position else proba >= thresholds.enter
-        return Signal(proba, long)
+        if self.stream.n_seen <= self._warmup:  # the model never saw warm-up rows
+            return math.nan
+        return self.artifact.model.predict_row(row)
+
+
+def batch_probas(bars: pd.DataFrame, artifact: Artifact) -> np.ndarray:
+    """P(up) of every bar at once (batch features, batch model call); NaN during warm-up.
+
+    Equal, bar for bar, to feeding the same bars one by one to a fresh ``SignalEngine``.
+    """
+    x = compute_features(bars, artifact.spec)
+    out = np.full(len(bars), np.nan)
+    warm = artifact.spec.warmup
+    if len(bars) > warm:
+        out[warm:] = artifact.model.predict_proba(x[warm:])
+    return out

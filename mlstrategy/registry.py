@@ -95,3 +95,21 @@ def resolve(models_dir: Path, model: str | None) -> Artifact:
     if not path.is_dir():
         raise ModelError(f"model {ref} not found in {models_dir}/; {NO_MODEL_HINT}")
     return load_artifact(path)
+
+
+def trials_on_same_data(models_dir: Path, artifact: Artifact) -> int:
+    """How many models were trained on the same bars as ``artifact`` (itself included).
+
+    Each is one configuration tried on these data: the deflated Sharpe of a backtest
+    discounts the best of that many tries.
+    """
+    sha = artifact.manifest["training_data"]["sha256"]
+    count = 0
+    for ref in list_models(models_dir):
+        try:
+            manifest = json.loads((artifact_dir(models_dir, ref) / MANIFEST)
+                                  .read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        count += manifest.get("training_data", {}).get("sha256") == sha
+    return max(count, 1)

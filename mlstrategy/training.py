@@ -15,11 +15,11 @@ import numpy as np
 
 from features_numba import KERNEL_VERSION, FeatureSpec, compute_features
 from mlstrategy.artifact import Thresholds
-from mlstrategy.catboost_model import CatBoostModel, CatBoostParams
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.labels import LabelSpec, make_labels
 from mlstrategy.metrics import classification_metrics, signal_metrics
+from mlstrategy.models.catboost import CatBoostModel, CatBoostParams
 from mlstrategy.splits import Fold, holdout_split, walk_forward_folds
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
         "features": {"spec": spec.to_dict(), "hash": spec.hash, "names": list(spec.names),
                      "kernel_version": KERNEL_VERSION, "warmup": spec.warmup},
         "label": config.label.to_dict(),
-        "thresholds": {**thresholds.to_dict(),
+        "thresholds": {**thresholds.to_dict(), "enter_quantile": config.enter_quantile,
                        "rule": f"enter at the {config.enter_quantile:.0%} quantile of "
                                "out-of-fold P(up), exit below its median"},
         "learner": {"kind": "catboost", "params": asdict(config.catboost)},
@@ -123,6 +123,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             "scheme": "expanding walk-forward, purged by the label overlap, plus a final "
                       "chronological holdout",
             "purge_bars": config.label.overlap,
+            "test_fraction": config.test_fraction,
             "folds": fold_metrics,
             "holdout": holdout_metrics,
         },

@@ -102,7 +102,13 @@ class CcxtBroker(bt.BrokerBase):
     def balance(self, *, fresh: bool = False) -> Balance:
         """The exchange's balances, fetched again when older than ``balance_ttl``."""
         if fresh or time.monotonic() - self._balance_at > self.balance_ttl:
-            self._balance = self.gateway.balance()
+            try:
+                self._balance = self.gateway.balance()
+            except ExchangeError as exc:
+                if self._balance is None:
+                    raise
+                log.warning("balance not refreshed (%s); using the last one", exc)
+                return self._balance
             self._balance_at = time.monotonic()
             own = self._position.size
             if own > self._balance.base_total + 1e-9:
@@ -194,10 +200,16 @@ class CcxtBroker(bt.BrokerBase):
             self._notify(order)
             return order
         self._tracked[placement.client_id] = order
-        if placement.state == UNKNOWN:
-            return order  # resolved in next(); nothing new is sent meanwhile
-        self._apply(placement.client_id, placement.order)
+        if placement.state != UNKNOWN:  # unknown: resolved in next(), nothing new meanwhile
+            self._follow(placement.client_id, placement.order)
         return order
+
+    def _follow(self, client_id: str, state: OrderState) -> None:
+        """``_apply``, or try again on the next cycle when the exchange cannot be read now."""
+        try:
+            self._apply(client_id, state)
+        except ExchangeError as exc:
+            log.warning("order %s: %s; following it up next time", client_id, exc)
 
     def cancel(self, order: bt.Order) -> None:
         client_id = order.info.get("client_id")
@@ -209,21 +221,22 @@ class CcxtBroker(bt.BrokerBase):
             log.warning("cancel %s: %s; will retry", client_id, exc)
             return
         if state is not None:
-            self._apply(client_id, state)
+            self._follow(client_id, state)
 
     def _apply(self, client_id: str, state: OrderState) -> None:
         """Bring the bt order of ``client_id`` up to the exchange's ``state``."""
         order = self._tracked.get(client_id)
+        fills = self.gateway.fills(state) if state.filled > 0 else []
         self.journal.order_state(client_id, state.status, state)
         if order is not None and order.status == order.Submitted:
             order.accept(self)
             self._notify(order)
         new_fills = 0
-        if state.filled > 0:
-            for fill in self.gateway.fills(state):
-                if self.journal.fill(fill):
-                    self._execute(order, fill)
-                    new_fills += 1
+        for fill in fills:
+            if self.journal.fill(fill):
+                self._execute(order, fill)
+                new_fills += 1
+        if fills:
             self._balance_at = -1e18  # balances moved
         if order is None:
             return
@@ -278,4 +291,4 @@ class CcxtBroker(bt.BrokerBase):
                     self._notify(order)
                     del self._tracked[client_id]
                 continue
-            self._apply(client_id, state)
+            self._follow(client_id, state)

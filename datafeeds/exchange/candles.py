@@ -62,7 +62,7 @@ class CandlePoller:
     """
 
     def __init__(self, exchange: ccxt.Exchange, symbol: str, timeframe: str, *,
-                 retries: int = 2, backoff: float = 0.2, grace_ms: int | None = None) -> None:
+                 retries: int = 4, backoff: float = 0.2, grace_ms: int | None = None) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.timeframe = timeframe
@@ -77,11 +77,22 @@ class CandlePoller:
         self._what = f"candles {symbol} {timeframe} on {exchange.id}"
 
     def server_time(self) -> int:
-        """The exchange's clock in ms (one request, retried)."""
-        self.server_ms = int(call_ccxt(f"fetch_time on {self.exchange.id}",
-                                       self.exchange.fetch_time, retries=self._retries,
-                                       backoff=self._backoff))
-        return self.server_ms
+        """The exchange's clock in ms (retried, a garbled answer included).
+
+        Raises
+        ------
+        ExchangeError
+            When the exchange keeps failing or answering nonsense.
+        """
+        what = f"fetch_time on {self.exchange.id}"
+        for attempt in range(self._retries + 1):
+            answer = call_ccxt(what, self.exchange.fetch_time, retries=self._retries,
+                               backoff=self._backoff)
+            if isinstance(answer, (int, float)) and answer > 0:
+                self.server_ms = int(answer)
+                return self.server_ms
+            log.warning("%s: malformed answer %r (attempt %d)", what, answer, attempt + 1)
+        raise ExchangeError(f"{what}: malformed answers from the exchange")
 
     def history(self, bars: int) -> pd.DataFrame:
         """The last ``bars`` closed bars before now, validated (warm-up at start).

@@ -19,15 +19,22 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import ccxt
 
-from datafeeds.errors import DataError, ExchangeError, OrderNotFound, OrderRejected
+from datafeeds.errors import (
+    DataError,
+    ExchangeError,
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+)
 from datafeeds.exchange.client import load_market
 from datafeeds.exchange.translate import PARSE_ERRORS, call_ccxt, submit_error
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Order states as the journal keeps them: ccxt's statuses plus ours.
 PENDING = "pending"  # written, maybe sent: its fate is not known yet
@@ -171,9 +178,23 @@ class OrderGateway:
         self._sleep = sleep
         self.market: dict = {}
 
-    def _read(self, what: str, fn: Callable, *args: object) -> object:
-        return call_ccxt(f"{what} on {self.exchange.id}", fn, *args, retries=self._retries,
-                         backoff=self._backoff, sleep=self._sleep)
+    def _read(self, what: str, fn: Callable, *args: object,
+              parse: Callable[[object], T] = lambda raw: raw) -> T:
+        """A read, retried on transient errors and on answers ``parse`` cannot make sense of.
+
+        ``parse`` raises ``ValueError``, ``KeyError`` or ``TypeError`` for a malformed answer.
+        """
+        what = f"{what} on {self.exchange.id}"
+        for attempt in range(self._retries + 1):
+            try:
+                return parse(call_ccxt(what, fn, *args, retries=self._retries,
+                                       backoff=self._backoff, sleep=self._sleep))
+            except (DataError, ValueError, KeyError, TypeError) as exc:
+                if attempt == self._retries:
+                    raise ExchangeError(f"{what}: malformed answers from the exchange "
+                                        f"({exc})") from None
+                self._sleep(self._backoff)
+        raise AssertionError("unreachable")
 
     def load(self) -> None:
         """Load the market's precision and limits (once, at start)."""
@@ -229,7 +250,10 @@ class OrderGateway:
             log.warning("%s: outcome unknown (%s); looking it up before anything else",
                         what, type(exc).__name__)
             return None
-        state = self._state(raw)
+        try:
+            state = self._order_state(raw)
+        except (KeyError, TypeError, ValueError):
+            state = None
         if state is None or state.client_id != client_id:
             log.warning("%s: the exchange's answer is malformed; looking it up", what)
             return None
@@ -244,16 +268,11 @@ class OrderGateway:
             When the exchange cannot be asked (after retries): the question stays open.
         """
         try:
-            raw = self._read(f"fetch_order {client_id}", self.exchange.fetch_order, None,
-                             self.symbol, {"origClientOrderId": client_id})
+            return self._read(f"fetch_order {client_id}", self.exchange.fetch_order, None,
+                              self.symbol, {"origClientOrderId": client_id},
+                              parse=self._order_state)
         except OrderNotFound:
             return None
-        except DataError as exc:
-            raise ExchangeError(f"lookup of {client_id}: {exc}") from None
-        state = self._state(raw)
-        if state is None:
-            raise ExchangeError(f"lookup of {client_id}: malformed answer from the exchange")
-        return state
 
     def resolve(self, client_id: str, sent_at: float) -> OrderState | None:
         """After an unknown outcome: the order if the exchange has it, None once it cannot.
@@ -272,12 +291,15 @@ class OrderGateway:
 
     def fills(self, order: OrderState) -> list[Fill]:
         """Every execution of ``order`` (its trades at the exchange), fees included."""
-        raw = self._read(f"fetch_my_trades of {order.client_id}",
-                         self.exchange.fetch_my_trades, self.symbol, None, None,
-                         {"orderId": order.exchange_id})
-        if not isinstance(raw, list):
-            raise ExchangeError(f"trades of {order.client_id}: malformed answer")
-        return [self._fill(t, order) for t in raw if str(t.get("order")) == order.exchange_id]
+        def parse(raw: object) -> list[Fill]:
+            if not isinstance(raw, list):
+                raise TypeError("trades are not a list")
+            return [self._fill(t, order) for t in raw if str(t.get("order")) ==
+                    order.exchange_id]
+
+        return self._read(f"fetch_my_trades of {order.client_id}",
+                          self.exchange.fetch_my_trades, self.symbol, None, None,
+                          {"orderId": order.exchange_id}, parse=parse)
 
     def _fill(self, trade: dict, order: OrderState) -> Fill:
         amount, price = float(trade["amount"]), float(trade["price"])
@@ -291,21 +313,17 @@ class OrderGateway:
 
     def balance(self) -> Balance:
         """Free and total base and quote balances."""
-        raw = self._read("fetch_balance", self.exchange.fetch_balance)
-        try:
+        def parse(raw: dict) -> Balance:
             base, quote = raw.get(self.base) or {}, raw.get(self.quote) or {}
             return Balance(float(base.get("free") or 0.0), float(base.get("total") or 0.0),
                            float(quote.get("free") or 0.0), float(quote.get("total") or 0.0))
-        except (AttributeError, TypeError, ValueError):
-            raise ExchangeError("fetch_balance: malformed answer from the exchange") from None
+
+        return self._read("fetch_balance", self.exchange.fetch_balance, parse=parse)
 
     def open_orders(self) -> list[OrderState]:
         """Orders still working in this market."""
-        raw = self._read("fetch_open_orders", self.exchange.fetch_open_orders, self.symbol)
-        states = [self._state(o) for o in raw] if isinstance(raw, list) else [None]
-        if any(s is None for s in states):
-            raise ExchangeError("fetch_open_orders: malformed answer from the exchange")
-        return states
+        return self._read("fetch_open_orders", self.exchange.fetch_open_orders, self.symbol,
+                          parse=lambda raw: [self._order_state(o) for o in raw])
 
     def cancel(self, client_id: str) -> OrderState | None:
         """Cancel ``client_id``; its final state, or None when it was no longer working."""
@@ -321,18 +339,15 @@ class OrderGateway:
         return int(self._read("fetch_time", self.exchange.fetch_time))
 
     @staticmethod
-    def _state(raw: object) -> OrderState | None:
-        """ccxt's order structure as an ``OrderState``; None when it is incomplete."""
+    def _order_state(raw: object) -> OrderState:
+        """ccxt's order structure as an ``OrderState``; ValueError when it is incomplete."""
         if not isinstance(raw, dict) or raw.get("id") is None or raw.get("status") is None:
-            return None
-        try:
-            amount, filled = float(raw["amount"]), float(raw.get("filled") or 0.0)
-            average = raw.get("average")
-            return OrderState(str(raw.get("clientOrderId") or ""), str(raw["id"]),
-                              str(raw["status"]), str(raw["side"]), amount, filled,
-                              None if average is None else float(average))
-        except (KeyError, TypeError, ValueError):
-            return None
+            raise ValueError("an order without id or status")
+        amount, filled = float(raw["amount"]), float(raw.get("filled") or 0.0)
+        average = raw.get("average")
+        return OrderState(str(raw.get("clientOrderId") or ""), str(raw["id"]),
+                          str(raw["status"]), str(raw["side"]), amount, filled,
+                          None if average is None else float(average))
 
 
 def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent, *,
@@ -363,7 +378,10 @@ def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent, *,
         except OrderRejected as exc:
             journal.order_state(client_id, REJECTED, reason=str(exc))
             return Placement(client_id, REJECTED, reason=str(exc))
-        except ExchangeError as exc:  # credentials, rate limit: not placed
+        except RateLimited as exc:  # not placed; the strategy decides again on a later bar
+            journal.order_state(client_id, REJECTED, reason=str(exc))
+            return Placement(client_id, REJECTED, reason=str(exc))
+        except ExchangeError as exc:  # credentials: nothing can be placed, stop the bot
             journal.order_state(client_id, REJECTED, reason=str(exc))
             raise
         if order is None:

@@ -236,8 +236,8 @@ class Account:
                 self.balances[self.base][0] -= qty
                 self.balances[self.base][1] += qty
             crosses = price_now <= limit if side == "BUY" else price_now >= limit
-            if crosses:  # marketable limit: fills now, at the limit price
-                fills.append(self._fill(order, qty, limit, now_ms, maker=False))
+            if crosses:  # marketable limit: fills now, at the market's better price
+                fills.append(self._fill(order, qty, price_now, now_ms, maker=False))
         return 200, {**order, "transactTime": now_ms,
                      "fills": [{"price": t["price"], "qty": t["qty"],
                                 "commission": t["commission"],

@@ -6,9 +6,8 @@ from pathlib import Path
 import click
 
 from datafeeds import SAMPLES
-from mlstrategy.backtest import BacktestConfig, run_backtest
 from mlstrategy.cli.common import data_options, debug_option, load_dataset, models_dir_option
-from mlstrategy.registry import resolve
+from mlstrategy.errors import ConfigError
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,60 +16,113 @@ from mlstrategy.registry import resolve
 @models_dir_option
 @data_options(default_sample=None)
 @click.option("--start", type=click.IntRange(min=0), help="First bar to trade (index in the "
-              "data). Default: the model's holdout start on its own training data, else the "
-              "first bar after the feature warm-up. Earlier bars only warm the features.")
+              "data; earlier bars only warm the features). Default: the first bar after the "
+              "model's training span (found by time), else the bar after the feature warm-up.")
+@click.option("--allow-in-sample", is_flag=True, help="Allow trading bars the model trained "
+              "on; the report then says in_sample: true.")
 @click.option("--cash", type=click.FloatRange(min=0, min_open=True), default=100_000.0,
               show_default=True, help="Starting cash.")
 @click.option("--commission", type=click.FloatRange(0.0, 0.1), default=0.001,
               show_default=True, help="Commission per side as a fraction of traded value.")
 @click.option("--slippage", type=click.FloatRange(0.0, 0.1), default=0.0, show_default=True,
               help="Slippage as a fraction of price, always against the order.")
-@click.option("--stake", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True,
-              help="Fraction of portfolio value held when long.")
+@click.option("--enter", type=click.FloatRange(0.0, 1.0), help="P(up) to go long "
+              "(default: the model's threshold).")
+@click.option("--exit", "exit_", type=click.FloatRange(0.0, 1.0), help="P(up) below which a "
+              "long is closed (default: the model's threshold).")
+@click.option("--allow-short", is_flag=True, help="Also go short when P(down) reaches the "
+              "enter threshold.")
+@click.option("--sizing", type=click.Choice(["fraction", "units", "vol_target"]),
+              default="fraction", show_default=True, help="Position size: a fraction of the "
+              "value, a fixed number of units, or a volatility target by ATR.")
+@click.option("--fraction", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True,
+              help="Fraction of portfolio value held (the cap for vol_target).")
+@click.option("--units", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Units per position for --sizing units.")
+@click.option("--vol-target", type=click.FloatRange(min=0, min_open=True), default=0.01,
+              show_default=True, help="For --sizing vol_target: a one-ATR move is this "
+              "fraction of the value.")
+@click.option("--stop-loss", type=click.FloatRange(0.0, 1.0, min_open=True),
+              help="Stop-loss as a fraction of the price (a bracket order).")
+@click.option("--take-profit", type=click.FloatRange(0.0, 10.0, min_open=True),
+              help="Take-profit as a fraction of the price (a bracket order).")
+@click.option("--max-bars-held", type=click.IntRange(min=1), help="Close a position after "
+              "this many bars.")
+@click.option("--cooldown", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Bars to wait after closing before entering again.")
+@click.option("--streaming", is_flag=True, help="Compute P(up) bar by bar as a live bot does "
+              "(default: precomputed by the batch engine; both give the same P(up)).")
+@click.option("--periods-per-year", type=click.FloatRange(min=1.0), help="Bars per year for "
+              "annualising, for markets with a known calendar (e.g. 252 for daily equities). "
+              "Default: as observed in the data.")
+@click.option("--walk-forward", is_flag=True, help="Retrain and trade window after window: "
+              "each window is traded by a model trained only on the bars before it.")
+@click.option("--retrain-every", type=click.IntRange(min=50), default=1000, show_default=True,
+              help="Bars per walk-forward window.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for backtest.json and backtest.png "
-                   "(default: reports/<model name>/<version>/).")
+              help="Directory for the report files (default: reports/<name>/<version>/).")
 @click.option("--plot/--no-plot", default=True, show_default=True,
-              help="Write backtrader's plot as PNG.")
+              help="Write backtrader's plot as backtest.png (adds its observers).")
+@click.option("--analyzers", is_flag=True, help="Also run backtrader's analyzers (trades, SQN, "
+              "drawdown, Sharpe, returns) and put their results in the report; slower, the "
+              "report's own statistics come from the equity curve.")
 @debug_option
 def backtest(model: str | None, models_dir: Path, sample: str | None, data_path: Path | None,
-             symbol: str | None, timeframe: str | None, start: int | None, cash: float,
-             commission: float, slippage: float, stake: float, out_dir: Path | None,
-             plot: bool) -> None:
+             symbol: str | None, timeframe: str | None, start: int | None,
+             allow_in_sample: bool, cash: float, commission: float, slippage: float,
+             enter: float | None, exit_: float | None, allow_short: bool, sizing: str,
+             fraction: float, units: float, vol_target: float, stop_loss: float | None,
+             take_profit: float | None, max_bars_held: int | None, cooldown: int,
+             streaming: bool, periods_per_year: float | None, walk_forward: bool,
+             retrain_every: int, out_dir: Path | None, plot: bool, analyzers: bool) -> None:
     """Backtest a trained model with backtrader on history (inference only, never trains).
 
     Without --data or --sample, the model's own training data is used if it is an embedded
-    sample, and the trades start at its holdout: bars the model never saw in training.
-    Writes backtrader's analyzers (Sharpe, drawdown, returns, trades, SQN) to backtest.json
-    and backtrader's plot to backtest.png.
+    sample. Trading starts after the model's training span, found by time whatever the file
+    is called. Writes backtest.json (strategy and buy-and-hold rows, significance, refused
+    orders, analyzers), trades.csv, equity.png and backtrader's backtest.png, and prints a
+    summary table.
     """
+    from mlstrategy.backtest import BacktestConfig, StrategyParams, run_backtest
+    from mlstrategy.backtest.report import summary_lines
+    from mlstrategy.registry import resolve, trials_on_same_data
+
     artifact = resolve(models_dir, model)
     if data_path is None and sample is None:
         trained_on = artifact.manifest["training_data"]["source"]
         sample = trained_on.removeprefix("sample:") if trained_on.startswith("sample:") else None
         if sample not in SAMPLES:
-            raise click.UsageError(f"model {artifact.name}/{artifact.version} was trained on "
-                                   f"{trained_on}; pass its bars with --data PATH")
+            raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
+                              f"{trained_on}; pass its bars with --data PATH")
     dataset = load_dataset(sample, data_path, symbol, timeframe)
-    config = BacktestConfig(cash=cash, commission=commission, slippage=slippage, stake=stake,
-                            start=start, plot=plot)
+    params = StrategyParams(enter=enter, exit=exit_, allow_short=allow_short, sizing=sizing,
+                            fraction=fraction, units=units, vol_target=vol_target,
+                            stop_loss=stop_loss, take_profit=take_profit,
+                            max_bars_held=max_bars_held, cooldown=cooldown)
+    config = BacktestConfig(cash=cash, commission=commission, slippage=slippage, start=start,
+                            allow_in_sample=allow_in_sample, strategy=params,
+                            streaming=streaming, plot=plot, analyzers=analyzers,
+                            periods_per_year=periods_per_year,
+                            trials=trials_on_same_data(models_dir, artifact))
     out = out_dir or Path("reports") / artifact.name / artifact.version
     click.echo(f"model: {artifact.name}/{artifact.version}  data: {dataset.info.source} "
                f"{dataset.info.symbol} {dataset.info.timeframe}")
-    result = run_backtest(dataset, artifact, config, out)
+    if walk_forward:
+        from mlstrategy.backtest.walkforward import run_walk_forward
+
+        result = run_walk_forward(dataset, artifact, config, out, every=retrain_every,
+                                  progress=lambda msg: click.echo(f"  {msg}", err=True))
+    else:
+        result = run_backtest(dataset, artifact, config, out)
     report = result.report
-    analyzers = report["analyzers"]
-    trades = analyzers["trades"].get("total", {}).get("closed", 0)
-    click.echo(f"bars traded: {report['data']['traded_bars']} "
-               f"({report['data']['traded_first_bar']} .. {report['data']['traded_last_bar']})")
-    click.echo(f"final value: {report['final_value']:.2f} (start {report['start_value']:.2f}), "
-               f"return {analyzers['returns'].get('rtot', 0.0):+.4f} log, "
-               f"max drawdown {analyzers['drawdown']['max']['drawdown']:.2f}%, "
-               f"Sharpe {_fmt(analyzers['sharpe'].get('sharperatio'))}, trades {trades}")
-    click.echo(f"report: {result.report_path}")
-    if result.plot_path is not None:
-        click.echo(f"plot:   {result.plot_path}")
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    data = report["data"]
+    click.echo(f"bars traded: {data['traded_bars']} ({data['traded_first_bar']} .. "
+               f"{data['traded_last_bar']}){'  IN-SAMPLE' if report['in_sample'] else ''}")
+    for line in summary_lines(report):
+        click.echo(line)
+    for path in (result.report_path, result.trades_path, result.equity_path,
+                 result.plot_path):
+        if path is not None:
+            click.echo(f"wrote {path}")

@@ -70,8 +70,8 @@ run_options = _options(
     click.option("--poll-interval", type=click.FloatRange(min=0.0),
                  help="Seconds between candle polls (default: a sixtieth of the bar, "
                       "0.5 to 10 s)."),
-    click.option("--stake", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True,
-                 help="Fraction of the account's value to hold when long."),
+    click.option("--fraction", type=click.FloatRange(0.01, 1.0), default=0.95,
+                 show_default=True, help="Fraction of the account's value to hold when long."),
     click.option("--max-position", type=click.FloatRange(min=0.0),
                  help="Risk: largest position, as quote-currency notional (e.g. USDT)."),
     click.option("--max-daily-loss", type=click.FloatRange(min=0.0),
@@ -205,7 +205,7 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
                       api_url: str | None, sandbox: bool, timeout: int, rate_limit: bool,
                       journal: Path | None,
                       max_bars: int | None, until: str | None, history: int,
-                      poll_interval: float | None, stake: float, max_position: float | None,
+                      poll_interval: float | None, fraction: float, max_position: float | None,
                       max_daily_loss: float | None, max_orders_per_minute: int,
                       log_json: bool, cash: float = 10_000.0, commission: float = 0.001,
                       settle: float = 6.0) -> None:
@@ -222,7 +222,7 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
         until=_until(until), history=history,
         poll_interval=poll_interval if poll_interval is not None
         else default_poll_interval(timeframe),
-        stake=stake, cash=cash, commission=commission,
+        fraction=fraction, cash=cash, commission=commission,
         limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
         timeout_ms=timeout, settle_s=settle, rate_limit=rate_limit)
     result = run_bot(config, artifact, on_status=_printer(log_json))
@@ -286,7 +286,7 @@ def live(confirm_live: bool, **options) -> None:
 def replay(model: str | None, models_dir: Path, sample: str | None, data_path: Path | None,
            symbol: str | None, timeframe: str | None, speed: float | None,
            start: int | None, broker: str, journal: Path | None, max_bars: int | None,
-           until: str | None, history: int, poll_interval: float | None, stake: float,
+           until: str | None, history: int, poll_interval: float | None, fraction: float,
            max_position: float | None, max_daily_loss: float | None,
            max_orders_per_minute: int, log_json: bool, cash: float, commission: float,
            default_session: bool = False) -> None:
@@ -296,7 +296,7 @@ def replay(model: str | None, models_dir: Path, sample: str | None, data_path: P
     the live feed and the chosen broker, exactly as in `paper` or `live`. A replay starts a
     fresh journal (default journals/replay_<data>.sqlite).
     """
-    from mlstrategy.backtest import holdout_start
+    from mlstrategy.backtest.spans import trading_span
     from mlstrategy.live.replay import market_symbol, simulated_market
     from mlstrategy.live.runner import BotConfig, run_bot
     from mlstrategy.registry import resolve
@@ -310,11 +310,8 @@ def replay(model: str | None, models_dir: Path, sample: str | None, data_path: P
             raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
                               f"{trained_on}; pass bars to replay with --data PATH")
     dataset = load_dataset(sample, data_path, symbol, timeframe)
-    if start is None:
-        trained_here = data_path is None or dataset.info.sha256 == \
-            artifact.manifest["training_data"]["sha256"]
-        start = holdout_start(dataset, artifact) if trained_here else \
-            min(history, len(dataset.bars) - 1)
+    if start is None:  # the first bar the model never trained on
+        start = max(trading_span(dataset, artifact).start, min(history, len(dataset.bars) - 1))
     name = sample or data_path.stem
     path = journal or Path("journals") / f"replay_{name}.sqlite"
     for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -338,7 +335,7 @@ def replay(model: str | None, models_dir: Path, sample: str | None, data_path: P
             until=_until(until), history=min(history, start),
             poll_interval=poll_interval if poll_interval is not None
             else (0.0 if speed is None else 0.05),
-            stake=stake, cash=cash, commission=commission,
+            fraction=fraction, cash=cash, commission=commission,
             limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
             timeout_ms=5_000, settle_s=0.5, rate_limit=False)
         result = run_bot(config, artifact, on_status=_printer(log_json))

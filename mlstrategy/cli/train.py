@@ -7,7 +7,6 @@ import click
 
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact
-from mlstrategy.catboost_model import CatBoostParams
 from mlstrategy.cli.common import (
     config_option,
     data_options,
@@ -16,6 +15,7 @@ from mlstrategy.cli.common import (
     models_dir_option,
 )
 from mlstrategy.labels import LabelSpec
+from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef
 from mlstrategy.registry import promote as promote_model
 from mlstrategy.training import TrainConfig

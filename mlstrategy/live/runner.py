@@ -33,7 +33,6 @@ from datafeeds.exchange.orders import OrderGateway, strategy_tag
 from datafeeds.timeframes import timeframe_delta
 from mlstrategy.artifact import Artifact
 from mlstrategy.errors import ConfigError
-from mlstrategy.inference import SignalEngine
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.reconcile import Reconciliation, reconcile
@@ -63,7 +62,7 @@ class BotConfig:
     until: pd.Timestamp | None = None
     history: int = 1000
     poll_interval: float = 1.0
-    stake: float = 0.95
+    fraction: float = 0.95  # of the account's value held when long
     cash: float = 10_000.0  # simulated broker's opening cash
     commission: float = 0.001  # simulated broker's fee per side
     limits: RiskLimits = field(default_factory=RiskLimits)
@@ -164,7 +163,7 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
                               paper_cash=None if config.exchange_broker else config.cash,
                               label=f"{config.mode} bot: {config.exchange} {config.symbol} "
                                     f"{config.timeframe}, journal {config.journal}")
-        cerebro.addstrategy(MLStrategy, engine=SignalEngine(artifact), stake=config.stake,
+        cerebro.addstrategy(MLStrategy, model=artifact, fraction=config.fraction,
                             session=session)
         with stop_on_signals(stop):
             strategy = cerebro.run()[0]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from datafeeds.bt.compat import bt
 from datafeeds.exchange.orders import Fill
-from mlstrategy.inference import Signal, SignalEngine
+from mlstrategy.inference import SignalEngine
 from mlstrategy.live.hot_swap import ModelWatcher, model_label
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import RiskGuard
@@ -139,8 +139,8 @@ class LiveSession:
         self.summary.swaps = self.watcher.swaps
         return new
 
-    def review(self, strategy: MLStrategy, bar_ns: int, signal: Signal, intent: str | None,
-               size: float) -> float:
+    def review(self, strategy: MLStrategy, bar_ns: int, proba: float, target: int,
+               intent: str | None, size: float) -> float:
         """Journal the bar and signal and gate the order; the size that may be sent."""
         data = strategy.data
         bar_ms = bar_ns // 1_000_000
@@ -151,17 +151,17 @@ class LiveSession:
                            data.volume[0]))
         s = self.summary
         s.bars += 1
-        s.long_signals += bool(signal.long) and not math.isnan(signal.proba)
+        s.long_signals += target > 0
         if history:
             s.history_bars += 1
-            self._signals.append((bar_ms, signal.proba, signal.long, model, feed, "history",
-                                  None, None))
+            self._signals.append((bar_ms, proba, target > 0, model, feed, "history", None,
+                                  None))
             if len(self._bars) >= _FLUSH_EVERY:
                 self._flush()
             return 0.0
         equity = strategy.broker.getvalue()
         position = strategy.position.size
-        if not s.live_bars and not s.first_bar:
+        if not s.first_bar:
             s.start_equity, s.first_bar = equity, pd.Timestamp(bar_ms, unit="ms").isoformat()
         s.live_bars += feed == "LIVE"
         s.last_bar, s.end_equity, s.position = pd.Timestamp(bar_ms, unit="ms").isoformat(), \
@@ -185,11 +185,11 @@ class LiveSession:
                 action = f"{intent} blocked: {verdict.reason}"
         else:
             size = 0.0
-        self._signals.append((bar_ms, signal.proba, signal.long, model, feed, action, position,
+        self._signals.append((bar_ms, proba, target > 0, model, feed, action, position,
                               equity))
         self._flush()
-        self.on_status(BarStatus(pd.Timestamp(bar_ms, unit="ms", tz="UTC"), close,
-                                 signal.proba, _signal_word(signal), action, position, equity,
+        self.on_status(BarStatus(pd.Timestamp(bar_ms, unit="ms", tz="UTC"), close, proba,
+                                 _signal_word(proba, target), action, position, equity,
                                  model, feed))
         if self.until is not None and pd.Timestamp(bar_ms, unit="ms", tz="UTC") >= self.until:
             self.stop.set()
@@ -234,10 +234,10 @@ class LiveSession:
             self._bars, self._signals = [], []
 
 
-def _signal_word(signal: Signal) -> str:
-    if math.isnan(signal.proba):
+def _signal_word(proba: float, target: int) -> str:
+    if math.isnan(proba):
         return "warm-up"
-    return "long" if signal.long else "flat"
+    return {1: "long", 0: "flat", -1: "short"}[target]
 
 
 def _bar_ms(data: bt.feeds.DataBase) -> int:

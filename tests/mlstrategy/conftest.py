@@ -8,9 +8,9 @@ import pytest
 
 from features_numba import FeatureSpec
 from mlstrategy.artifact import Artifact, load_artifact, save_artifact
-from mlstrategy.catboost_model import CatBoostParams
 from mlstrategy.dataset import Dataset, sample_dataset
 from mlstrategy.labels import LabelSpec
+from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef, promote
 from mlstrategy.training import TrainConfig, TrainResult, train
 

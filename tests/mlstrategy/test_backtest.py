@@ -1,13 +1,23 @@
+"""Backtests that can be trusted: one decision path, three proven-equal ways to P(up), no
+look-ahead, exact arithmetic on a hand-computed scenario, and the model's training bars kept
+out whatever the data is called."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from datafeeds.bt.compat import bt
+from datafeeds.bt.dates import num2ns
+from datafeeds.bt.feed import NumpyData
 from features_numba import compute_features
-from mlstrategy.backtest import BacktestConfig, run_backtest
+from mlstrategy.backtest import BacktestConfig, run_backtest, simulate
+from mlstrategy.backtest.spans import trading_span
+from mlstrategy.dataset import describe
 from mlstrategy.errors import MLStrategyError
+from mlstrategy.strategy import MLStrategy
 
 
 @pytest.fixture(scope="module")
@@ -16,56 +26,170 @@ def run(trained, tmp_path_factory):
     return run_backtest(trained.dataset, trained.artifact, BacktestConfig(plot=True), out)
 
 
-def test_report_and_plot_are_written(run):
-    report = json.loads(run.report_path.read_text())
-    assert set(report["analyzers"]) == {"sharpe", "drawdown", "returns", "trades", "sqn"}
-    assert report["annualisation"]["periods_per_year"] == 365  # BTC trades on weekends
-    assert report["final_value"] > 0
-    assert run.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_every_report_file_is_written_and_tells_the_truth(run):
+    text = run.report_path.read_text()
+    report = json.loads(text)
+    assert list(report)[:2] == ["in_sample", "warnings"] and report["in_sample"] is False
+    strategy, hold = report["summary"]["strategy"], report["summary"]["buy_and_hold"]
+    for row in (strategy, hold):
+        assert {"total_return", "sharpe", "max_drawdown", "psr", "dsr", "sharpe_ci95"} <= set(row)
+    assert {"fees", "exposure", "turnover", "trades"} <= set(strategy)
+    assert strategy["trades"] == report["significance"]["trades"] > 10
+    assert 8000 < report["annualisation"]["periods_per_year"] < 8800  # hourly, 24/7, gaps
+    assert "9223372036854775807" not in text  # backtrader's "no value" sentinel
+    trades = pd.read_csv(run.trades_path)
+    assert len(trades) == strategy["trades"]
+    assert trades["fees"].sum() == pytest.approx(strategy["fees"], rel=1e-9, abs=1e-6)
+    for png in (run.equity_path, run.plot_path):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_backtest_trades_only_the_holdout(run, trained):
+def test_the_backtest_trades_only_bars_the_model_never_saw(run, trained):
     start = trained.result.holdout.test_start
     assert run.report["data"]["warmup_bars"] == start
     assert run.report["data"]["traded_bars"] == len(trained.dataset.bars) - start
 
 
-def test_streaming_path_predicts_exactly_what_the_batch_path_predicts(run, trained):
-    """No train/serve skew: bar-by-bar features in backtrader == the training matrix."""
-    bars = trained.dataset.bars
+def test_three_ways_to_p_up_are_one_and_give_the_same_orders(trained):
+    """CatBoost's own batch call, the precomputed feed line, and the streaming features with
+    the Numba tree evaluator bar by bar: bit-identical at every bar, identical orders."""
+    bars, artifact = trained.dataset.bars, trained.artifact
     start = trained.result.holdout.test_start
-    batch = trained.artifact.model.predict_proba(
-        compute_features(bars, trained.artifact.spec)[start:])
-    np.testing.assert_array_equal(run.probas, batch)
+    catboost = artifact.model.predict_proba(compute_features(bars, artifact.spec)[start:])
+    line = simulate(trained.dataset, artifact, BacktestConfig(plot=False))
+    stream = simulate(trained.dataset, artifact, BacktestConfig(plot=False, streaming=True))
+    assert line.strategy.engine is None and stream.strategy.engine is not None
+    np.testing.assert_array_equal(np.asarray(line.strategy.probas), catboost)
+    np.testing.assert_array_equal(np.asarray(stream.strategy.probas), catboost)
+    assert line.strategy.decisions == stream.strategy.decisions
+    assert line.strategy.executions == stream.strategy.executions
+    assert line.strategy.values == stream.strategy.values
 
 
-def test_orders_decided_on_a_close_fill_at_the_next_open(trained, tmp_path):
-    from datafeeds.bt.compat import bt
-    from mlstrategy.backtest import _feed
-    from mlstrategy.inference import SignalEngine
-    from mlstrategy.strategy import MLStrategy
+def test_orders_up_to_a_bar_do_not_change_when_later_bars_are_removed(trained):
+    full = simulate(trained.dataset, trained.artifact, BacktestConfig(plot=False)).strategy
+    cut_at = full.decisions[len(full.decisions) // 2][0]  # a bar with an order on it
+    cut = int(trained.dataset.bars.index.searchsorted(pd.Timestamp(cut_at, tz="UTC"))) + 1
+    short = simulate(trained.dataset.slice(0, cut), trained.artifact,
+                     BacktestConfig(plot=False)).strategy
+    assert short.decisions == [d for d in full.decisions if d[0] <= cut_at]
+    assert short.probas == full.probas[:len(short.probas)]
 
-    bars = trained.dataset.bars
-    start = trained.result.holdout.test_start
-    engine = SignalEngine(trained.artifact)
-    engine.warm(bars.iloc[:start])
+
+def test_fills_happen_at_the_next_bars_open(run, trained):
+    opens = trained.dataset.bars["open"]
+    sim = simulate(trained.dataset, trained.artifact, BacktestConfig(plot=False))
+    decided = [pd.Timestamp(d[0], tz="UTC") for d in sim.strategy.decisions]
+    filled = [pd.Timestamp(num2ns(e["time"]), tz="UTC") for e in sim.strategy.executions]
+    index = trained.dataset.bars.index
+    assert len(filled) == len(decided) > 10
+    for when, fill in zip(decided, filled, strict=True):
+        assert fill == index[index.get_loc(when) + 1]  # the bar after the decision
+    for e, fill in zip(sim.strategy.executions, filled, strict=True):
+        assert e["price"] == pytest.approx(opens.loc[fill], rel=1e-12)
+
+
+def test_a_hand_computed_scenario_including_a_rejected_order(trained):
+    """Cash 1000, 10 bps, half the value per entry, enter at 0.6, exit below 0.5."""
+    index = pd.date_range("2024-01-01", periods=7, freq="1h", tz="UTC", name="datetime")
+    opens = [100.0, 102.0, 104.0, 99.0, 100.0, 250.0, 240.0]
+    closes = [100.0, 104.0, 101.0, 100.0, 100.0, 250.0, 260.0]
+    bars = pd.DataFrame({"open": opens, "high": np.maximum(opens, closes),
+                         "low": np.minimum(opens, closes), "close": closes,
+                         "volume": 1.0}, index=index)
+    probas = np.array([0.7, 0.65, 0.4, 0.45, 0.9, 0.9, 0.9])
     cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(_feed(bars.iloc[start:], "1h", "BTC/USD"))
-    cerebro.addstrategy(MLStrategy, engine=engine)
-    cerebro.broker.setcash(1e6)
-    strategy = cerebro.run()[0]
-    assert len(strategy.fills) >= 2, "the model should trade on a year of hourly bars"
-    opens = bars["open"]
-    for when, price, _size in strategy.fills:
-        stamp = bt.num2date(when)
-        # executed price is an average backtrader computes: equal to the open up to rounding
-        assert price == pytest.approx(opens.loc[opens.index.tz_localize(None) == stamp].iloc[0],
-                                      rel=1e-12)
-    # a fill's bar is never the first traded bar: a decision needs a closed bar first
-    assert bt.num2date(strategy.fills[0][0]) > bars.index[start].tz_localize(None)
+    cerebro.adddata(NumpyData.from_frame(bars, timeframe="1h", name="X",
+                                         extra={"p_up": probas}))
+    cerebro.addstrategy(MLStrategy, model=trained.artifact, enter=0.6, exit=0.5, fraction=0.5)
+    cerebro.broker.setcash(1000.0)
+    cerebro.broker.setcommission(commission=0.001)
+    s = cerebro.run()[0]
+    # bar 0 decides 0.5 * 1000 / 100 = 5 units, bought at bar 1's open 102 (fee 0.51)
+    # bar 2 (P 0.4 < 0.5) sells them at bar 3's open 99 (fee 0.495)
+    cash = 1000.0 - 5 * 102.0 - 0.51 + 5 * 99.0 - 0.495
+    # bar 4 decides 0.5 * cash / 100 units; bar 5 gaps up to 250: not enough cash -> Margin
+    # bar 5 decides again 0.5 * cash / 250 units, bought at bar 6's open 240
+    units = 0.5 * cash / 250.0
+    final_cash = cash - units * 240.0 - units * 240.0 * 0.001
+    assert [(e["size"], e["price"]) for e in s.executions] == [
+        (5.0, 102.0), (-5.0, 99.0), (pytest.approx(units, rel=1e-12), 240.0)]
+    assert [e["fee"] for e in s.executions] == pytest.approx([0.51, 0.495,
+                                                              units * 240.0 * 0.001])
+    assert [r["status"] for r in s.refused] == ["Margin"]
+    assert s.refused[0]["size"] == pytest.approx(0.5 * cash / 100.0)
+    assert s.values[-1] == pytest.approx(final_cash + units * 260.0, rel=1e-12)
+    assert cerebro.broker.getvalue() == s.values[-1]
+    (trade,) = s.trades  # the open position at the end is no closed trade
+    assert (trade["side"], trade["size"], trade["entry_price"], trade["bars_held"]) == \
+        ("long", 5.0, 102.0, 2)
+    assert trade["exit_price"] == pytest.approx(99.0, rel=1e-12)
+    assert (trade["pnl"], trade["fees"]) == pytest.approx((5 * (99.0 - 102.0), 0.51 + 0.495))
+
+
+def test_the_same_bars_under_another_path_or_symbol_start_at_the_same_bar(trained, tmp_path):
+    bars = trained.dataset.bars
+    original = trading_span(trained.dataset, trained.artifact)
+    renamed = describe(bars, f"file:{tmp_path / 'copy.csv'}", "SOMETHING", "unknown")
+    moved = trading_span(renamed, trained.artifact)
+    assert moved.start == original.start == trained.result.holdout.test_start
+    assert moved.matched_by.startswith("same bars")
+    assert any("trained on BTC/USD" in w for w in moved.warnings)
+
+
+def test_in_sample_needs_asking_and_then_says_so(trained, tmp_path):
+    with pytest.raises(MLStrategyError, match="inside the model's training span"):
+        simulate(trained.dataset, trained.artifact, BacktestConfig(start=500, plot=False))
+    result = run_backtest(trained.dataset, trained.artifact,
+                          BacktestConfig(start=500, allow_in_sample=True, plot=False), tmp_path)
+    assert result.report["in_sample"] is True
+    assert result.report["warnings"][0].startswith("IN-SAMPLE")
 
 
 def test_start_outside_the_data_is_refused(trained, tmp_path):
-    with pytest.raises(MLStrategyError, match="outside"):
-        run_backtest(trained.dataset, trained.artifact,
-                     BacktestConfig(start=len(trained.dataset.bars), plot=False), tmp_path)
+    with pytest.raises(MLStrategyError, match="no bar to trade"):
+        simulate(trained.dataset, trained.artifact,
+                 BacktestConfig(start=len(trained.dataset.bars), plot=False))
+
+
+def test_any_backtrader_feed_and_several_at_once(trained, tmp_path):
+    """A GenericCSVData and a PandasData of the same bars in one Cerebro: each feed gets its
+    own streaming features, P(up) equal to the batch engine's, and the same decisions."""
+    from mlstrategy.inference import batch_probas
+
+    bars = trained.dataset.bars.iloc[-600:]
+    csv = tmp_path / "bars.csv"
+    bars.tz_convert(None).to_csv(csv, date_format="%Y-%m-%d %H:%M:%S")
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.GenericCSVData(
+        dataname=str(csv), dtformat="%Y-%m-%d %H:%M:%S", timeframe=bt.TimeFrame.Minutes,
+        compression=60, datetime=0, open=1, high=2, low=3, close=4, volume=5,
+        openinterest=-1), name="csv")
+    cerebro.adddata(bt.feeds.PandasData(dataname=bars.tz_convert(None)), name="pandas")
+    cerebro.addstrategy(MLStrategy, model=trained.artifact, fraction=0.45)
+    cerebro.broker.setcash(100_000.0)
+    strategy = cerebro.run()[0]
+    batch = batch_probas(bars, trained.artifact)
+    books = {data._name: book for data, book in strategy.books.items()}
+    for book in books.values():
+        np.testing.assert_array_equal(np.asarray(book.probas), batch)
+    by_feed = {name: [d[0:1] + d[2:4] for d in strategy.decisions if d[1] == name]
+               for name in books}
+    assert by_feed["csv"] == by_feed["pandas"] and len(by_feed["csv"]) > 2
+
+
+def test_walk_forward_trades_each_window_with_a_model_that_never_saw_it(trained, tmp_path):
+    from mlstrategy.backtest.walkforward import run_walk_forward
+
+    result = run_walk_forward(trained.dataset, trained.artifact, BacktestConfig(plot=False),
+                              tmp_path, every=1500)
+    windows = result.report["walk_forward"]["windows"]
+    start = trained.result.holdout.test_start
+    assert [w["bars"][0] for w in windows] == list(range(start, len(trained.dataset.bars),
+                                                         1500))
+    for w in windows:
+        assert w["trained_on"][1] == w["bars"][0]  # trained on bars before the window only
+    assert len({(w["enter"], w["exit"]) for w in windows}) == len(windows)  # a model each
+    values = result.report["summary"]["strategy"]["final_value"]
+    growth = np.prod([1 + w["return"] for w in windows])
+    assert values == pytest.approx(100_000.0 * growth, rel=1e-9)  # one stitched curve

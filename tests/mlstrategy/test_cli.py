@@ -1,6 +1,7 @@
 """The two scripts a user runs, as a user runs them: real subprocesses, real sample data."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -83,10 +84,21 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
     ran = _run("trading_bot.py", "backtest", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     report = tmp_path / "reports" / "btcusd-1h" / model_dir.name / "backtest.json"
-    plot = report.with_name("backtest.png")
-    assert report.is_file() and plot.is_file()
-    assert str(report.relative_to(tmp_path)) in ran.stdout
-    assert str(plot.relative_to(tmp_path)) in ran.stdout
+    for name in ("backtest.json", "trades.csv", "equity.png", "backtest.png"):
+        assert report.with_name(name).is_file()
+        assert str(report.with_name(name).relative_to(tmp_path)) in ran.stdout
+    assert "buy & hold" in ran.stdout and "deflated Sharpe" in ran.stdout
+    inside = _run("trading_bot.py", "backtest", "--start", "500", cwd=tmp_path)
+    assert inside.returncode == 2 and "--allow-in-sample" in inside.stderr
+    assert len(inside.stderr.strip().splitlines()) == 1
+    allowed = _run("trading_bot.py", "backtest", "--start", "500", "--allow-in-sample",
+                   "--no-plot", "--out", "in-sample", cwd=tmp_path)
+    assert allowed.returncode == 0 and "IN-SAMPLE" in allowed.stderr
+    assert json.loads((tmp_path / "in-sample" / "backtest.json").read_text())["in_sample"]
+    example = subprocess.run([sys.executable, str(REPO_ROOT / "examples" / "own_cerebro.py")],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert example.returncode == 0, example.stderr
+    assert "csv:" in example.stdout and "pandas:" in example.stdout
     # no arguments: an offline paper session replaying the holdout, ending with its summary
     session = _run("trading_bot.py", cwd=tmp_path)
     assert session.returncode == 0, session.stderr

@@ -5,9 +5,9 @@ import pytest
 
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact, sha256_file
-from mlstrategy.catboost_model import CatBoostParams
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.labels import LabelSpec
+from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.training import TrainConfig, train
 
 

@@ -17,9 +17,9 @@ from datafeeds.exchange.sim_book import SimClock
 from datafeeds.exchange.simulator import ExchangeSimulator
 from features_numba import FeatureSpec
 from mlstrategy.artifact import Artifact, load_artifact, save_artifact
-from mlstrategy.catboost_model import CatBoostParams
 from mlstrategy.dataset import describe
 from mlstrategy.labels import LabelSpec
+from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef, promote
 from mlstrategy.training import TrainConfig, train
 

@@ -14,11 +14,11 @@ from datafeeds.exchange.simulator import ORDER, Fault
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact
 from mlstrategy.backtest import BacktestConfig, run_backtest
-from mlstrategy.catboost_model import CatBoostParams
 from mlstrategy.dataset import describe, sample_dataset
 from mlstrategy.labels import LabelSpec
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.runner import BotConfig, run_bot
+from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef, promote
 from mlstrategy.training import TrainConfig, train
 from tests.mlstrategy.live.conftest import FAST, TRAIN_BARS, simulator
@@ -142,3 +142,10 @@ def test_hot_swap_within_one_bar_and_refusals_keep_the_old_model(minute_bars, mi
     held.close()
     assert "trained on '1h' bars" in refusal["reason"] and refusal["kept"] == old
     assert swap == {"old": old, "new": new, "warm_bars": 1000 + 10}
+
+
+def test_until_ends_the_run_after_that_bar(market, minute_model, minute_bars, tmp_path):
+    until = minute_bars.index[7010]
+    result = run_bot(_config(market, tmp_path / "bot.sqlite", minute_model.models_dir,
+                             live=False, max_bars=None, until=until), minute_model.artifact)
+    assert result.summary.last_bar == until.tz_localize(None).isoformat()

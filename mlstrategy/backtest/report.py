@@ -1,0 +1,219 @@
+"""The backtest report: what was traded, how it did against buy-and-hold, and whether it could
+be luck. Written to ``reports/<name>/<version>/``:
+
+- ``backtest.json``: ``in_sample`` and warnings first; strategy and buy-and-hold rows (return,
+  CAGR, volatility, Sharpe, max drawdown) on the same bars and costs; fees, exposure, turnover;
+  trade statistics (win rate, profit factor, SQN); significance (probabilistic and deflated
+  Sharpe with the number of trials, a bootstrap 95% interval of the Sharpe, the trade count);
+  rejected and margin orders with their reasons; backtrader's own analyzers when asked for;
+- ``trades.csv``: each round trip (entry and exit time and price, size, fees, PnL, bars held);
+- ``equity.png``: the strategy against buy-and-hold, drawdown below;
+- ``backtest.png``: backtrader's own plot (when asked).
+
+Annualisation uses the bars a year the traded data actually holds, unless the market's
+calendar is given (``periods_per_year``).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datafeeds.bt.dates import num2ns
+from mlstrategy.artifact import Artifact
+from mlstrategy.backtest.plots import plot_backtrader, plot_equity
+from mlstrategy.backtest.runner import BacktestConfig, Simulation, probas_of
+from mlstrategy.backtest.stats import observed_periods_per_year, performance
+
+_TRADE_COLUMNS = ("data", "side", "entry_time", "entry_price", "exit_time", "exit_price",
+                  "size", "fees", "pnl", "pnl_net", "bars_held")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """The report and where its files went."""
+
+    report: dict
+    report_path: Path
+    trades_path: Path
+    equity_path: Path
+    plot_path: Path | None
+    probas: np.ndarray
+
+
+def plain(value: object) -> object:
+    """JSON-ready values: NaN/inf -> None, backtrader's ``sys.maxsize`` sentinels -> None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return None if abs(int(value)) >= 2 ** 62 else int(value)  # "no value yet" in bt
+    return value
+
+
+def buy_and_hold(bars: pd.DataFrame, cash: float, fraction: float,
+                 commission: float) -> np.ndarray:
+    """Value after each bar of buying ``fraction`` of ``cash`` at the second bar's open (as
+    the strategy's first possible fill) with the same commission, and holding."""
+    values = np.full(len(bars), float(cash))
+    if len(bars) < 2:
+        return values
+    price = bars["open"].iloc[1]
+    units = fraction * cash / (price * (1 + commission))
+    left = cash - units * price * (1 + commission)
+    values[1:] = left + units * bars["close"].to_numpy()[1:]
+    return values
+
+
+def _row(values: np.ndarray, start: float, ppy: float, trials: int) -> dict:
+    return performance(values, start, ppy, trials=trials)
+
+
+def bt_iso(num: float) -> str:
+    """A backtrader date as ISO-8601 UTC."""
+    return pd.Timestamp(num2ns(num), tz="UTC").isoformat()
+
+
+def exposure(index: pd.DatetimeIndex, executions: list[dict]) -> float:
+    """Fraction of bars after which a position was open (from the fills, per feed)."""
+    if not executions:
+        return 0.0
+    times = index.as_unit("ns").asi8
+    open_after = np.zeros(len(index), dtype=bool)
+    for name in {e["data"] for e in executions}:
+        fills = [e for e in executions if e["data"] == name]
+        at = np.searchsorted(times, [num2ns(e["time"]) for e in fills])
+        delta = np.zeros(len(index) + 1)
+        np.add.at(delta, at, [e["size"] for e in fills])
+        open_after |= np.abs(np.cumsum(delta[:-1])) > 1e-12
+    return float(open_after.mean())
+
+
+def trade_stats(trades: list[dict]) -> dict:
+    """Win rate, average win and loss, profit factor and SQN of the closed trades (net)."""
+    pnl = np.array([t["pnl_net"] for t in trades], dtype=np.float64)
+    if not len(pnl):
+        return {"win_rate": None, "avg_win": None, "avg_loss": None, "profit_factor": None,
+                "sqn": None}
+    wins, losses = pnl[pnl > 0], pnl[pnl <= 0]
+    return {"win_rate": len(wins) / len(pnl),
+            "avg_win": float(wins.mean()) if len(wins) else None,
+            "avg_loss": float(losses.mean()) if len(losses) else None,
+            "profit_factor": float(wins.sum() / -losses.sum()) if losses.sum() < 0 else None,
+            "sqn": float(np.sqrt(len(pnl)) * pnl.mean() / pnl.std(ddof=1))
+            if len(pnl) > 1 and pnl.std(ddof=1) > 0 else None}
+
+
+def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
+                 extra: dict | None = None) -> dict:
+    """The report of a simulation (see module doc), with ``extra`` sections appended."""
+    strategy, bars = sim.strategy, sim.bars
+    values = np.asarray(strategy.values, dtype=np.float64)
+    observed = observed_periods_per_year(bars.index)
+    ppy = config.periods_per_year or observed
+    strat = _row(values, config.cash, ppy, config.trials)
+    hold = _row(buy_and_hold(bars, config.cash, config.strategy.fraction, config.commission),
+                config.cash, ppy, 1)
+    executions = strategy.executions
+    traded_value = sum(e["value"] for e in executions)
+    years = len(bars) / ppy if ppy > 0 else math.nan
+    strat.update({
+        "final_value": float(values[-1]), "trades": len(strategy.trades),
+        "fees": sum(e["fee"] for e in executions),
+        "exposure": exposure(bars.index, executions),
+        "turnover": traded_value / float(values.mean()) if len(values) else math.nan,
+        "turnover_per_year": traded_value / float(values.mean()) / years
+        if len(values) and years > 0 else math.nan,
+        "fills": len(executions)})
+    hold.update({"final_value": float(buy_and_hold(bars, config.cash, config.strategy.fraction,
+                                                    config.commission)[-1]),
+                 "trades": 1, "exposure": 1.0})
+    strat.update(trade_stats(strategy.trades))
+    info = sim.span
+    probas = probas_of(sim)
+    analyzers = {a.__class__.__name__: a.get_analysis() for a in strategy.analyzers}
+    return plain({
+        "in_sample": info.in_sample,
+        "warnings": info.warnings,
+        "model": {"name": artifact.name, "version": artifact.version,
+                  "path": str(artifact.path), "thresholds": {"enter": strategy.enter,
+                                                             "exit": strategy.exit}},
+        "data": {**sim.info.to_dict(), "timeframe": sim.timeframe,
+                 "traded_first_bar": bars.index[0].isoformat(),
+                 "traded_last_bar": bars.index[-1].isoformat(), "traded_bars": len(bars),
+                 "warmup_bars": info.start, "first_clean_bar": info.clean,
+                 "matched_training_data_by": info.matched_by or None},
+        "config": asdict(config),
+        "annualisation": {"periods_per_year": ppy, "observed_periods_per_year": observed,
+                          "source": "given" if config.periods_per_year else "observed bars"},
+        "summary": {"strategy": strat, "buy_and_hold": hold},
+        "significance": {"sharpe": strat["sharpe"], "psr": strat["psr"], "dsr": strat["dsr"],
+                         "trials": config.trials,
+                         "sharpe_needed_for_dsr": strat["sharpe_needed_for_dsr"],
+                         "sharpe_ci95": strat["sharpe_ci95"], "trades": len(strategy.trades)},
+        "orders": {"fills": len(executions), "refused": strategy.refused},
+        "backtrader_analyzers": analyzers or "not run (pass --analyzers)",
+        "bars_long_signal": int(np.nansum(probas >= strategy.enter)),
+        **(extra or {}),
+    })
+
+
+def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
+                 out_dir: Path, extra: dict | None = None) -> BacktestResult:
+    """Build the report and write every file of it into ``out_dir``."""
+    report = build_report(sim, artifact, config, extra)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report_path = out_dir / "backtest.json"
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    trades_path = out_dir / "trades.csv"
+    with open(trades_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_TRADE_COLUMNS)
+        writer.writeheader()
+        writer.writerows({**{k: t[k] for k in _TRADE_COLUMNS},
+                          "entry_time": bt_iso(t["entry_time"]),
+                          "exit_time": bt_iso(t["exit_time"])} for t in sim.strategy.trades)
+    hold = buy_and_hold(sim.bars, config.cash, config.strategy.fraction, config.commission)
+    equity_path = plot_equity(sim.bars.index, np.asarray(sim.strategy.values), hold,
+                              config.cash, out_dir / "equity.png",
+                              title=f"{artifact.name}/{artifact.version}"
+                                    + ("  (IN-SAMPLE)" if sim.span.in_sample else ""))
+    plot_path = plot_backtrader(sim.cerebro, out_dir / "backtest.png") if config.plot else None
+    return BacktestResult(report, report_path, trades_path, equity_path, plot_path,
+                          probas_of(sim))
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The table printed at the end of a backtest."""
+    rows = report["summary"]
+    lines = [f"{'':<14}{'return':>10}{'CAGR':>9}{'Sharpe':>8}{'max DD':>8}{'trades':>8}"
+             f"{'fees':>11}{'exposure':>10}"]
+    for name, key in (("strategy", "strategy"), ("buy & hold", "buy_and_hold")):
+        r = rows[key]
+        lines.append(f"{name:<14}{_pct(r['total_return']):>10}{_pct(r['cagr']):>9}"
+                     f"{_num(r['sharpe']):>8}{_pct(r['max_drawdown']):>8}{r['trades']:>8}"
+                     f"{_num(r.get('fees', 0.0), 2):>11}{_pct(r['exposure']):>10}")
+    s = report["significance"]
+    lo, hi = s["sharpe_ci95"]
+    lines.append(f"significance: PSR {_num(s['psr'])}, deflated Sharpe {_num(s['dsr'])} "
+                 f"({s['trials']} trial{'s' if s['trials'] != 1 else ''}), Sharpe 95% CI "
+                 f"[{_num(lo)}, {_num(hi)}], {s['trades']} trades")
+    refused = report["orders"]["refused"]
+    if refused:
+        lines.append(f"orders refused: {len(refused)} (first: {refused[0]['reason']})")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:+.1f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
