@@ -159,7 +159,9 @@ def _summary(result, log_json: bool) -> None:
     if log_json:
         click.echo(json.dumps({"summary": s, "journal": str(result.journal),
                                "reconciliation": None if result.reconciliation is None
-                               else vars(result.reconciliation)}))
+                               else vars(result.reconciliation),
+                               "closing": None if result.closing is None
+                               else vars(result.closing)}))
         return
     start, end = s["start_equity"], s["end_equity"]
     change = "" if not start or end is None else f" ({(end / start - 1) * 100:+.2f}%)"
@@ -175,6 +177,8 @@ def _summary(result, log_json: bool) -> None:
                f"{s['feed'] or 'steady'}")
     if result.reconciliation is not None:
         click.echo(f"  reconciled at start: {vars(result.reconciliation)}")
+    if result.closing is not None:
+        click.echo(f"  reconciled at stop:  {vars(result.closing)}")
     click.echo(f"  journal {result.journal}")
 
 

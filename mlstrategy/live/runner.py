@@ -5,7 +5,8 @@ The same ``MLStrategy`` and per-bar path as the backtest; only the feed and the 
 - ``paper``: candles from the exchange, backtrader's simulated broker (no keys needed), its book
   kept in the journal so a restart continues it;
 - ``live``: the exchange's own account through ``CcxtBroker`` (keys from the environment), after
-  reconciling the journal with the exchange;
+  reconciling the journal with the exchange, and reconciling again when the run ends (no
+  order is left unresolved or working, every fill is in the journal);
 - ``replay``: a file served by the local ``ExchangeSimulator`` on its own clock, traded with
   either broker, so a recorded market runs through exactly the live machinery.
 
@@ -78,7 +79,8 @@ class BotResult:
 
     summary: SessionSummary
     journal: Path
-    reconciliation: Reconciliation | None
+    reconciliation: Reconciliation | None  # at start, before the first new order
+    closing: Reconciliation | None  # at the end: outstanding orders resolved, fills fetched
     probas: list[float]
 
 
@@ -167,7 +169,11 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
                             session=session)
         with stop_on_signals(stop):
             strategy = cerebro.run()[0]
-        return BotResult(session.summary, config.journal, reconciliation, strategy.probas)
+        closing = None
+        if config.exchange_broker:  # a clean stop leaves no order unresolved or working
+            closing = reconcile(gateway, journal)
+        return BotResult(session.summary, config.journal, reconciliation, closing,
+                         strategy.probas)
     finally:
         journal.close()
 
