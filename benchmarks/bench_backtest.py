@@ -28,7 +28,7 @@ from benchmarks.conftest import long_bars
 from datafeeds.bt.compat import bt
 from features_numba import FeatureSpec, FeatureStream, compute_features
 from mlstrategy.artifact import load_artifact, save_artifact
-from mlstrategy.backtest import BacktestConfig, run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, run_backtest
 from mlstrategy.dataset import describe, sample_dataset
 from mlstrategy.training import TrainConfig, train
 

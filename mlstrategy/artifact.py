@@ -1,29 +1,39 @@
 """Model artifacts: ``models/<name>/<version>/`` = model file + ``manifest.json`` (DESIGN §3).
 
-Saving assembles the directory under a hidden name and publishes it with one rename, so a
-half-written artifact is never visible. Loading verifies the model file's sha256 and that the
-feature spec (including the kernel version) is the one this code computes: a model trained on
-other features is refused.
+The manifest is one typed dataclass (``Manifest``), written and read here only, with a schema
+version that is checked. Saving assembles the directory under a hidden name (model file,
+manifest, ``metrics.json``, ``feature_importance.png``, ``report.md``) and publishes it with one
+rename, then records the manifest's sha256 in the registry's ``index.json``. Loading refuses,
+each with a one-line reason: an unknown schema or learner kind, a pickle, a model file whose
+sha256 differs, features that now hash differently, a model whose input width is not the
+spec's, and a manifest edited after publishing.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import platform
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from features_numba import KERNEL_VERSION, FeatureSpec
-from mlstrategy.atomic import publish_directory, staging_directory
+from mlstrategy.atomic import publish_directory, staging_directory, write_json_atomic
+from mlstrategy.dataset import DatasetInfo
 from mlstrategy.errors import ModelError
 from mlstrategy.labels import LabelSpec
-from mlstrategy.models.catboost import CatBoostModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
-_LIBRARIES = ("mlstrategy", "catboost", "numba", "numpy", "pandas", "scikit-learn", "backtrader")
+INDEX = "index.json"  # models_dir/index.json: "name/version" -> manifest sha256 and metrics
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
+_LIBRARIES = ("mlstrategy", "catboost", "scikit-learn", "skops", "xgboost", "numba", "numpy",
+              "pandas", "backtrader")
 
 
 @dataclass(frozen=True)
@@ -39,17 +49,83 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Learner:
+    """Which model kind, with which parameters."""
+
+    kind: str
+    params: dict
+
+
+@dataclass(frozen=True)
+class TrainingData(DatasetInfo):
+    """The bars a model was trained on, and where its holdout (its first clean bar) starts."""
+
+    train_bars: list[int]
+    holdout_bars: list[int]
+    holdout_first_bar: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything known about an artifact (see DESIGN §3)."""
+
+    schema_version: int
+    name: str
+    version: str
+    created: str
+    learner: Learner
+    features: dict  # spec, hash, names, kernel_version, warmup
+    label: dict
+    thresholds: dict  # enter, exit, enter_quantile, rule
+    training_data: TrainingData
+    validation: dict  # scheme, purge, embargo, folds (metrics), holdout (metrics)
+    suspicious: list[str]
+    libraries: dict
+    model_file: str
+    model_sha256: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (field order kept)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str) -> Manifest:
+        """Read a manifest's JSON object, refusing a missing or unknown schema."""
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ModelError(f"{source}: manifest schema {data.get('schema_version')!r}, this "
+                             f"mlstrategy reads schema {SCHEMA_VERSION}; retrain the model")
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise ModelError(f"{source}: manifest lacks {', '.join(missing)}; retrain the "
+                             "model")
+        try:
+            return cls(**{**data, "learner": Learner(**data["learner"]),
+                          "training_data": TrainingData(**data["training_data"])})
+        except TypeError as exc:
+            raise ModelError(f"{source}: malformed manifest ({exc}); retrain the model") \
+                from None
+
+    def summary(self) -> dict:
+        """The few figures a listing shows."""
+        holdout = self.validation.get("holdout", {})
+        return {"kind": self.learner.kind, "holdout_auc": holdout.get("auc"),
+                "holdout_sharpe": holdout.get("sharpe"),
+                "buy_hold_sharpe": holdout.get("buy_hold_sharpe"),
+                "suspicious": len(self.suspicious)}
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A loaded, verified model with everything needed to use it on new bars."""
 
     path: Path
     name: str
     version: str
-    model: CatBoostModel
+    model: object  # models.protocol.Model
     spec: FeatureSpec
     label: LabelSpec
     thresholds: Thresholds
-    manifest: dict
+    manifest: Manifest
 
 
 def sha256_file(path: Path) -> str:
@@ -77,14 +153,43 @@ def new_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def save_artifact(models_dir: Path, name: str, model: CatBoostModel, manifest: dict) -> Path:
+# --- the registry's index: manifest checksums and listing figures -------------------------
+def read_index(models_dir: Path) -> dict:
+    """``models_dir/index.json`` ({} when there is none)."""
+    try:
+        return json.loads((models_dir / INDEX).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{models_dir / INDEX} is unreadable ({exc}); restore it from a "
+                         "backup or delete it to stop checking manifests") from None
+
+
+def _record_in_index(models_dir: Path, ref: str, entry: dict) -> None:
+    """Add ``ref`` to the index atomically, one writer at a time."""
+    lock = os.open(models_dir / f"{INDEX}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        index = read_index(models_dir)
+        index[ref] = entry
+        write_json_atomic(models_dir / INDEX, index)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+
+
+# --- saving -----------------------------------------------------------------------------
+def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
+                  importance: np.ndarray | None = None) -> Path:
     """Write the model and its manifest to ``models_dir/name/<version>/`` atomically.
 
-    ``manifest`` carries the training description (features, label, thresholds, data,
-    validation); this adds schema, name, version, creation time, library versions and the
-    model file's sha256. Returns the published directory.
+    ``draft`` carries the training description (``TrainResult.manifest``: features, label,
+    thresholds, learner, data, validation, suspicious); this adds schema, name, version,
+    creation time, library versions and the model file's sha256, checks it as a ``Manifest``,
+    and writes ``metrics.json``, ``feature_importance.png`` and ``report.md`` beside it.
+    Returns the published directory.
     """
-    version = manifest.get("version") or new_version()
+    version = draft.get("version") or new_version()
     parent = models_dir / name
     final = parent / version
     if final.exists():
@@ -92,64 +197,107 @@ def save_artifact(models_dir: Path, name: str, model: CatBoostModel, manifest: d
                          "wait a second or pass another --name")
     staging = staging_directory(parent, version)
     model_path = model.save(staging)
-    full = {
-        "schema_version": SCHEMA_VERSION,
-        "name": name,
-        "version": version,
+    body = {k: v for k, v in draft.items() if k != "version"}
+    manifest = Manifest.from_dict({
+        "schema_version": SCHEMA_VERSION, "name": name, "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **{k: v for k, v in manifest.items() if k != "version"},
-        "libraries": library_versions(),
-        "model_file": model_path.name,
-        "model_sha256": sha256_file(model_path),
-    }
-    (staging / MANIFEST).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+        "suspicious": [], **body, "libraries": library_versions(),
+        "model_file": model_path.name, "model_sha256": sha256_file(model_path)}, str(final))
+    (staging / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2, default=_plain)
+                                    + "\n", encoding="utf-8")
+    _write_extras(staging, manifest, importance)
+    manifest_sha = sha256_file(staging / MANIFEST)
     publish_directory(staging, final)
+    _record_in_index(models_dir, f"{name}/{version}",
+                     {"manifest_sha256": manifest_sha, **manifest.summary()})
     return final
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _write_extras(directory: Path, manifest: Manifest, importance: np.ndarray | None) -> None:
+    """``metrics.json``, ``feature_importance.png`` and ``report.md`` of a new artifact."""
+    from mlstrategy.model_report import importance_plot, markdown_report
+
+    names = manifest.features["names"]
+    ranked = [] if importance is None else sorted(
+        zip(names, (float(v) for v in importance), strict=True), key=lambda p: -p[1])
+    metrics = {"validation": manifest.validation, "suspicious": manifest.suspicious,
+               "feature_importance": dict(ranked)}
+    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_plain)
+                                            + "\n", encoding="utf-8")
+    if ranked:
+        importance_plot(ranked[:20], directory / "feature_importance.png",
+                        title=f"{manifest.name}/{manifest.version} ({manifest.learner.kind})")
+    (directory / "report.md").write_text(markdown_report(manifest, ranked[:20]),
+                                         encoding="utf-8")
+
+
+# --- loading ----------------------------------------------------------------------------
 def load_artifact(path: Path) -> Artifact:
-    """Load and verify the artifact in directory ``path``.
+    """Load and verify the artifact in directory ``path`` (refusals: see module doc).
 
     Raises
     ------
     ModelError
-        If the manifest is missing or unreadable, the model file's sha256 differs, or the
-        feature spec does not match what this version of the feature kernels computes.
+        One line saying what is wrong and what to do.
     """
+    from mlstrategy.models import model_class
+
     manifest_path = path / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = manifest_path.read_bytes()
+        data = json.loads(raw)
     except FileNotFoundError:
         raise ModelError(f"{manifest_path} not found: {path} is not a model directory "
                          "(train one with `python train_ml_strategy.py`)") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{manifest_path} is not valid JSON ({exc}); retrain the model") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ModelError(f"{manifest_path}: schema version {manifest.get('schema_version')!r}, "
-                         f"this mlstrategy reads {SCHEMA_VERSION}; retrain the model")
-    model_path = path / manifest["model_file"]
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{manifest_path} is not valid JSON ({exc}); retrain the model") \
+            from None
+    manifest = Manifest.from_dict(data, str(manifest_path))
+    _check_unedited(path, manifest, hashlib.sha256(raw).hexdigest())
+    cls = model_class(manifest.learner.kind)
+    model_path = path / manifest.model_file
+    if model_path.suffix.lower() in _PICKLE_SUFFIXES:
+        raise ModelError(f"{model_path}: pickle files are never loaded (they run code); "
+                         "retrain the model, which saves it in its own safe format")
     if not model_path.is_file():
         raise ModelError(f"{model_path} is missing; the artifact is incomplete, retrain it")
+    with open(model_path, "rb") as fh:
+        if fh.read(1) == b"\x80":
+            raise ModelError(f"{model_path} is a pickle; pickles are never loaded (they run "
+                             "code); retrain the model")
     actual = sha256_file(model_path)
-    if actual != manifest["model_sha256"]:
+    if actual != manifest.model_sha256:
         raise ModelError(f"{model_path}: sha256 {actual[:12]}... differs from the manifest's "
-                         f"{manifest['model_sha256'][:12]}...: the file was modified or "
+                         f"{manifest.model_sha256[:12]}...: the file was modified or "
                          "corrupted; retrain or restore it")
-    spec = FeatureSpec.from_dict(manifest["features"]["spec"])
-    if spec.hash != manifest["features"]["hash"]:
+    spec = FeatureSpec.from_dict(manifest.features["spec"])
+    if spec.hash != manifest.features["hash"]:
         raise ModelError(
-            f"{path}: the model was trained with feature hash {manifest['features']['hash'][:12]}"
-            f" (kernel version {manifest['features'].get('kernel_version')}), but these features "
-            f"now hash to {spec.hash[:12]} (kernel version {KERNEL_VERSION}); retrain the model"
-        )
-    thresholds = manifest["thresholds"]
-    return Artifact(
-        path=path,
-        name=manifest["name"],
-        version=manifest["version"],
-        model=CatBoostModel.load(model_path),
-        spec=spec,
-        label=LabelSpec.from_dict(manifest["label"]),
-        thresholds=Thresholds(enter=float(thresholds["enter"]), exit=float(thresholds["exit"])),
-        manifest=manifest,
-    )
+            f"{path}: the model was trained with feature hash {manifest.features['hash'][:12]}"
+            f" (kernel version {manifest.features.get('kernel_version')}), but these features "
+            f"now hash to {spec.hash[:12]} (kernel version {KERNEL_VERSION}); retrain the model")
+    model = cls.load(model_path)
+    if model.n_features != len(spec):
+        raise ModelError(f"{model_path}: the model takes {model.n_features} features but its "
+                         f"spec has {len(spec)}; the artifact is inconsistent, retrain it")
+    thresholds = manifest.thresholds
+    return Artifact(path=path, name=manifest.name, version=manifest.version, model=model,
+                    spec=spec, label=LabelSpec.from_dict(manifest.label),
+                    thresholds=Thresholds(enter=float(thresholds["enter"]),
+                                          exit=float(thresholds["exit"])),
+                    manifest=manifest)
+
+
+def _check_unedited(path: Path, manifest: Manifest, sha: str) -> None:
+    """Refuse a manifest whose bytes differ from what the registry recorded at publishing."""
+    models_dir = path.parent.parent
+    entry = read_index(models_dir).get(f"{manifest.name}/{manifest.version}")
+    if entry is not None and entry.get("manifest_sha256") != sha:
+        raise ModelError(f"{path / MANIFEST} was edited after publishing (its sha256 is not "
+                         f"the one recorded in {models_dir / INDEX}); restore it or retrain")

@@ -1,11 +1,17 @@
 """The model registry: the artifacts under ``models/`` and which one is in production.
 
 ``models/production.json`` names the production artifact. It is replaced atomically (temp
-file, fsync, rename), so a running bot polling it never reads half a file.
+file, fsync, rename), so a running bot polling it never reads half a file. Every change of it
+(and every challenger kept out) is appended to ``models/history.jsonl``: who replaced whom,
+why, the metrics of both, when; ``rollback`` restores the production model before the current
+one from it. ``index.json`` (written by ``artifact``) holds each manifest's sha256 and the
+figures ``list`` shows.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +20,9 @@ from mlstrategy.artifact import MANIFEST, Artifact, load_artifact
 from mlstrategy.atomic import write_json_atomic
 from mlstrategy.errors import ModelError
 
+log = logging.getLogger(__name__)
 PRODUCTION = "production.json"
+HISTORY = "history.jsonl"
 NO_MODEL_HINT = "train one first: python train_ml_strategy.py"
 
 
@@ -58,9 +66,14 @@ def production_ref(models_dir: Path) -> ModelRef | None:
                          "`mlstrategy models promote NAME/VERSION`") from None
 
 
-def promote(models_dir: Path, ref: ModelRef) -> Path:
-    """Make ``ref`` the production model (verifying it loads first); returns production.json."""
+def promote(models_dir: Path, ref: ModelRef, *, action: str = "promoted", reason: str = "",
+            metrics: dict | None = None) -> Path:
+    """Make ``ref`` the production model (verifying it loads first); returns production.json.
+
+    The change is appended to ``history.jsonl`` with ``action``, ``reason`` and ``metrics``.
+    """
     load_artifact(artifact_dir(models_dir, ref))  # refuse to promote a broken artifact
+    old = production_ref(models_dir)
     path = models_dir / PRODUCTION
     write_json_atomic(path, {
         "name": ref.name,
@@ -68,7 +81,51 @@ def promote(models_dir: Path, ref: ModelRef) -> Path:
         "path": f"{ref.name}/{ref.version}",
         "promoted": datetime.now(UTC).isoformat(timespec="seconds"),
     })
+    record(models_dir, action, new=ref, old=old, reason=reason, metrics=metrics)
     return path
+
+
+def record(models_dir: Path, action: str, *, new: ModelRef | None, old: ModelRef | None,
+           reason: str = "", metrics: dict | None = None) -> None:
+    """Append one decision to ``history.jsonl`` (one JSON object per line, fsynced)."""
+    entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "action": action,
+             "new": None if new is None else str(new), "old": None if old is None else str(old),
+             "reason": reason, "metrics": metrics or {}}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with open(models_dir / HISTORY, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def history(models_dir: Path) -> list[dict]:
+    """Every recorded decision, oldest first."""
+    path = models_dir / HISTORY
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def rollback(models_dir: Path) -> ModelRef:
+    """Restore the production model that the current one replaced (atomically).
+
+    Raises
+    ------
+    ModelError
+        When there is no production model or no earlier one to go back to.
+    """
+    current = production_ref(models_dir)
+    if current is None:
+        raise ModelError(f"no production model in {models_dir}/ to roll back")
+    for entry in reversed(history(models_dir)):
+        if entry["action"] in ("promoted", "forced", "rollback") and \
+                entry["new"] == str(current) and entry["old"]:
+            name, _, version = entry["old"].partition("/")
+            previous = ModelRef(name, version)
+            promote(models_dir, previous, action="rollback", reason=f"rolled back {current}")
+            return previous
+    raise ModelError(f"{current} replaced no earlier production model: nothing to roll "
+                     "back to (`mlstrategy models promote NAME/VERSION` picks one)")
 
 
 def parse_ref(text: str, models_dir: Path) -> ModelRef:
@@ -83,10 +140,19 @@ def parse_ref(text: str, models_dir: Path) -> ModelRef:
     return versions[-1]
 
 
-def resolve(models_dir: Path, model: str | None) -> Artifact:
-    """Load the artifact the user asked for (``NAME[/VERSION]``), or the production one."""
+def resolve(models_dir: Path, model: str | None, *, newest_if_no_production: bool = False
+            ) -> Artifact:
+    """Load the artifact the user asked for (``NAME[/VERSION]``), or the production one.
+
+    With ``newest_if_no_production`` (evaluations: backtests, replays; never live trading),
+    the newest trained model stands in when nothing is in production yet, with a warning.
+    """
     if model is None:
         ref = production_ref(models_dir)
+        if ref is None and newest_if_no_production and list_models(models_dir):
+            ref = max(list_models(models_dir), key=lambda r: (r.version, r.name))
+            log.warning("no production model in %s/: using the newest trained model, %s "
+                        "(not promoted; see `mlstrategy models list`)", models_dir, ref)
         if ref is None:
             raise ModelError(f"no production model in {models_dir}/; {NO_MODEL_HINT}")
     else:
@@ -103,7 +169,7 @@ def trials_on_same_data(models_dir: Path, artifact: Artifact) -> int:
     Each is one configuration tried on these data: the deflated Sharpe of a backtest
     discounts the best of that many tries.
     """
-    sha = artifact.manifest["training_data"]["sha256"]
+    sha = artifact.manifest.training_data.sha256
     count = 0
     for ref in list_models(models_dir):
         try:

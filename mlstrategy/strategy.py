@@ -23,26 +23,12 @@ from typing import Protocol
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from mlstrategy.artifact import Artifact, load_artifact
+from mlstrategy.decision import decide
 from mlstrategy.inference import SignalEngine
 
 ENTER, EXIT = "enter", "exit"
+__all__ = ["ENTER", "EXIT", "SIZINGS", "MLStrategy", "Session", "decide", "resolve_model"]
 SIZINGS = ("fraction", "units", "vol_target")
-
-
-def decide(proba: float, current: int, enter: float, exit_: float, allow_short: bool) -> int:
-    """The target position (1 long, 0 flat, -1 short) after a bar with model ``proba``.
-
-    Long when P(up) reaches ``enter``; a long is kept while P(up) stays at or above ``exit``
-    (hysteresis: no flapping around one level). Short, when allowed, mirrors it on P(down).
-    During the warm-up (NaN) nothing changes.
-    """
-    if proba != proba:
-        return current
-    if proba >= (exit_ if current > 0 else enter):
-        return 1
-    if allow_short and 1.0 - proba >= (exit_ if current < 0 else enter):
-        return -1
-    return 0
 
 
 class Session(Protocol):
@@ -90,10 +76,10 @@ def resolve_model(model: object, models_dir: str | Path) -> Artifact:
     """An ``Artifact``, an artifact directory, or ``"production"`` -> a loaded artifact."""
     if isinstance(model, Artifact):
         return model
-    if model in (None, "production"):
+    if model in (None, "production"):  # a backtest: the newest model while none is promoted
         from mlstrategy.registry import resolve
 
-        return resolve(Path(models_dir), None)
+        return resolve(Path(models_dir), None, newest_if_no_production=True)
     return load_artifact(Path(model))
 
 

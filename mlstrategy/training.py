@@ -1,29 +1,54 @@
-"""Training: features + labels -> purged walk-forward validation -> final model -> manifest.
+"""Training: features + labels -> purged validation -> final model -> manifest draft.
 
 The last ``test_fraction`` of bars is a holdout that no fold, threshold or model ever sees in
-training; the backtest runs on exactly that span. Inside the training span, expanding-window
-walk-forward folds (purged by the label overlap) give per-fold metrics and out-of-fold
-probabilities, from which the decision thresholds are chosen.
+training; the backtest runs on exactly that span. Inside the training span the validation
+scheme (``--cv``: expanding or rolling walk-forward, combinatorial purged k-fold) gives per-fold
+ML and trading metrics beside their baselines, and out-of-fold probabilities from which the
+decision thresholds are chosen. Every split is purged by each label's actual reach and
+embargoed after each test block. The sanity gate then flags results too good to be true, or
+without skill.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from features_numba import KERNEL_VERSION, FeatureSpec, compute_features
 from mlstrategy.artifact import Thresholds
+from mlstrategy.backtest.stats import observed_periods_per_year
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import MLStrategyError
-from mlstrategy.labels import LabelSpec, make_labels
-from mlstrategy.metrics import classification_metrics, signal_metrics
-from mlstrategy.models.catboost import CatBoostModel, CatBoostParams
-from mlstrategy.splits import Fold, holdout_split, walk_forward_folds
+from mlstrategy.gate import sanity_flags
+from mlstrategy.labels import Labels, LabelSpec, labels_of
+from mlstrategy.metrics import classification_metrics, signal_metrics, trading_metrics
+from mlstrategy.models import model_class, parse_params
+from mlstrategy.splits import Fold, Split, clean_train, holdout_split, splits
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
+
+
+class Progress(Protocol):
+    """What training reports while it runs (a plain object: it crosses process boundaries)."""
+
+    def __call__(self, message: str) -> None:
+        """A stage worth a line."""
+
+    def advance(self, done: int, total: int) -> None:
+        """``done`` of ``total`` validation fits finished (a progress bar)."""
+
+
+class LogProgress:
+    """Progress into the log (the default)."""
+
+    def __call__(self, message: str) -> None:
+        log.info(message)
+
+    def advance(self, done: int, total: int) -> None:
+        """Nothing: the stage lines say it."""
 
 
 @dataclass(frozen=True)
@@ -31,35 +56,72 @@ class TrainConfig:
     """Everything that decides a training run besides the data and the features."""
 
     label: LabelSpec = field(default_factory=LabelSpec)
-    catboost: CatBoostParams = field(default_factory=CatBoostParams)
+    model: str = "catboost"
+    params: object | None = None  # the kind's params dataclass; None: its defaults
+    cv: str = "walk_forward"  # walk_forward | rolling | cpcv
+    folds: int = 4  # folds; for cpcv the number of groups
+    test_groups: int = 2  # cpcv: groups tested together
+    rolling_window: int | None = None  # rolling: training bars per fold (default a third)
+    embargo: int | None = None  # bars after each test block left out; None: label reach
     test_fraction: float = 0.2
-    folds: int = 4
     enter_quantile: float = 0.7
+    cost: float = 0.001  # per side, for the trading metrics
+    early_stopping_fraction: float = 0.15  # later slice of training rows that early stops
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def model_params(self) -> object:
+        """The params dataclass of ``model`` (its defaults unless given)."""
+        return self.params if self.params is not None else parse_params(self.model, {})
 
 
 @dataclass(frozen=True)
 class TrainResult:
     """A trained model, how it validated, and the manifest fields describing it."""
 
-    model: CatBoostModel
+    model: object
     thresholds: Thresholds
     holdout: Fold
     fold_metrics: list[dict]
     holdout_metrics: dict
     manifest: dict
+    importance: np.ndarray
+    flags: list[str]
 
 
-def _usable(rows: np.ndarray, y: np.ndarray, warmup: int) -> np.ndarray:
-    """Rows past the feature warm-up whose label is known."""
-    rows = rows[rows >= warmup]
-    return rows[~np.isnan(y[rows])]
+def _fit(config: TrainConfig, x: np.ndarray, labels: Labels, rows: np.ndarray) -> object:
+    """Fit the configured model on ``rows``; kinds that early-stop watch the last slice of
+    them (chronological, purged from the rows it is fit on)."""
+    cls = model_class(config.model)
+    params = config.model_params()
+    y = labels.y
+    stops = getattr(params, "early_stopping_rounds", 0) and config.early_stopping_fraction > 0
+    if stops and len(rows) > 200:
+        cut = rows[int(len(rows) * (1 - config.early_stopping_fraction))]
+        watch = rows[rows >= cut]
+        fit_rows = clean_train(rows[rows < cut], ((int(cut), int(rows[-1]) + 1),),
+                               labels.reach, 0)
+        return cls.fit(x[fit_rows], y[fit_rows], params, threads=config.threads,
+                       eval_set=(x[watch], y[watch]))
+    return cls.fit(x[rows], y[rows], params, threads=config.threads)
 
 
-def _evaluate(model: CatBoostModel, x: np.ndarray, y: np.ndarray, fwd: np.ndarray,
-              rows: np.ndarray, enter: float) -> tuple[dict, np.ndarray]:
-    proba = model.predict_proba(x[rows])
-    metrics = classification_metrics(y[rows], proba)
-    metrics.update(signal_metrics(proba, fwd[rows], enter))
+def _thresholds(proba: np.ndarray, quantile: float) -> tuple[float, float]:
+    return float(np.quantile(proba, quantile)), float(np.quantile(proba, 0.5))
+
+
+def _blocks(split: Split) -> list[np.ndarray]:
+    return [split.test[(split.test >= a) & (split.test < b)] for a, b in split.blocks]
+
+
+def _evaluate(model: object, x: np.ndarray, labels: Labels, test: np.ndarray,
+              blocks: list[np.ndarray], opens: np.ndarray, enter: float, exit_: float,
+              config: TrainConfig, ppy: float) -> tuple[dict, np.ndarray]:
+    proba = model.predict_proba(x[test])
+    metrics = classification_metrics(labels.y[test], proba)
+    metrics.update(signal_metrics(proba, labels.forward[test], enter))
+    metrics.update(trading_metrics(proba, opens, labels.forward[test], blocks, enter=enter,
+                                   exit_=exit_, cost=config.cost, periods_per_year=ppy))
+    metrics.update({"enter": enter, "exit": exit_})
     return metrics, proba
 
 
@@ -70,41 +132,57 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
     Raises
     ------
     MLStrategyError
-        If the dataset is too short for the warm-up, folds and holdout asked for.
+        If the dataset is too short for the warm-up, folds and holdout asked for, or the
+        validation scheme cannot be built.
     """
-    say = progress or log.info
+    say = progress or LogProgress()
     bars = dataset.bars
     n = len(bars)
     needed = spec.warmup + config.label.overlap + 50 * (config.folds + 2)
     if n < needed:
         raise MLStrategyError(
             f"{n} bars are too few: features need {spec.warmup} bars of warm-up and "
-            f"{config.folds} folds plus a holdout need more; give at least {needed} bars"
-        )
+            f"{config.folds} folds plus a holdout need more; give at least {needed} bars")
     say(f"features: {len(spec)} columns over {n} bars (warm-up {spec.warmup})")
     x = compute_features(bars, spec)
-    y, fwd = make_labels(bars["open"].to_numpy(), config.label)
+    labels = labels_of(bars, config.label)
+    opens = bars["open"].to_numpy()
+    ppy = observed_periods_per_year(bars.index)
+    embargo = config.label.overlap if config.embargo is None else config.embargo
     holdout = holdout_split(n, config.test_fraction, config.label.overlap)
-    folds = walk_forward_folds(holdout.train_end, config.folds, config.label.overlap,
-                               min_train=spec.warmup + (holdout.train_end - spec.warmup) // 3)
-    fold_metrics: list[dict] = []
-    oof: list[np.ndarray] = []
-    for k, fold in enumerate(folds, start=1):
-        train_rows = _usable(fold.train_index(), y, spec.warmup)
-        test_rows = _usable(fold.test_index(), y, spec.warmup)
-        say(f"fold {k}/{len(folds)}: train {len(train_rows)} rows, test {len(test_rows)} rows")
-        model = CatBoostModel.fit(x[train_rows], y[train_rows], config.catboost)
-        metrics, proba = _evaluate(model, x, y, fwd, test_rows, enter=0.5)
-        fold_metrics.append({"fold": k, **asdict(fold), **metrics})
+    usable = np.flatnonzero((np.arange(n) >= spec.warmup) & ~np.isnan(labels.y))
+    block = ((holdout.test_start, n),)
+    train_rows = clean_train(usable[usable < holdout.test_start], block, labels.reach, 0)
+    holdout_rows = usable[usable >= holdout.test_start]
+    try:
+        cv = splits(config.cv, train_rows, labels.reach, folds=config.folds, embargo=embargo,
+                    min_train=len(train_rows) // 3,
+                    rolling_window=config.rolling_window or len(train_rows) // 3,
+                    test_groups=config.test_groups)
+    except ValueError as exc:
+        raise MLStrategyError(str(exc)) from None
+    fold_metrics, oof = [], []
+    for k, split in enumerate(cv, start=1):
+        say(f"fold {k}/{len(cv)} ({split.name}): train {len(split.train)} rows, test "
+            f"{len(split.test)} rows")
+        model = _fit(config, x, labels, split.train)
+        enter, exit_ = _thresholds(model.predict_proba(x[split.train]), config.enter_quantile)
+        metrics, proba = _evaluate(model, x, labels, split.test, _blocks(split), opens, enter,
+                                   exit_, config, ppy)
+        fold_metrics.append({"fold": k, "name": split.name, "train_rows": len(split.train),
+                             "test_blocks": [list(b) for b in split.blocks], **metrics})
         oof.append(proba)
-    oof_all = np.concatenate(oof)
-    thresholds = Thresholds(enter=float(np.quantile(oof_all, config.enter_quantile)),
-                            exit=float(np.quantile(oof_all, 0.5)))
-    train_rows = _usable(holdout.train_index(), y, spec.warmup)
+        say.advance(k, len(cv))
+    enter, exit_ = _thresholds(np.concatenate(oof), config.enter_quantile)
+    thresholds = Thresholds(enter=enter, exit=exit_)
     say(f"final model: train {len(train_rows)} rows; holdout from bar {holdout.test_start}")
-    model = CatBoostModel.fit(x[train_rows], y[train_rows], config.catboost)
-    holdout_rows = _usable(holdout.test_index(), y, spec.warmup)
-    holdout_metrics, _ = _evaluate(model, x, y, fwd, holdout_rows, thresholds.enter)
+    model = _fit(config, x, labels, train_rows)
+    holdout_metrics, _ = _evaluate(model, x, labels, holdout_rows, [holdout_rows], opens,
+                                   enter, exit_, config, ppy)
+    flags = sanity_flags(fold_metrics, holdout_metrics)
+    for flag in flags:
+        log.warning("sanity gate: %s", flag)
+    importance = model.feature_importance(x[train_rows], labels.y[train_rows])
     manifest = {
         "features": {"spec": spec.to_dict(), "hash": spec.hash, "names": list(spec.names),
                      "kernel_version": KERNEL_VERSION, "warmup": spec.warmup},
@@ -112,7 +190,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
         "thresholds": {**thresholds.to_dict(), "enter_quantile": config.enter_quantile,
                        "rule": f"enter at the {config.enter_quantile:.0%} quantile of "
                                "out-of-fold P(up), exit below its median"},
-        "learner": {"kind": "catboost", "params": asdict(config.catboost)},
+        "learner": {"kind": config.model, "params": asdict(config.model_params())},
         "training_data": {
             **dataset.info.to_dict(),
             "train_bars": [0, holdout.train_end],
@@ -120,12 +198,13 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             "holdout_first_bar": bars.index[holdout.test_start].isoformat(),
         },
         "validation": {
-            "scheme": "expanding walk-forward, purged by the label overlap, plus a final "
-                      "chronological holdout",
-            "purge_bars": config.label.overlap,
-            "test_fraction": config.test_fraction,
-            "folds": fold_metrics,
-            "holdout": holdout_metrics,
+            "scheme": config.cv, "folds_asked": config.folds,
+            "test_groups": config.test_groups if config.cv == "cpcv" else None,
+            "purge": "each label's reach", "purge_bars": config.label.overlap,
+            "embargo_bars": embargo, "test_fraction": config.test_fraction,
+            "cost_per_side": config.cost, "folds": fold_metrics, "holdout": holdout_metrics,
         },
+        "suspicious": flags,
     }
-    return TrainResult(model, thresholds, holdout, fold_metrics, holdout_metrics, manifest)
+    return TrainResult(model, thresholds, holdout, fold_metrics, holdout_metrics, manifest,
+                       importance, flags)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from datafeeds.timeframes import format_timedelta
-from mlstrategy.artifact import Artifact
+from mlstrategy.artifact import Artifact, TrainingData
 from mlstrategy.dataset import Dataset, ohlcv_sha256
 from mlstrategy.errors import MLStrategyError
 
@@ -38,15 +38,14 @@ def data_timeframe(dataset: Dataset) -> str:
     return format_timedelta(spacing) if pd.notna(spacing) else "unknown"
 
 
-def _matched_by(dataset: Dataset, trained: dict, timeframe: str) -> str:
+def _matched_by(dataset: Dataset, trained: TrainingData, timeframe: str) -> str:
     """Why these bars are the model's market, or "" when they are not."""
-    if (dataset.info.symbol, timeframe) == (trained["symbol"], trained["timeframe"]):
+    if (dataset.info.symbol, timeframe) == (trained.symbol, trained.timeframe):
         return "same symbol and timeframe"
     index = dataset.bars.index
-    lo = int(index.searchsorted(pd.Timestamp(trained["first_bar"])))
-    hi = int(index.searchsorted(pd.Timestamp(trained["last_bar"]), side="right"))
-    if hi - lo == trained["rows"] and ohlcv_sha256(dataset.bars.iloc[lo:hi]) == \
-            trained["sha256"]:
+    lo = int(index.searchsorted(pd.Timestamp(trained.first_bar)))
+    hi = int(index.searchsorted(pd.Timestamp(trained.last_bar), side="right"))
+    if hi - lo == trained.rows and ohlcv_sha256(dataset.bars.iloc[lo:hi]) == trained.sha256:
         return "same bars (sha256) as the training data"
     return ""
 
@@ -60,21 +59,21 @@ def trading_span(dataset: Dataset, artifact: Artifact, *, start: int | None = No
     MLStrategyError
         A ``start`` inside the training span without ``allow_in_sample``; no bar left to trade.
     """
-    trained = artifact.manifest["training_data"]
+    trained = artifact.manifest.training_data
     timeframe = data_timeframe(dataset)
     warnings = []
-    if timeframe != trained["timeframe"]:
-        warnings.append(f"the model was trained on {trained['timeframe']} bars, these are "
+    if timeframe != trained.timeframe:
+        warnings.append(f"the model was trained on {trained.timeframe} bars, these are "
                         f"{timeframe} bars")
-    if dataset.info.symbol != trained["symbol"]:
-        warnings.append(f"the model was trained on {trained['symbol']}, these bars are "
+    if dataset.info.symbol != trained.symbol:
+        warnings.append(f"the model was trained on {trained.symbol}, these bars are "
                         f"{dataset.info.symbol}")
     matched = _matched_by(dataset, trained, timeframe)
     index = dataset.bars.index
     clean = None
     if matched:
-        first = int(index.searchsorted(pd.Timestamp(trained["first_bar"])))
-        clean_at = int(index.searchsorted(pd.Timestamp(trained["holdout_first_bar"])))
+        first = int(index.searchsorted(pd.Timestamp(trained.first_bar)))
+        clean_at = int(index.searchsorted(pd.Timestamp(trained.holdout_first_bar)))
         if first < clean_at:  # some of these bars are training bars (or their labels' reach)
             clean = clean_at
     n = len(index)

@@ -23,9 +23,9 @@ from mlstrategy.backtest.report import BacktestResult, write_report
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.dataset import Dataset
-from mlstrategy.labels import LabelSpec, make_labels
+from mlstrategy.labels import LabelSpec, labels_of
 from mlstrategy.metrics import classification_metrics
-from mlstrategy.models.catboost import CatBoostParams
+from mlstrategy.models import parse_params
 from mlstrategy.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,17 @@ log = logging.getLogger(__name__)
 def training_config(artifact: Artifact) -> TrainConfig:
     """The training settings recorded in ``artifact``'s manifest."""
     manifest = artifact.manifest
-    validation = manifest["validation"]
-    return TrainConfig(label=LabelSpec.from_dict(manifest["label"]),
-                       catboost=CatBoostParams(**manifest["learner"]["params"]),
+    validation = manifest.validation
+    return TrainConfig(label=LabelSpec.from_dict(manifest.label),
+                       model=manifest.learner.kind,
+                       params=parse_params(manifest.learner.kind, manifest.learner.params),
+                       cv=validation.get("scheme", "walk_forward"),
+                       folds=int(validation.get("folds_asked", len(validation["folds"]))),
+                       test_groups=int(validation.get("test_groups") or 2),
+                       embargo=validation.get("embargo_bars"),
                        test_fraction=float(validation.get("test_fraction", 0.2)),
-                       folds=len(validation["folds"]),
-                       enter_quantile=float(manifest["thresholds"].get("enter_quantile", 0.7)))
+                       cost=float(validation.get("cost_per_side", 0.001)),
+                       enter_quantile=float(manifest.thresholds.get("enter_quantile", 0.7)))
 
 
 def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
@@ -53,7 +58,7 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
     n = len(dataset.bars)
     settings = training_config(artifact)
     x = compute_features(dataset.bars, artifact.spec)
-    y, _ = make_labels(dataset.bars["open"].to_numpy(), settings.label)
+    y = labels_of(dataset.bars, settings.label).y
     lines = {name: np.full(n - start, np.nan) for name in ("p_up", "p_enter", "p_exit")}
     windows = []
     bounds = list(range(start, n, every))

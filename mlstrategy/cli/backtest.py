@@ -83,13 +83,13 @@ def backtest(model: str | None, models_dir: Path, sample: str | None, data_path:
     orders, analyzers), trades.csv, equity.png and backtrader's backtest.png, and prints a
     summary table.
     """
-    from mlstrategy.backtest import BacktestConfig, StrategyParams, run_backtest
     from mlstrategy.backtest.report import summary_lines
+    from mlstrategy.backtest.runner import BacktestConfig, StrategyParams, run_backtest
     from mlstrategy.registry import resolve, trials_on_same_data
 
-    artifact = resolve(models_dir, model)
+    artifact = resolve(models_dir, model, newest_if_no_production=True)
     if data_path is None and sample is None:
-        trained_on = artifact.manifest["training_data"]["source"]
+        trained_on = artifact.manifest.training_data.source
         sample = trained_on.removeprefix("sample:") if trained_on.startswith("sample:") else None
         if sample not in SAMPLES:
             raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "

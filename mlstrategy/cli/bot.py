@@ -306,9 +306,9 @@ def replay(model: str | None, models_dir: Path, sample: str | None, data_path: P
     from mlstrategy.registry import resolve
 
     _configure_logs(log_json)
-    artifact = resolve(models_dir, model)
+    artifact = resolve(models_dir, model, newest_if_no_production=True)
     if data_path is None and sample is None:
-        trained_on = artifact.manifest["training_data"]["source"]
+        trained_on = artifact.manifest.training_data.source
         sample = trained_on.removeprefix("sample:")
         if sample not in SAMPLES:
             raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "

@@ -1,4 +1,4 @@
-"""``mlstrategy models``: list, show and promote trained artifacts."""
+"""``mlstrategy models``: list, show, promote and roll back trained artifacts."""
 from __future__ import annotations
 
 import json
@@ -6,27 +6,39 @@ from pathlib import Path
 
 import click
 
-from mlstrategy.artifact import load_artifact
 from mlstrategy.cli.common import models_dir_option
-from mlstrategy.registry import artifact_dir, list_models, parse_ref, production_ref, promote
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def models() -> None:
-    """List, inspect and promote trained models (models/<name>/<version>/)."""
+    """List, inspect, promote and roll back trained models (models/<name>/<version>/)."""
+
+
+def _fmt(value: object) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 @models.command("list")
 @models_dir_option
 def list_cmd(models_dir: Path) -> None:
-    """List every model artifact; '*' marks the production model."""
+    """List every model with its holdout figures; '*' marks the production model."""
+    from mlstrategy.artifact import read_index
+    from mlstrategy.registry import list_models, production_ref
+
     production = production_ref(models_dir)
     refs = list_models(models_dir)
     if not refs:
         click.echo(f"no models in {models_dir}/ (train one: python train_ml_strategy.py)")
+        return
+    index = read_index(models_dir)
     for ref in refs:
+        entry = index.get(str(ref), {})
         mark = "*" if ref == production else " "
-        click.echo(f"{mark} {ref}")
+        figures = "" if not entry else (
+            f"  {entry.get('kind')}  holdout AUC {_fmt(entry.get('holdout_auc'))}  net Sharpe "
+            f"{_fmt(entry.get('holdout_sharpe'))} (B&H {_fmt(entry.get('buy_hold_sharpe'))})"
+            + (f"  FLAGGED x{entry['suspicious']}" if entry.get("suspicious") else ""))
+        click.echo(f"{mark} {ref}{figures}")
 
 
 @models.command()
@@ -34,15 +46,48 @@ def list_cmd(models_dir: Path) -> None:
 @models_dir_option
 def show(model: str, models_dir: Path) -> None:
     """Verify MODEL (NAME or NAME/VERSION) and print its manifest."""
+    from mlstrategy.artifact import load_artifact
+    from mlstrategy.registry import artifact_dir, parse_ref
+
     artifact = load_artifact(artifact_dir(models_dir, parse_ref(model, models_dir)))
-    click.echo(json.dumps(artifact.manifest, indent=2))
+    click.echo(json.dumps(artifact.manifest.to_dict(), indent=2))
 
 
 @models.command("promote")
 @click.argument("model")
+@click.option("--force", is_flag=True, help="Promote even a model the sanity gate flagged.")
 @models_dir_option
-def promote_cmd(model: str, models_dir: Path) -> None:
+def promote_cmd(model: str, force: bool, models_dir: Path) -> None:
     """Make MODEL (NAME or NAME/VERSION) the production model, atomically."""
+    from mlstrategy.artifact import load_artifact
+    from mlstrategy.errors import ModelError
+    from mlstrategy.registry import artifact_dir, parse_ref, promote
+
     ref = parse_ref(model, models_dir)
-    path = promote(models_dir, ref)
+    flags = load_artifact(artifact_dir(models_dir, ref)).manifest.suspicious
+    if flags and not force:
+        raise ModelError(f"{ref} was flagged by the sanity gate ({flags[0]}); add --force to "
+                         "promote it anyway")
+    path = promote(models_dir, ref, action="forced" if flags else "promoted",
+                   reason="by hand" + (" despite flags" if flags else ""))
     click.echo(f"{path} -> {ref}")
+
+
+@models.command()
+@models_dir_option
+def rollback(models_dir: Path) -> None:
+    """Restore the production model that the current one replaced."""
+    from mlstrategy.registry import rollback as roll_back
+
+    click.echo(f"production -> {roll_back(models_dir)}")
+
+
+@models.command("history")
+@models_dir_option
+def history_cmd(models_dir: Path) -> None:
+    """Every promotion, rollback and kept-out challenger, oldest first."""
+    from mlstrategy.registry import history
+
+    for entry in history(models_dir):
+        click.echo(f"{entry['time']}  {entry['action']:<9} {entry['new']} (was "
+                   f"{entry['old']}): {entry['reason']}")

@@ -1,12 +1,11 @@
 """``mlstrategy train`` (= ``python train_ml_strategy.py``): train, validate, save, promote."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from features_numba import FeatureSpec
-from mlstrategy.artifact import save_artifact
 from mlstrategy.cli.common import (
     config_option,
     data_options,
@@ -14,12 +13,33 @@ from mlstrategy.cli.common import (
     load_dataset,
     models_dir_option,
 )
-from mlstrategy.labels import LabelSpec
-from mlstrategy.models.catboost import CatBoostParams
-from mlstrategy.registry import ModelRef
-from mlstrategy.registry import promote as promote_model
-from mlstrategy.training import TrainConfig
-from mlstrategy.training import train as train_model
+
+MODELS = ("catboost", "random_forest", "hist_gb", "mlp", "xgboost")
+
+
+class TrainProgress:
+    """Stage lines on stderr and a tqdm bar over the validation fits. Plain and picklable:
+    the bar is made in the process that draws it."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, message: str) -> None:
+        if self._bar is None:
+            click.echo(f"  {message}", err=True)
+
+    def advance(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=total, desc="  validation", unit="fold", leave=False)
+        self._bar.update(done - self._bar.n)
+        if done >= total:
+            self._bar.close()
+            self._bar = None
+
+    def __getstate__(self) -> dict:
+        return {"_bar": None}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,66 +49,125 @@ from mlstrategy.training import train as train_model
               "name, e.g. btcusd-1h).")
 @click.option("--features", "features_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Feature spec TOML file (default: the built-in default spec).")
+@click.option("--model", "kind", type=click.Choice(MODELS), default="catboost",
+              show_default=True, help="Learner: CatBoost, scikit-learn random forest, "
+              "histogram gradient boosting or MLP, or XGBoost (the xgboost extra).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A learner parameter, repeatable (e.g. --param depth=8); see the README "
+              "for each model's parameters.")
+@click.option("--label", "label_kind", type=click.Choice(["fixed", "triple_barrier"]),
+              default="fixed", show_default=True, help="fixed: the forward return over "
+              "--horizon bars; triple_barrier: take-profit/stop-loss/time, first touched.")
 @click.option("--horizon", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Label: holding period in bars, from the next bar's open.")
-@click.option("--label-threshold", type=float, default=0.0, show_default=True,
-              help="Label: minimum forward log return that counts as 'up' (e.g. costs).")
+              help="Label: holding period in bars from the next bar's open (the maximum "
+                   "holding for triple_barrier).")
+@click.option("--label-threshold", type=click.FloatRange(min=0.0), default=0.0,
+              show_default=True, help="fixed: returns within +-this log return are 'flat' "
+              "(not up; dropped with --drop-flat).")
+@click.option("--drop-flat", is_flag=True, help="fixed: leave flat rows out of training.")
+@click.option("--take-profit", type=click.FloatRange(min=0.0, min_open=True), default=2.0,
+              show_default=True, help="triple_barrier: take-profit in volatilities.")
+@click.option("--stop-loss", type=click.FloatRange(min=0.0, min_open=True), default=1.0,
+              show_default=True, help="triple_barrier: stop-loss in volatilities.")
+@click.option("--vol", type=click.Choice(["atr", "std"]), default="atr", show_default=True,
+              help="triple_barrier: volatility measure (ATR or std of returns).")
+@click.option("--cv", type=click.Choice(["walk_forward", "rolling", "cpcv"]),
+              default="walk_forward", show_default=True, help="Validation: expanding or "
+              "rolling walk-forward, or combinatorial purged k-fold.")
+@click.option("--folds", type=click.IntRange(1, 20), default=4, show_default=True,
+              help="Walk-forward folds; for cpcv the number of groups.")
+@click.option("--test-groups", type=click.IntRange(min=1), default=2, show_default=True,
+              help="cpcv: groups tested together.")
+@click.option("--embargo", type=click.IntRange(min=0), help="Bars after each test block left "
+              "out of training (default: the label's reach).")
 @click.option("--test-fraction", type=click.FloatRange(0.05, 0.5), default=0.2,
               show_default=True, help="Last fraction of bars held out for the final test "
               "and the default backtest span.")
-@click.option("--folds", type=click.IntRange(1, 20), default=4, show_default=True,
-              help="Walk-forward validation folds inside the training span.")
-@click.option("--iterations", type=click.IntRange(min=1), default=300, show_default=True,
-              help="CatBoost boosting iterations.")
-@click.option("--depth", type=click.IntRange(1, 10), default=6, show_default=True,
-              help="CatBoost tree depth.")
-@click.option("--learning-rate", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.05,
-              show_default=True, help="CatBoost learning rate.")
-@click.option("--seed", type=int, default=42, show_default=True,
-              help="Random seed (same data + seed = byte-identical model file).")
 @click.option("--enter-quantile", type=click.FloatRange(0.5, 0.99), default=0.7,
               show_default=True, help="Enter long when P(up) reaches this quantile of the "
               "out-of-fold probabilities; exit below their median.")
+@click.option("--cost", type=click.FloatRange(0.0, 0.1), default=0.001, show_default=True,
+              help="Cost per side for the trading metrics and the promotion backtest.")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads for the learner "
+              "(default: all cores).")
+@click.option("--seed", type=int, help="Random seed (same data + seed = byte-identical model "
+              "file); default the learner's (42).")
 @click.option("--promote/--no-promote", default=True, show_default=True,
-              help="Make the new model the production model (models/production.json).")
+              help="Make the new model production if it passes the sanity gate and beats "
+                   "the production model on the same recent bars.")
+@click.option("--promote-metric", type=click.Choice(["sharpe", "total_return", "psr", "cagr"]),
+              default="sharpe", show_default=True, help="What 'beats' means (net of costs).")
+@click.option("--force", is_flag=True, help="Promote even if flagged or not better.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full training report as "
+              "JSON on stdout (everything else goes to stderr).")
 @config_option
 @debug_option
 def train(sample: str | None, data_path: Path | None, symbol: str | None,
           timeframe: str | None, models_dir: Path, name: str | None,
-          features_path: Path | None, horizon: int, label_threshold: float,
-          test_fraction: float, folds: int, iterations: int, depth: int,
-          learning_rate: float, seed: int, enter_quantile: float, promote: bool) -> None:
-    """Train a CatBoost model on market history, validate it without leakage, save it.
+          features_path: Path | None, kind: str, params: tuple[str, ...], label_kind: str,
+          horizon: int, label_threshold: float, drop_flat: bool, take_profit: float,
+          stop_loss: float, vol: str, cv: str, folds: int, test_groups: int,
+          embargo: int | None, test_fraction: float, enter_quantile: float, cost: float,
+          threads: int | None, seed: int | None, promote: bool, promote_metric: str,
+          force: bool, as_json: bool) -> None:
+    """Train a model on market history, validate it without leakage, save it, promote it.
 
-    Features come from the Numba feature engine, the label is the forward return from the next
-    bar's open, validation is purged walk-forward plus a final holdout (the backtest span).
-    The artifact goes to MODELS_DIR/<name>/<version>/ (model.cbm + manifest.json).
+    Features come from the Numba feature engine; labels from the next bar's open; validation
+    is purged by each label's reach and embargoed, plus a final holdout (the backtest span).
+    The artifact goes to MODELS_DIR/<name>/<version>/ with metrics.json, report.md and
+    feature_importance.png. Results too good to be true, or without skill, are flagged and
+    never promoted automatically.
     """
+    import os
+
+    from features_numba import FeatureSpec
+    from mlstrategy.artifact import load_artifact, save_artifact
+    from mlstrategy.labels import LabelSpec
+    from mlstrategy.model_report import fold_table
+    from mlstrategy.models import parse_params
+    from mlstrategy.models.params import split_pairs
+    from mlstrategy.training import TrainConfig
+    from mlstrategy.training import train as train_model
+
+    say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     dataset = load_dataset(sample, data_path, symbol, timeframe)
     spec = FeatureSpec.from_toml(features_path) if features_path else FeatureSpec.default()
+    values = split_pairs(params)
+    if seed is not None:
+        values["seed"] = str(seed)
     config = TrainConfig(
-        label=LabelSpec(horizon=horizon, threshold=label_threshold),
-        catboost=CatBoostParams(iterations=iterations, depth=depth,
-                                learning_rate=learning_rate, seed=seed),
-        test_fraction=test_fraction,
-        folds=folds,
-        enter_quantile=enter_quantile,
-    )
+        label=LabelSpec(kind=label_kind, horizon=horizon, threshold=label_threshold,
+                        drop_flat=drop_flat, take_profit=take_profit, stop_loss=stop_loss,
+                        vol=vol),
+        model=kind, params=parse_params(kind, values), cv=cv, folds=folds,
+        test_groups=test_groups, embargo=embargo, test_fraction=test_fraction,
+        enter_quantile=enter_quantile, cost=cost, threads=threads or os.cpu_count() or 1)
     info = dataset.info
-    click.echo(f"data: {info.source} {info.symbol} {info.timeframe}, {info.rows} bars "
-               f"{info.first_bar} .. {info.last_bar}")
-    result = train_model(dataset, spec, config, progress=lambda msg: click.echo(f"  {msg}"))
-    for fold in result.fold_metrics:
-        click.echo(f"  fold {fold['fold']}: AUC {fold['auc']:.3f}  accuracy "
-                   f"{fold['accuracy']:.3f}  log loss {fold['log_loss']:.4f}")
-    h = result.holdout_metrics
-    click.echo(f"holdout: AUC {h['auc']:.3f}  accuracy {h['accuracy']:.3f}  signals "
-               f"{h['signals']}  hit rate {h['hit_rate']:.3f}  edge {h['edge_bps']:.1f} bps")
+    say(f"data: {info.source} {info.symbol} {info.timeframe}, {info.rows} bars "
+        f"{info.first_bar} .. {info.last_bar}; model {kind}, cv {cv}")
+    result = train_model(dataset, spec, config, progress=TrainProgress())
+    for line in fold_table(result.fold_metrics, result.holdout_metrics):
+        say(line)
+    for flag in result.flags:
+        click.echo(f"WARNING, sanity gate: {flag}", err=True)
     model_name = name or (sample if data_path is None else data_path.stem)
-    path = save_artifact(models_dir, model_name, result.model, result.manifest)
-    click.echo(f"model saved: {path / 'model.cbm'}")
-    click.echo(f"manifest:    {path / 'manifest.json'}")
+    path = save_artifact(models_dir, model_name, result.model, result.manifest,
+                         importance=result.importance)
+    say(f"model saved: {path / result.model.filename}")
+    say(f"manifest:    {path / 'manifest.json'} (report.md, metrics.json, "
+        "feature_importance.png beside it)")
+    decision = None
     if promote:
-        production = promote_model(models_dir, ModelRef(model_name, path.name))
-        click.echo(f"production:  {production} -> {model_name}/{path.name}")
+        from mlstrategy.promotion import promote_if_better
 
+        decision = promote_if_better(models_dir, dataset, load_artifact(path),
+                                     metric=promote_metric, cost=cost, force=force)
+        verdict = "promoted to production" if decision.promoted else "kept out of production"
+        say(f"{verdict}: {decision.reason}")
+        if not decision.promoted:
+            say("  (promote it anyway with --force, or `mlstrategy models promote "
+                f"{model_name}/{path.name} --force`)")
+    if as_json:
+        click.echo(json.dumps({"path": str(path), "manifest": load_artifact(path).manifest
+                               .to_dict(), "promotion": None if decision is None
+                               else vars(decision)}, default=str))

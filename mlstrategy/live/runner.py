@@ -86,15 +86,15 @@ class BotResult:
 
 def check_model(artifact: Artifact, symbol: str, timeframe: str) -> None:
     """Refuse a model trained on another bar size; warn about another symbol."""
-    trained = artifact.manifest["training_data"]
-    if trained.get("timeframe") != timeframe:
+    trained = artifact.manifest.training_data
+    if trained.timeframe != timeframe:
         raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
-                          f"{trained.get('timeframe')!r} bars, the bot is asked to trade "
-                          f"{timeframe!r}; pass --timeframe {trained.get('timeframe')} or "
+                          f"{trained.timeframe!r} bars, the bot is asked to trade "
+                          f"{timeframe!r}; pass --timeframe {trained.timeframe} or "
                           "train a model on these bars")
-    if trained.get("symbol") != symbol:
+    if trained.symbol != symbol:
         log.warning("model %s/%s was trained on %s, trading it on %s", artifact.name,
-                    artifact.version, trained.get("symbol"), symbol)
+                    artifact.version, trained.symbol, symbol)
 
 
 @contextlib.contextmanager

@@ -1,36 +1,32 @@
-"""CatBoost classifier behind the small fit / predict_proba / save / load contract we use.
+"""CatBoost, the default model: ``.cbm`` files, Numba tree evaluation on the per-bar path.
 
 Saved as CatBoost's own ``.cbm`` format (never pickle). CatBoost stamps a finish time and a
 random GUID into the model metadata; both are removed before saving, so the same data and seed
-give a byte-identical file (reproducible artifacts, meaningful sha256).
+give a byte-identical file (reproducible artifacts, meaningful sha256). Early stopping watches
+a later, chronological slice of the training rows (``eval_set``) and keeps the best iteration.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from catboost import CatBoostClassifier
 
 from mlstrategy.models.catboost_nb import TreeEvaluator
+from mlstrategy.models.params import CatBoostParams
 
 MODEL_FILENAME = "model.cbm"
 _NONDETERMINISTIC_METADATA = ("train_finish_time", "model_guid")
 
-
-@dataclass(frozen=True)
-class CatBoostParams:
-    """The CatBoost settings we expose; everything else stays at CatBoost's defaults."""
-
-    iterations: int = 300
-    depth: int = 6
-    learning_rate: float = 0.05
-    l2_leaf_reg: float = 3.0
-    seed: int = 42
+__all__ = ["MODEL_FILENAME", "CatBoostModel", "CatBoostParams"]
 
 
 class CatBoostModel:
-    """A binary classifier giving P(label = 1) for feature rows (NaN allowed)."""
+    """A binary CatBoost classifier (``models.protocol.Model``)."""
+
+    kind: ClassVar[str] = "catboost"
+    filename: ClassVar[str] = MODEL_FILENAME
 
     def __init__(self, model: CatBoostClassifier) -> None:
         self._model = model
@@ -38,20 +34,22 @@ class CatBoostModel:
         self._one = np.empty(1, dtype=np.float64)
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, params: CatBoostParams) -> CatBoostModel:
+    def fit(cls, x: np.ndarray, y: np.ndarray, params: CatBoostParams, *, threads: int = 1,
+            eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> CatBoostModel:
         """Train on rows ``x`` (float64, NaN allowed) with 0/1 labels ``y``."""
+        stop = params.early_stopping_rounds if eval_set is not None else 0
         model = CatBoostClassifier(
-            iterations=params.iterations,
-            depth=params.depth,
-            learning_rate=params.learning_rate,
-            l2_leaf_reg=params.l2_leaf_reg,
-            random_seed=params.seed,
-            loss_function="Logloss",
-            verbose=False,
-            allow_writing_files=False,
-            thread_count=-1,
-        )
-        model.fit(x, y.astype(np.int64))
+            iterations=params.iterations, depth=params.depth,
+            learning_rate=params.learning_rate, l2_leaf_reg=params.l2_leaf_reg,
+            random_seed=params.seed, loss_function="Logloss", verbose=False,
+            allow_writing_files=False, thread_count=threads,
+            auto_class_weights="Balanced" if params.class_weights == "balanced" else None,
+            early_stopping_rounds=stop or None, use_best_model=bool(stop))
+        if stop:
+            model.fit(x, y.astype(np.int64),
+                      eval_set=(eval_set[0], eval_set[1].astype(np.int64)))
+        else:
+            model.fit(x, y.astype(np.int64))
         return cls(model)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -71,7 +69,12 @@ class CatBoostModel:
     @property
     def n_features(self) -> int:
         """Width of the rows the model was trained on."""
-        return int(self._model.n_features_in_)
+        return len(self._model.feature_names_)
+
+    def feature_importance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """CatBoost's own importance (prediction values change), normalised."""
+        values = np.asarray(self._model.get_feature_importance(), dtype=np.float64)
+        return values / values.sum() if values.sum() > 0 else values
 
     def save(self, directory: Path) -> Path:
         """Write ``model.cbm`` into ``directory`` reproducibly and return its path."""

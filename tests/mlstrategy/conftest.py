@@ -14,7 +14,9 @@ from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef, promote
 from mlstrategy.training import TrainConfig, TrainResult, train
 
-FAST = TrainConfig(label=LabelSpec(horizon=4), catboost=CatBoostParams(iterations=40, depth=4),
+# a small model that trades often (no early stopping): quick to train, plenty of orders
+FAST = TrainConfig(label=LabelSpec(horizon=4),
+                   params=CatBoostParams(iterations=40, depth=4, early_stopping_rounds=0),
                    test_fraction=0.2, folds=2)
 
 
@@ -35,6 +37,7 @@ def btc_dataset() -> Dataset:
 def trained(btc_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     models_dir = tmp_path_factory.mktemp("models")
     result = train(btc_dataset, FeatureSpec.default(), FAST)
-    path = save_artifact(models_dir, "btc", result.model, result.manifest)
+    path = save_artifact(models_dir, "btc", result.model, result.manifest,
+                         importance=result.importance)
     promote(models_dir, ModelRef("btc", path.name))
     return Trained(btc_dataset, result, models_dir, load_artifact(path))

@@ -13,7 +13,7 @@ from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from datafeeds.bt.feed import NumpyData
 from features_numba import compute_features
-from mlstrategy.backtest import BacktestConfig, run_backtest, simulate
+from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.dataset import describe
 from mlstrategy.errors import MLStrategyError

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 
 from mlstrategy.cli.backtest import backtest
@@ -63,6 +64,25 @@ def test_backtest_without_a_model_says_how_to_train_and_exits_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_leaky_feature_is_flagged_and_never_promoted(tmp_path):
+    """The canary: volume carries the future label, so volume features see the future."""
+    from datafeeds import load_sample
+    from mlstrategy.labels import LabelSpec, labels_of
+
+    bars = load_sample("btcusd-1h").iloc[:6000].copy()
+    future_up = labels_of(bars, LabelSpec(horizon=4)).y
+    bars["volume"] = 1000.0 + 1000.0 * np.nan_to_num(future_up)
+    path = tmp_path / "leaky.csv"
+    bars.to_csv(path)
+    result = _run("train_ml_strategy.py", "--data", str(path), "--timeframe", "1h",
+                  "--param", "iterations=60", "--folds", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "too good" in result.stderr and "kept out of production" in result.stdout
+    assert not (tmp_path / "models" / "production.json").exists()
+    history = (tmp_path / "models" / "history.jsonl").read_text()
+    assert '"action": "kept"' in history and "too good" in history
+
+
 def test_unreadable_data_file_is_one_line_exit_2(tmp_path):
     bad = tmp_path / "bars.csv"
     bad.write_text("datetime,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,x,3\n")
@@ -74,11 +94,14 @@ def test_unreadable_data_file_is_one_line_exit_2(tmp_path):
 
 
 def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
-    trained = _run("train_ml_strategy.py", "--iterations", "30", "--folds", "2", cwd=tmp_path)
+    trained = _run("train_ml_strategy.py", "--param", "iterations=30", "--folds", "2",
+                   cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
-    production = tmp_path / "models" / "production.json"
-    assert production.is_file()
     [model_dir] = [p.parent for p in (tmp_path / "models").glob("btcusd-1h/*/manifest.json")]
+    # the sample model has no skill after costs: flagged, kept out of production, and the
+    # backtest and the bot session fall back to it with a warning
+    promoted = (tmp_path / "models" / "production.json").is_file()
+    assert promoted != ("kept out of production" in trained.stdout)
     assert (model_dir / "model.cbm").is_file()
     assert str(Path("models") / "btcusd-1h" / model_dir.name / "model.cbm") in trained.stdout
     ran = _run("trading_bot.py", "backtest", cwd=tmp_path)
@@ -88,7 +111,8 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
         assert report.with_name(name).is_file()
         assert str(report.with_name(name).relative_to(tmp_path)) in ran.stdout
     assert "buy & hold" in ran.stdout and "deflated Sharpe" in ran.stdout
-    inside = _run("trading_bot.py", "backtest", "--start", "500", cwd=tmp_path)
+    inside = _run("trading_bot.py", "backtest", "--model", "btcusd-1h", "--start", "500",
+                  cwd=tmp_path)
     assert inside.returncode == 2 and "--allow-in-sample" in inside.stderr
     assert len(inside.stderr.strip().splitlines()) == 1
     allowed = _run("trading_bot.py", "backtest", "--start", "500", "--allow-in-sample",
@@ -137,12 +161,22 @@ def test_models_list_show_and_promote(trained, tmp_path):
     version = trained.artifact.version
     shutil.copytree(models_dir / "btc" / version, models_dir / "btc" / "20990101T000000Z")
     runner = CliRunner()
-    listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)])
-    assert listed.output.splitlines() == [f"* btc/{version}", "  btc/20990101T000000Z"]
+    listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)]).output
+    first, second = listed.splitlines()
+    assert first.startswith(f"* btc/{version}  catboost  holdout AUC")
+    assert second == "  btc/20990101T000000Z"  # a copy the registry never published
     shown = runner.invoke(cli, ["models", "show", f"btc/{version}", "--models-dir",
                                 str(models_dir)])
     assert json.loads(shown.output)["version"] == version
-    promoted = runner.invoke(cli, ["models", "promote", "btc", "--models-dir", str(models_dir)])
+    flagged = trained.artifact.manifest.suspicious
+    refused = runner.invoke(cli, ["models", "promote", "btc", "--models-dir", str(models_dir)])
+    assert (refused.exit_code != 0) == bool(flagged)
+    promoted = runner.invoke(cli, ["models", "promote", "btc", "--force", "--models-dir",
+                                   str(models_dir)])
     assert promoted.exit_code == 0 and "btc/20990101T000000Z" in promoted.output
     listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)])
     assert listed.output.splitlines()[1] == "* btc/20990101T000000Z"
+    rolled = runner.invoke(cli, ["models", "rollback", "--models-dir", str(models_dir)])
+    assert rolled.exit_code == 0 and f"btc/{version}" in rolled.output
+    log = runner.invoke(cli, ["models", "history", "--models-dir", str(models_dir)]).output
+    assert "rollback" in log and "btc/20990101T000000Z" in log

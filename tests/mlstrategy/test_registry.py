@@ -1,11 +1,24 @@
+"""The registry: production pointer, champion/challenger, history, rollback, refusals."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
+from mlstrategy.artifact import load_artifact, save_artifact
 from mlstrategy.errors import ModelError
-from mlstrategy.registry import ModelRef, list_models, parse_ref, production_ref, promote, resolve
+from mlstrategy.promotion import promote_if_better
+from mlstrategy.registry import (
+    ModelRef,
+    history,
+    list_models,
+    parse_ref,
+    production_ref,
+    promote,
+    resolve,
+    rollback,
+)
 
 
 def test_production_model_resolves(trained):
@@ -22,8 +35,6 @@ def test_no_production_model_says_how_to_train(tmp_path):
 
 
 def test_promote_replaces_production_json_whole(trained, tmp_path):
-    import shutil
-
     shutil.copytree(trained.models_dir, tmp_path, dirs_exist_ok=True)
     path = promote(tmp_path, ModelRef("btc", trained.artifact.version))
     data = json.loads(path.read_text())
@@ -32,8 +43,6 @@ def test_promote_replaces_production_json_whole(trained, tmp_path):
 
 
 def test_promoting_a_missing_model_fails_and_keeps_production(trained, tmp_path):
-    import shutil
-
     shutil.copytree(trained.models_dir, tmp_path, dirs_exist_ok=True)
     before = (tmp_path / "production.json").read_text()
     with pytest.raises(ModelError):
@@ -45,3 +54,33 @@ def test_corrupt_production_json_is_a_clear_error(tmp_path):
     (tmp_path / "production.json").write_text("{not json")
     with pytest.raises(ModelError, match="promote"):
         production_ref(tmp_path)
+
+
+def _clone(trained, models_dir, version: str, **changes):
+    """The trained model saved again as another version (its manifest changed as asked)."""
+    draft = {k: v for k, v in trained.artifact.manifest.to_dict().items()
+             if k not in ("schema_version", "name", "created", "libraries", "model_file",
+                          "model_sha256")}
+    draft.update(changes, version=version)
+    return load_artifact(save_artifact(models_dir, "btc", trained.artifact.model, draft))
+
+
+def test_champion_challenger_force_and_rollback(trained, tmp_path):
+    models = tmp_path / "models"
+    champion = _clone(trained, models, "v1")
+    promote(models, ModelRef("btc", "v1"))
+    # a worse challenger: the same model with thresholds that never enter
+    worse = _clone(trained, models, "v2", thresholds={
+        **trained.artifact.manifest.thresholds, "enter": 1.0, "exit": 1.0})
+    kept = promote_if_better(models, trained.dataset, worse)
+    assert not kept.promoted and kept.challenger < kept.champion
+    assert production_ref(models) == ModelRef("btc", "v1")
+    forced = promote_if_better(models, trained.dataset, worse, force=True)
+    assert forced.promoted and production_ref(models) == ModelRef("btc", "v2")
+    assert rollback(models) == ModelRef("btc", "v1")
+    assert production_ref(models) == ModelRef("btc", champion.version)
+    actions = [(e["action"], e["new"], e["old"]) for e in history(models)]
+    assert actions == [("promoted", "btc/v1", None), ("kept", "btc/v2", "btc/v1"),
+                       ("forced", "btc/v2", "btc/v1"), ("rollback", "btc/v1", "btc/v2")]
+    entry = history(models)[1]
+    assert entry["metrics"]["challenger"] < entry["metrics"]["champion"]

@@ -25,7 +25,9 @@ from mlstrategy.training import TrainConfig, train
 
 TRAIN_BARS = 6000
 FIRST_TRADED = 7000  # the simulator's clock starts at this bar's open: bars before are history
-FAST = TrainConfig(label=LabelSpec(horizon=4), catboost=CatBoostParams(iterations=40, depth=4),
+# a small model that trades often (no early stopping): quick to train, plenty of orders
+FAST = TrainConfig(label=LabelSpec(horizon=4),
+                   params=CatBoostParams(iterations=40, depth=4, early_stopping_rounds=0),
                    test_fraction=0.2, folds=2)
 
 

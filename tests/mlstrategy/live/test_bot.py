@@ -13,7 +13,7 @@ import pytest
 from datafeeds.exchange.simulator import ORDER, Fault
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact
-from mlstrategy.backtest import BacktestConfig, run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, run_backtest
 from mlstrategy.dataset import describe, sample_dataset
 from mlstrategy.labels import LabelSpec
 from mlstrategy.live.journal import Journal
@@ -99,7 +99,8 @@ def test_orders_below_the_market_minimum_are_refused_not_sent(minute_bars, minut
 
 def _second_model(minute_bars, models_dir, seed: int):
     dataset = describe(minute_bars.iloc[:TRAIN_BARS], "sample:btcperp-1m", "BTC/USDT", "1m")
-    config = TrainConfig(label=FAST.label, catboost=CatBoostParams(iterations=30, depth=3,
+    config = TrainConfig(label=FAST.label, params=CatBoostParams(iterations=30, depth=3,
+                                                                    early_stopping_rounds=0,
                                                                     seed=seed), folds=2)
     result = train(dataset, FeatureSpec.default(), config)
     return save_artifact(models_dir, "btc1m-next", result.model,
@@ -111,14 +112,14 @@ def test_hot_swap_within_one_bar_and_refusals_keep_the_old_model(minute_bars, mi
     models_dir = tmp_path / "models"
     current = minute_model.artifact
     save_artifact(models_dir, current.name, current.model,
-                  {k: v for k, v in current.manifest.items()
+                  {k: v for k, v in current.manifest.to_dict().items()
                    if k not in ("schema_version", "name", "created", "libraries",
                                 "model_file", "model_sha256")})
     promote(models_dir, ModelRef(current.name, current.version))
     compatible = _second_model(minute_bars, models_dir, seed=7)
     hourly = train(sample_dataset("btcusd-1h"), FeatureSpec.default(),
                    TrainConfig(label=LabelSpec(horizon=4),
-                               catboost=CatBoostParams(iterations=10, depth=2), folds=2))
+                               params=CatBoostParams(iterations=10, depth=2), folds=2))
     wrong = save_artifact(models_dir, "btc1h", hourly.model, hourly.manifest)
     plan = {5: ModelRef("btc1h", wrong.name), 10: ModelRef("btc1m-next", compatible.name)}
     seen = []
