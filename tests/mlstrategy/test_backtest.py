@@ -193,3 +193,28 @@ def test_walk_forward_trades_each_window_with_a_model_that_never_saw_it(trained,
     values = result.report["summary"]["strategy"]["final_value"]
     growth = np.prod([1 + w["return"] for w in windows])
     assert values == pytest.approx(100_000.0 * growth, rel=1e-9)  # one stitched curve
+
+
+@pytest.mark.parametrize("kind", ["random_forest", "hist_gb", "mlp", "xgboost"])
+def test_every_model_kind_backtests_with_the_same_p_up_both_ways(kind, btc_dataset, tmp_path):
+    """Bar by bar (each model's own per-row call) and precomputed (its batch call)."""
+    from features_numba import FeatureSpec
+    from mlstrategy.artifact import load_artifact, save_artifact
+    from mlstrategy.models import parse_params
+    from mlstrategy.training import TrainConfig, train
+
+    if kind == "xgboost":
+        pytest.importorskip("xgboost")
+    small = {"random_forest": {"n_estimators": "20"}, "hist_gb": {"max_iter": "30"},
+             "mlp": {"hidden": "16", "max_iter": "30"}, "xgboost": {"n_estimators": "30"}}
+    data = btc_dataset.slice(0, 4000)
+    result = train(data, FeatureSpec.default(),
+                   TrainConfig(model=kind, params=parse_params(kind, small[kind]), folds=2))
+    artifact = load_artifact(save_artifact(tmp_path, kind, result.model, result.manifest))
+    line = simulate(data, artifact, BacktestConfig(plot=False)).strategy
+    stream = simulate(data, artifact, BacktestConfig(plot=False, streaming=True)).strategy
+    if kind == "mlp":
+        np.testing.assert_allclose(stream.probas, line.probas, rtol=0, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(np.asarray(stream.probas), np.asarray(line.probas))
+        assert stream.decisions == line.decisions
