@@ -59,15 +59,20 @@ def test_a_pickle_in_place_of_the_model_is_refused(trained, tmp_path):
         load_artifact(path)
 
 
-def test_a_model_whose_width_is_not_its_specs_is_refused(trained, tmp_path):
+def _narrower(trained) -> dict:
+    """The manifest's features less the last column, consistently hashed."""
+    from features_numba import FeatureSpec
+
     spec = trained.artifact.manifest.features["spec"]
     narrower = {**trained.artifact.manifest.to_dict()["features"],
                 "spec": {**spec, "features": spec["features"][:-1]}}
-    from features_numba import FeatureSpec
-
     narrower["hash"] = FeatureSpec.from_dict(narrower["spec"]).hash
+    return narrower
+
+
+def test_a_model_whose_width_is_not_its_specs_is_refused(trained, tmp_path):
     path = _copy(trained, tmp_path)
-    _edit_manifest(path, lambda m: m.update(features=narrower))
+    _edit_manifest(path, lambda m: m.update(features=_narrower(trained)))
     with pytest.raises(ModelError, match="takes 39 features but its spec has 38"):
         load_artifact(path)
 
@@ -104,7 +109,7 @@ def test_save_publishes_whole_directories_only(trained, tmp_path):
 
 
 @pytest.mark.parametrize("refusal", ["model-file", "feature-hash", "schema", "learner-kind",
-                                     "pickle", "edited"])
+                                     "pickle", "width", "edited"])
 def test_each_refusal_is_exit_2_and_one_line_from_the_cli(trained, tmp_path, refusal):
     import subprocess
     import sys
@@ -121,6 +126,7 @@ def test_each_refusal_is_exit_2_and_one_line_from_the_cli(trained, tmp_path, ref
             kind="svm")),
         "pickle": lambda: (path / "model.cbm").write_bytes(pickle.dumps([1])),
         "edited": lambda: _edit_manifest(path, lambda m: m["thresholds"].update(enter=0.1)),
+        "width": lambda: _edit_manifest(path, lambda m: m.update(features=_narrower(trained))),
     }
     changes[refusal]()
     if refusal != "edited":  # the others are refused for what they say, not for the edit
