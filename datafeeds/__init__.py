@@ -1,34 +1,27 @@
 """Bars in and out: the OHLCV contract, loaders, downloaders, store and backtrader feeds.
 
 Imports nothing from the rest of mlstrategy; only this package talks to ccxt and yfinance.
-Importing it stays light (pandas only): the backtrader feed (``datafeeds.bt.feed``) and the
-downloaders (``datafeeds.exchange.history``, ``datafeeds.download_yfinance``) are imported from
-their modules when needed.
+Importing it is nearly free: the names below load their modules (and pandas) on first use, so
+a command's ``--help`` never waits for them. The backtrader feeds (``datafeeds.bt``) and the
+exchange code (``datafeeds.exchange``) are imported from their modules when needed.
 """
 from __future__ import annotations
 
-from datafeeds.errors import DataError, ExchangeError
-from datafeeds.loaders import load_file, load_file_checked, read_bars
-from datafeeds.ohlcv import COLUMNS, validate_ohlcv
-from datafeeds.resample import resample
-from datafeeds.samples import DEFAULT_SAMPLE, SAMPLES, load_sample
-from datafeeds.store import Store, StoreKey
-from datafeeds.validate import ValidationReport, check_ohlcv
+import importlib
 
-__all__ = [
-    "COLUMNS",
-    "DEFAULT_SAMPLE",
-    "SAMPLES",
-    "DataError",
-    "ExchangeError",
-    "Store",
-    "StoreKey",
-    "ValidationReport",
-    "check_ohlcv",
-    "load_file",
-    "load_file_checked",
-    "load_sample",
-    "read_bars",
-    "resample",
-    "validate_ohlcv",
-]
+from datafeeds.errors import DataError, ExchangeError
+
+_LAZY = {"load_file": "loaders", "load_file_checked": "loaders", "read_bars": "loaders",
+         "COLUMNS": "ohlcv", "validate_ohlcv": "ohlcv", "resample": "resampling",
+         "DEFAULT_SAMPLE": "samples", "SAMPLES": "samples", "load_sample": "samples",
+         "Store": "store", "StoreKey": "store", "ValidationReport": "validate",
+         "check_ohlcv": "validate"}
+
+__all__ = ["DataError", "ExchangeError", *_LAZY]
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name's module on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'datafeeds' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"datafeeds.{_LAZY[name]}"), name)

@@ -149,12 +149,27 @@ def _epoch_unit(values: np.ndarray) -> str:
     return "ns" if top > 1e17 else "us" if top > 1e14 else "ms" if top > 1e11 else "s"
 
 
+def _index_of_times(raw: pd.DataFrame) -> bool:
+    """Whether the first column is an unnamed index of times (``,Open,High,...`` files)."""
+    first = raw.columns[0]
+    if not (first == "" or first.startswith("unnamed")):
+        return False
+    sample = raw[first].head(20).astype(str)
+    try:
+        pd.to_datetime(sample, format="mixed")
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def _times(raw: pd.DataFrame, tz: str, source: str) -> pd.DatetimeIndex:
     """Bar times from the time column(s): ISO strings, ``09-AM`` hours, epoch s/ms/us/ns."""
     col = next((c for c in _TIME_NAMES if c in raw.columns), None)
+    if col is None and _index_of_times(raw):  # DataFrame.to_csv(): the index, unnamed
+        col = raw.columns[0]
     if col is None:
         raise DataError(f"{source}: no time column among {list(raw.columns)}; expected one of "
-                        f"{list(_TIME_NAMES)}")
+                        f"{list(_TIME_NAMES)}, or times in an unnamed first column")
     column = raw[col]
     if col == "date" and "time" in raw.columns:  # backtrader: separate Date and Time
         column = raw["date"].astype(str) + " " + raw["time"].astype(str)

@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from datafeeds.errors import DataError
-from datafeeds.loaders import load_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -57,5 +58,7 @@ def load_sample(name: str = DEFAULT_SAMPLE) -> pd.DataFrame:
     name : str
         One of ``SAMPLES`` (``btcusd-1h`` by default, ``orcl-1d``, ``btcperp-1m``).
     """
+    from datafeeds.loaders import load_file  # pandas: only when bars are really loaded
+
     # Yahoo daily rows carry a date only: each bar is labelled 00:00 UTC of its day
     return load_file(sample_path(name))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from datafeeds import SAMPLES
+from datafeeds.samples import SAMPLES
 from mlstrategy.cli.common import data_options, debug_option, load_dataset, models_dir_option
 from mlstrategy.errors import ConfigError
 

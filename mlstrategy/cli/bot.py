@@ -12,12 +12,11 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-import pandas as pd
 
-from datafeeds import SAMPLES
+from datafeeds.samples import SAMPLES
 from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.common import (
     config_option,
@@ -28,6 +27,9 @@ from mlstrategy.cli.common import (
 )
 from mlstrategy.errors import ConfigError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 F = TypeVar("F", bound=Callable)
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -36,6 +38,8 @@ class _JsonLogs(logging.Formatter):
     """Log records as JSON lines (``--log-json``)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        import pandas as pd
+
         return json.dumps({"time": pd.Timestamp(record.created, unit="s", tz="UTC").isoformat(),
                            "level": record.levelname, "logger": record.name,
                            "message": record.getMessage()})
@@ -189,6 +193,8 @@ def _limits(max_position: float | None, max_daily_loss: float | None, per_minute
 
 
 def _until(text: str | None) -> pd.Timestamp | None:
+    import pandas as pd
+
     if text is None:
         return None
     try:

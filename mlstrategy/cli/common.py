@@ -4,12 +4,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from datafeeds import DEFAULT_SAMPLE, SAMPLES
-from mlstrategy.dataset import Dataset, file_dataset, sample_dataset
+from datafeeds.samples import DEFAULT_SAMPLE, SAMPLES
+
+if TYPE_CHECKING:
+    from mlstrategy.dataset import Dataset
 
 F = TypeVar("F", bound=Callable)
 
@@ -59,6 +61,8 @@ def data_options(default_sample: str | None) -> Callable[[F], F]:
 def load_dataset(sample: str | None, data_path: Path | None, symbol: str | None,
                  timeframe: str | None) -> Dataset:
     """The dataset named by :func:`data_options` (a file wins over a sample)."""
+    from mlstrategy.dataset import file_dataset, sample_dataset
+
     if data_path is not None:
         return file_dataset(data_path, symbol, timeframe)
     return sample_dataset(sample or DEFAULT_SAMPLE)

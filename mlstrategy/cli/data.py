@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
+import datafeeds  # its names load their modules (and pandas) on first use: --help stays quick
 from datafeeds.errors import DataError
-from datafeeds.loaders import load_file_checked
-from datafeeds.resample import resample as resample_bars
-from datafeeds.store import Store, StoreKey
-from datafeeds.timeframes import format_timedelta
-from datafeeds.validate import ValidationReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from datafeeds.validate import ValidationReport
 
 YAHOO = "yahoo"
 
@@ -61,13 +62,13 @@ def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | No
     every repair made is listed.
     """
     try:
-        _, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
+        _, report = datafeeds.load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
                                       timeframe=timeframe)
     except DataError as exc:
         if repair:
             raise
         try:
-            _, preview = load_file_checked(path, tz=tz, adjusted=adjusted, repair=True,
+            _, preview = datafeeds.load_file_checked(path, tz=tz, adjusted=adjusted, repair=True,
                                            timeframe=timeframe)
         except DataError:
             raise exc from None
@@ -101,16 +102,18 @@ def import_cmd(path: Path, symbol: str, timeframe: str | None, source: str, tz: 
     CSV (separate Date and Time columns); CryptoDataDownload; freqtrade JSON/feather; ccxt
     [ms, o, h, l, c, v] lists. Epoch seconds/milliseconds are detected.
     """
-    bars, report = load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
+    bars, report = datafeeds.load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
                                      timeframe=timeframe)
     _echo_report(report, 3)
     if timeframe is None:
         if report.timeframe is None:
             raise DataError(f"{path}: one bar only, its size cannot be inferred; pass "
                             "--timeframe, e.g. -t 1d")
+        from datafeeds.timeframes import format_timedelta
+
         timeframe = format_timedelta(report.timeframe)
-    key = StoreKey(source, symbol, timeframe)
-    store = Store(data_dir)
+    key = datafeeds.StoreKey(source, symbol, timeframe)
+    store = datafeeds.Store(data_dir)
     if replace or store.last_bar(key) is None:
         click.echo(f"{key}: stored {len(bars)} bars -> {store.write(key, bars)}")
     else:
@@ -120,6 +123,8 @@ def import_cmd(path: Path, symbol: str, timeframe: str | None, source: str, tz: 
 
 
 def _since(text: str | None) -> pd.Timestamp | None:
+    import pandas as pd
+
     if text is None:
         return None
     try:
@@ -132,8 +137,10 @@ def _since(text: str | None) -> pd.Timestamp | None:
 def _download(source: str, symbol: str, timeframe: str, since: pd.Timestamp | None,
               until: pd.Timestamp | None, adjusted: bool, data_dir: Path,
               api_url: str | None, limit: int) -> None:
-    store = Store(data_dir)
-    key = StoreKey(source, symbol, timeframe)
+    import pandas as pd
+
+    store = datafeeds.Store(data_dir)
+    key = datafeeds.StoreKey(source, symbol, timeframe)
     if source == YAHOO:
         from datafeeds.download_yfinance import download_yfinance
 
@@ -200,7 +207,7 @@ def download(source: str, symbol: str, timeframe: str, since: str | None, until:
 def update(source: str, symbol: str, timeframe: str, adjusted: bool, api_url: str | None,
            limit: int, data_dir: Path) -> None:
     """Append the bars newer than the last stored SOURCE SYMBOL bar (nothing else changes)."""
-    if Store(data_dir).last_bar(StoreKey(source, symbol, timeframe)) is None:
+    if datafeeds.Store(data_dir).last_bar(datafeeds.StoreKey(source, symbol, timeframe)) is None:
         raise DataError(f"nothing stored for {source} {symbol} {timeframe} in {data_dir}/; "
                         "start with `mlstrategy data download ... --since DATE`")
     _download(source, symbol, timeframe, None, None, adjusted, data_dir, api_url, limit)
@@ -210,7 +217,7 @@ def update(source: str, symbol: str, timeframe: str, adjusted: bool, api_url: st
 @data_dir_option
 def list_cmd(data_dir: Path) -> None:
     """Show every stored series: bars, range and gaps."""
-    series = Store(data_dir).describe()
+    series = datafeeds.Store(data_dir).describe()
     if not series:
         click.echo(f"nothing stored in {data_dir}/ (see `mlstrategy data import --help`)")
     for item in series:
@@ -227,10 +234,10 @@ def list_cmd(data_dir: Path) -> None:
 @data_dir_option
 def resample(source: str, symbol: str, from_tf: str, to_tf: str, data_dir: Path) -> None:
     """Aggregate stored SOURCE SYMBOL bars into a larger timeframe, stored beside them."""
-    store = Store(data_dir)
-    bars = store.read(StoreKey(source, symbol, from_tf))
+    store = datafeeds.Store(data_dir)
+    bars = store.read(datafeeds.StoreKey(source, symbol, from_tf))
     if bars is None:
         raise DataError(f"nothing stored for {source} {symbol} {from_tf} in {data_dir}/")
-    out = resample_bars(bars, to_tf, source_timeframe=from_tf)
-    path = store.write(StoreKey(source, symbol, to_tf), out)
+    out = datafeeds.resample(bars, to_tf, source_timeframe=from_tf)
+    path = store.write(datafeeds.StoreKey(source, symbol, to_tf), out)
     click.echo(f"{len(bars)} {from_tf} bars -> {len(out)} {to_tf} bars: {path}")

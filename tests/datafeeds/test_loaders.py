@@ -158,3 +158,20 @@ def test_naive_times_in_a_dst_gap_are_a_data_error(tmp_path):
         load_file(path, tz="Europe/Berlin")
     with pytest.raises(DataError, match="Mars/Base"):
         load_file(path, tz="Mars/Base")
+
+
+@pytest.mark.parametrize("rows", [slice(0, 300), slice(5000, 5300)])
+def test_a_pandas_index_csv_loads(tmp_path, rows):
+    """``DataFrame.to_csv()`` writes the times as an unnamed first column (backtesting.py's
+    sample layout): daily and hourly real bars load as they are."""
+    from datafeeds import load_sample
+
+    for name in ("orcl-1d", "btcusd-1h"):
+        bars = load_sample(name).iloc[rows]
+        frame = bars.tz_convert(None).rename(columns=str.title)
+        frame.index.name = None
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path)
+        assert path.read_text().startswith(",Open,High,Low,Close,Volume")
+        loaded = load_file(path)
+        pd.testing.assert_frame_equal(loaded, bars, check_freq=False)

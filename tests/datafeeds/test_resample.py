@@ -5,7 +5,7 @@ import pytest
 
 from datafeeds import DataError
 from datafeeds.loaders import load_file
-from datafeeds.resample import resample
+from datafeeds.resampling import resample
 
 
 @pytest.fixture(scope="module")
