@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from datafeeds import SAMPLES, load_sample
+from datafeeds.timeframes import format_timedelta
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,14 @@ class Dataset:
 
     bars: pd.DataFrame
     info: DatasetInfo
+
+    @property
+    def timeframe(self) -> str:
+        """The bar size: as described, else inferred from the median bar spacing."""
+        if self.info.timeframe not in (None, "unknown"):
+            return self.info.timeframe
+        spacing = pd.Series(self.bars.index).diff().median()
+        return format_timedelta(spacing) if pd.notna(spacing) else "unknown"
 
     def slice(self, start: int, stop: int | None = None) -> Dataset:
         """The bars ``[start, stop)`` as a dataset of its own (fingerprint recomputed)."""

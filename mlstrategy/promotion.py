@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.runner import BacktestConfig, StrategyParams, simulate
 from mlstrategy.backtest.spans import trading_span
@@ -38,13 +40,12 @@ class Decision:
 
 def _score(dataset: Dataset, artifact: Artifact, start: int, metric: str, cost: float,
            fraction: float) -> float:
-    sim = simulate(dataset, artifact, BacktestConfig(start=start, commission=cost, plot=False,
-                                                     strategy=StrategyParams(
-                                                         fraction=fraction)))
+    config = BacktestConfig(start=start, commission=cost, plot=False,
+                            strategy=StrategyParams(fraction=fraction))
+    sim = simulate(dataset, artifact, config)
     ppy = observed_periods_per_year(sim.bars.index)
-    value = performance(sim.strategy.values, 100_000.0, ppy)[metric]
-    return -math.inf if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else float(value)
+    value = performance(np.asarray(sim.strategy.values), config.cash, ppy)[metric]
+    return -math.inf if value is None or math.isnan(value) else float(value)
 
 
 def compare(dataset: Dataset, challenger: Artifact, champion: Artifact, *,

@@ -44,8 +44,9 @@ class Session(Protocol):
                intent: str | None, size: float) -> float:
         """Journal the bar and signal; return how much of ``intent`` may be sent (0: none)."""
 
-    def on_order(self, strategy: MLStrategy, order: bt.Order) -> None:
-        """An order notification (fills of a simulated broker go to the journal here)."""
+    def on_order(self, strategy: MLStrategy, order: bt.Order, fills: list[dict]) -> None:
+        """An order notification and its new ``executions`` (a simulated broker's fills go
+        to the journal here)."""
 
     def on_data_status(self, status: str) -> None:
         """The feed's status changed (LIVE, DELAYED, DISCONNECTED)."""
@@ -144,7 +145,6 @@ class MLStrategy(bt.Strategy):
             self.books[self.data0].engine.warm(p.history)
         self._single = self.books[self.data0] if len(self.books) == 1 else None
         self.values: list[float] = []  # portfolio value after each bar
-        self.fills: list[tuple[float, float, float]] = []  # (bar time, price, signed size)
         self.executions: list[dict] = []  # every fill: bt time, data, size, price, value, fee
         self.refused: list[dict] = []  # orders rejected or refused for margin, with reasons
         self.trades: list[dict] = []  # closed round trips
@@ -262,8 +262,9 @@ class MLStrategy(bt.Strategy):
 
     def notify_order(self, order: bt.Order) -> None:
         book = self.books[order.data]
+        fills = []
         if order.status in (order.Partial, order.Completed):
-            self._record_fill(order, book)
+            fills = self._record_fill(order, book)
         elif order.status in (order.Rejected, order.Margin):
             self.refused.append({
                 "time": bt.num2date(order.data.datetime[0]).isoformat(),
@@ -273,30 +274,30 @@ class MLStrategy(bt.Strategy):
                     "not enough cash at the fill price" if order.status == order.Margin
                     else "rejected by the broker")})
         if self.session is not None:
-            self.session.on_order(self, order)
+            self.session.on_order(self, order, fills)
         if order == book.order:  # notifications are clones: equal by reference number
             if not order.alive():
                 book.order = None
         elif order.status == order.Completed and order in book.children:
             book.children = []  # a bracket child closed the position
 
-    def _record_fill(self, order: bt.Order, book: _Book) -> None:
-        if order.status == order.Completed:
-            self.fills.append((order.data.datetime[0], order.executed.price,
-                               order.executed.size))
+    def _record_fill(self, order: bt.Order, book: _Book) -> list[dict]:
+        """Record the order's new executions (returned) and what they do to the book."""
+        fills = []
         for bit in order.executed.iterpending():
             if bit is None:
                 break
-            self.executions.append({"time": bit.dt, "data": order.data._name,
-                                    "size": bit.size, "price": bit.price,
-                                    "value": abs(bit.size) * bit.price,
-                                    "fee": bit.closedcomm + bit.openedcomm})
+            fills.append({"time": bit.dt, "data": order.data._name, "size": bit.size,
+                          "price": bit.price, "value": abs(bit.size) * bit.price,
+                          "fee": bit.closedcomm + bit.openedcomm})
+        self.executions.extend(fills)
         size = self.getposition(order.data).size
         if size and order.status == order.Completed and order == book.order:
             book.entry_bar = book.seen
         if not size:
             book.children = [c for c in book.children if c.alive()]
             book.cooldown_until = book.seen + 1 + self.p.cooldown
+        return fills
 
     def notify_trade(self, trade: bt.Trade) -> None:
         if trade.justopened:  # notifications are copies: remember the size by reference

@@ -90,7 +90,6 @@ class CcxtBroker(bt.BrokerBase):
         self._position = bt.Position()
         self._balance: Balance | None = None
         self._balance_at = -1e18
-        self.refused: list[tuple[str, str]] = []  # (intent key, reason) refused or rejected
         for fill in journal.fills():  # the book so far (a restart continues it)
             self._position.update(fill.base_delta, fill.price)
 
@@ -157,7 +156,6 @@ class CcxtBroker(bt.BrokerBase):
     def _refuse(self, order: bt.Order, key: str, reason: str) -> bt.Order:
         """Refuse here, before sending: the order is Rejected with the reason."""
         log.warning("order %s refused: %s", key, reason)
-        self.refused.append((key, reason))
         order.addinfo(reason=reason)
         order.reject(self)
         self._notify(order)
@@ -194,7 +192,6 @@ class CcxtBroker(bt.BrokerBase):
                                       order.created.price if kind == "limit" else None))
         order.addinfo(client_id=placement.client_id)
         if placement.state == REJECTED:
-            self.refused.append((key, placement.reason))
             order.addinfo(reason=placement.reason)
             order.reject(self)
             self._notify(order)

@@ -23,7 +23,7 @@ import pandas as pd
 from datafeeds.errors import DataError, ExchangeError
 from datafeeds.exchange.client import load_market
 from datafeeds.exchange.history import fetch_range
-from datafeeds.exchange.translate import call_ccxt, check_candles
+from datafeeds.exchange.translate import call_ccxt, check_candles, read_ccxt
 from datafeeds.loaders import frame_from_ccxt
 from datafeeds.ohlcv import validate_ohlcv, validate_rows
 from datafeeds.timeframes import timeframe_delta
@@ -43,6 +43,13 @@ class Bar:
     close: float
     volume: float
     live: bool
+
+
+def _positive_ms(answer: object) -> int:
+    """An exchange time in ms, or ValueError."""
+    if not isinstance(answer, (int, float)) or answer <= 0:
+        raise ValueError(f"not a time: {answer!r}")
+    return int(answer)
 
 
 class CandlePoller:
@@ -84,15 +91,10 @@ class CandlePoller:
         ExchangeError
             When the exchange keeps failing or answering nonsense.
         """
-        what = f"fetch_time on {self.exchange.id}"
-        for attempt in range(self._retries + 1):
-            answer = call_ccxt(what, self.exchange.fetch_time, retries=self._retries,
-                               backoff=self._backoff)
-            if isinstance(answer, (int, float)) and answer > 0:
-                self.server_ms = int(answer)
-                return self.server_ms
-            log.warning("%s: malformed answer %r (attempt %d)", what, answer, attempt + 1)
-        raise ExchangeError(f"{what}: malformed answers from the exchange")
+        self.server_ms = read_ccxt(f"fetch_time on {self.exchange.id}", self.exchange.fetch_time,
+                                   parse=_positive_ms, retries=self._retries,
+                                   backoff=self._backoff)
+        return self.server_ms
 
     def history(self, bars: int) -> pd.DataFrame:
         """The last ``bars`` closed bars before now, validated (warm-up at start).

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,14 +23,13 @@ from typing import Protocol, TypeVar
 import ccxt
 
 from datafeeds.errors import (
-    DataError,
     ExchangeError,
     OrderNotFound,
     OrderRejected,
     RateLimited,
 )
 from datafeeds.exchange.client import load_market
-from datafeeds.exchange.translate import PARSE_ERRORS, call_ccxt, submit_error
+from datafeeds.exchange.translate import PARSE_ERRORS, read_ccxt, submit_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,7 +42,6 @@ REFUSED = "refused"  # refused here before sending (below the market's minimums)
 REJECTED = "rejected"  # refused by the exchange
 OPEN, CLOSED, CANCELED, EXPIRED = "open", "closed", "canceled", "expired"
 UNRESOLVED = (PENDING, UNKNOWN)  # must be resolved before anything new is sent
-FINAL = (CLOSED, CANCELED, EXPIRED, REJECTED, ABSENT, REFUSED)
 
 
 def strategy_tag(*identity: str) -> str:
@@ -180,21 +177,8 @@ class OrderGateway:
 
     def _read(self, what: str, fn: Callable, *args: object,
               parse: Callable[[object], T] = lambda raw: raw) -> T:
-        """A read, retried on transient errors and on answers ``parse`` cannot make sense of.
-
-        ``parse`` raises ``ValueError``, ``KeyError`` or ``TypeError`` for a malformed answer.
-        """
-        what = f"{what} on {self.exchange.id}"
-        for attempt in range(self._retries + 1):
-            try:
-                return parse(call_ccxt(what, fn, *args, retries=self._retries,
-                                       backoff=self._backoff, sleep=self._sleep))
-            except (DataError, ValueError, KeyError, TypeError) as exc:
-                if attempt == self._retries:
-                    raise ExchangeError(f"{what}: malformed answers from the exchange "
-                                        f"({exc})") from None
-                self._sleep(self._backoff)
-        raise AssertionError("unreachable")
+        return read_ccxt(f"{what} on {self.exchange.id}", fn, *args, parse=parse,
+                         retries=self._retries, backoff=self._backoff, sleep=self._sleep)
 
     def load(self) -> None:
         """Load the market's precision and limits (once, at start)."""
@@ -320,11 +304,6 @@ class OrderGateway:
 
         return self._read("fetch_balance", self.exchange.fetch_balance, parse=parse)
 
-    def open_orders(self) -> list[OrderState]:
-        """Orders still working in this market."""
-        return self._read("fetch_open_orders", self.exchange.fetch_open_orders, self.symbol,
-                          parse=lambda raw: [self._order_state(o) for o in raw])
-
     def cancel(self, client_id: str) -> OrderState | None:
         """Cancel ``client_id``; its final state, or None when it was no longer working."""
         try:
@@ -333,10 +312,6 @@ class OrderGateway:
         except (OrderNotFound, ExchangeError):  # filled or gone meanwhile: read what it is
             pass
         return self.lookup(client_id)
-
-    def server_time(self) -> int:
-        """The exchange's clock in ms."""
-        return int(self._read("fetch_time", self.exchange.fetch_time))
 
     @staticmethod
     def _order_state(raw: object) -> OrderState:
@@ -412,8 +387,3 @@ def _adopt(gateway: OrderGateway, journal: OrderJournal, client_id: str,
                          reason="earlier attempt not resolved yet")
     journal.order_state(client_id, order.status, order)
     return Placement(client_id, order.status, order)
-
-
-def is_dust(amount: float) -> bool:
-    """Whether ``amount`` is zero for accounting (float noise of summed fills)."""
-    return math.isclose(amount, 0.0, abs_tol=1e-12)

@@ -144,6 +144,31 @@ def submit_error(what: str, exc: BaseException) -> ExchangeError | None:
     raise exc
 
 
+def read_ccxt(what: str, fn: Callable[..., object], *args: object,
+              parse: Callable[[object], T] = lambda raw: raw, retries: int = 3,
+              backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> T:
+    """A read (never an order) that must make sense: ``call_ccxt``, and an answer ccxt or
+    ``parse`` cannot read (``parse`` raises ValueError, KeyError or TypeError) is asked for
+    again, up to ``retries`` times.
+
+    Raises
+    ------
+    ExchangeError
+        When the exchange keeps failing or answering nonsense.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return parse(call_ccxt(what, fn, *args, retries=retries, backoff=backoff,
+                                   sleep=sleep))
+        except (DataError, ValueError, KeyError, TypeError) as exc:
+            if attempt == retries:
+                raise ExchangeError(f"{what}: malformed answers from the exchange "
+                                    f"({exc})") from None
+            log.warning("%s: malformed answer (%s); asking again", what, exc)
+            sleep(backoff)
+    raise AssertionError("unreachable")
+
+
 def check_candles(what: str, rows: object, raw: object) -> list[list[float]]:
     """The candles ccxt returned, or DataError when they are not ``[[ms, o, h, l, c, v]]``.
 

@@ -73,10 +73,6 @@ def buy_and_hold(bars: pd.DataFrame, cash: float, fraction: float,
     return values
 
 
-def _row(values: np.ndarray, start: float, ppy: float, trials: int) -> dict:
-    return performance(values, start, ppy, trials=trials)
-
-
 def bt_iso(num: float) -> str:
     """A backtrader date as ISO-8601 UTC."""
     return pd.Timestamp(num2ns(num), tz="UTC").isoformat()
@@ -113,15 +109,15 @@ def trade_stats(trades: list[dict]) -> dict:
 
 
 def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
-                 extra: dict | None = None) -> dict:
-    """The report of a simulation (see module doc), with ``extra`` sections appended."""
+                 hold_values: np.ndarray, extra: dict | None = None) -> dict:
+    """The report of a simulation (see module doc) beside buy-and-hold's value after each
+    bar (``buy_and_hold``), with ``extra`` sections appended."""
     strategy, bars = sim.strategy, sim.bars
     values = np.asarray(strategy.values, dtype=np.float64)
     observed = observed_periods_per_year(bars.index)
     ppy = config.periods_per_year or observed
-    strat = _row(values, config.cash, ppy, config.trials)
-    hold = _row(buy_and_hold(bars, config.cash, config.strategy.fraction, config.commission),
-                config.cash, ppy, 1)
+    strat = performance(values, config.cash, ppy, trials=config.trials)
+    hold = performance(hold_values, config.cash, ppy)
     executions = strategy.executions
     traded_value = sum(e["value"] for e in executions)
     years = len(bars) / ppy if ppy > 0 else math.nan
@@ -133,9 +129,7 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
         "turnover_per_year": traded_value / float(values.mean()) / years
         if len(values) and years > 0 else math.nan,
         "fills": len(executions)})
-    hold.update({"final_value": float(buy_and_hold(bars, config.cash, config.strategy.fraction,
-                                                    config.commission)[-1]),
-                 "trades": 1, "exposure": 1.0})
+    hold.update({"final_value": float(hold_values[-1]), "trades": 1, "exposure": 1.0})
     strat.update(trade_stats(strategy.trades))
     info = sim.span
     probas = probas_of(sim)
@@ -169,7 +163,8 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
 def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
                  out_dir: Path, extra: dict | None = None) -> BacktestResult:
     """Build the report and write every file of it into ``out_dir``."""
-    report = build_report(sim, artifact, config, extra)
+    hold = buy_and_hold(sim.bars, config.cash, config.strategy.fraction, config.commission)
+    report = build_report(sim, artifact, config, hold, extra)
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / "backtest.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -180,7 +175,6 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
         writer.writerows({**{k: t[k] for k in _TRADE_COLUMNS},
                           "entry_time": bt_iso(t["entry_time"]),
                           "exit_time": bt_iso(t["exit_time"])} for t in sim.strategy.trades)
-    hold = buy_and_hold(sim.bars, config.cash, config.strategy.fraction, config.commission)
     equity_path = plot_equity(sim.bars.index, np.asarray(sim.strategy.values), hold,
                               config.cash, out_dir / "equity.png",
                               title=f"{artifact.name}/{artifact.version}"

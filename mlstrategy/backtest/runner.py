@@ -22,7 +22,7 @@ import pandas as pd
 from datafeeds.bt.compat import bt
 from datafeeds.bt.feed import NumpyData
 from mlstrategy.artifact import Artifact
-from mlstrategy.backtest.spans import Span, data_timeframe, trading_span
+from mlstrategy.backtest.spans import Span, trading_span
 from mlstrategy.dataset import Dataset, DatasetInfo
 from mlstrategy.inference import batch_probas
 from mlstrategy.strategy import MLStrategy
@@ -96,7 +96,7 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
                         allow_in_sample=config.allow_in_sample)
     bars = dataset.bars
     traded = bars.iloc[span.start:]
-    timeframe = data_timeframe(dataset)
+    timeframe = dataset.timeframe
     if lines is not None:
         extra = lines
     else:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from datafeeds.timeframes import format_timedelta
 from mlstrategy.artifact import Artifact, TrainingData
 from mlstrategy.dataset import Dataset, ohlcv_sha256
 from mlstrategy.errors import MLStrategyError
@@ -28,14 +27,6 @@ class Span:
     in_sample: bool  # whether any traded bar is a training bar
     matched_by: str  # how the bars were recognised as the model's market ("" if not)
     warnings: list[str] = field(default_factory=list)
-
-
-def data_timeframe(dataset: Dataset) -> str:
-    """The dataset's timeframe, inferred from the median bar spacing when unknown."""
-    if dataset.info.timeframe not in (None, "unknown"):
-        return dataset.info.timeframe
-    spacing = pd.Series(dataset.bars.index).diff().median()
-    return format_timedelta(spacing) if pd.notna(spacing) else "unknown"
 
 
 def _matched_by(dataset: Dataset, trained: TrainingData, timeframe: str) -> str:
@@ -60,7 +51,7 @@ def trading_span(dataset: Dataset, artifact: Artifact, *, start: int | None = No
         A ``start`` inside the training span without ``allow_in_sample``; no bar left to trade.
     """
     trained = artifact.manifest.training_data
-    timeframe = data_timeframe(dataset)
+    timeframe = dataset.timeframe
     warnings = []
     if timeframe != trained.timeframe:
         warnings.append(f"the model was trained on {trained.timeframe} bars, these are "

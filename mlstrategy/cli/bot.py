@@ -11,8 +11,9 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import click
 
@@ -24,11 +25,9 @@ from mlstrategy.cli.common import (
     debug_option,
     load_dataset,
     models_dir_option,
+    utc_time,
 )
 from mlstrategy.errors import ConfigError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 F = TypeVar("F", bound=Callable)
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -38,9 +37,7 @@ class _JsonLogs(logging.Formatter):
     """Log records as JSON lines (``--log-json``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        import pandas as pd
-
-        return json.dumps({"time": pd.Timestamp(record.created, unit="s", tz="UTC").isoformat(),
+        return json.dumps({"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
                            "level": record.levelname, "logger": record.name,
                            "message": record.getMessage()})
 
@@ -192,19 +189,6 @@ def _limits(max_position: float | None, max_daily_loss: float | None, per_minute
     return RiskLimits(max_position, max_daily_loss, per_minute)
 
 
-def _until(text: str | None) -> pd.Timestamp | None:
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise ConfigError(f"--until {text!r} is not a time; use e.g. 2025-01-31T18:00") \
-            from None
-    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
-
-
 def _default_journal(mode: str, exchange: str, symbol: str, timeframe: str) -> Path:
     safe = symbol.replace("/", "-").replace(":", "-")
     return Path("journals") / f"{mode}_{exchange}_{safe}_{timeframe}.sqlite"
@@ -229,7 +213,7 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
         journal=journal or _default_journal(mode, exchange, symbol, timeframe),
         models_dir=models_dir, follow_production=model is None, api_url=api_url,
         sandbox=sandbox, exchange_broker=exchange_broker, max_bars=max_bars,
-        until=_until(until), history=history,
+        until=utc_time(until, "--until"), history=history,
         poll_interval=poll_interval if poll_interval is not None
         else default_poll_interval(timeframe),
         fraction=fraction, cash=cash, commission=commission,
@@ -342,7 +326,7 @@ def replay(model: str | None, models_dir: Path, sample: str | None, data_path: P
             follow_production=model is None, api_url=market.url,
             exchange_broker=exchange_broker, simulator_keys=True,
             max_bars=min(max_bars or market.bars_left, market.bars_left),
-            until=_until(until), history=min(history, start),
+            until=utc_time(until, "--until"), history=min(history, start),
             poll_interval=poll_interval if poll_interval is not None
             else (0.0 if speed is None else 0.05),
             fraction=fraction, cash=cash, commission=commission,

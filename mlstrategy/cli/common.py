@@ -11,6 +11,8 @@ import click
 from datafeeds.samples import DEFAULT_SAMPLE, SAMPLES
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlstrategy.dataset import Dataset
 
 F = TypeVar("F", bound=Callable)
@@ -91,3 +93,23 @@ config_option = click.option(
     is_eager=True, expose_value=False, callback=_load_config,
     help="TOML file of option defaults, one table per command ([train], [backtest], ...); "
          "options given on the command line win.")
+
+
+def utc_time(text: str | None, option: str) -> pd.Timestamp | None:
+    """An option's date or time as a UTC timestamp (naive means UTC); None when not given.
+
+    Raises
+    ------
+    click.BadParameter
+        When ``text`` is no date or time (exit 2, naming ``option``).
+    """
+    import pandas as pd
+
+    if text is None:
+        return None
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date or time; use e.g. 2024-01-31 or "
+                                 "2024-01-31T18:00", param_hint=option) from None
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")

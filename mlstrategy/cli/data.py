@@ -8,6 +8,7 @@ import click
 
 import datafeeds  # its names load their modules (and pandas) on first use: --help stays quick
 from datafeeds.errors import DataError
+from mlstrategy.cli.common import utc_time
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,18 +123,6 @@ def import_cmd(path: Path, symbol: str, timeframe: str | None, source: str, tz: 
                    "(--replace to overwrite)")
 
 
-def _since(text: str | None) -> pd.Timestamp | None:
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date; use e.g. 2024-01-31") from None
-    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
-
-
 def _download(source: str, symbol: str, timeframe: str, since: pd.Timestamp | None,
               until: pd.Timestamp | None, adjusted: bool, data_dir: Path,
               api_url: str | None, limit: int) -> None:
@@ -192,8 +181,8 @@ def download(source: str, symbol: str, timeframe: str, since: str | None, until:
     SOURCE is 'yahoo' (stocks, via yfinance) or a ccxt exchange id such as binance (crypto;
     paginated, rate limited, transient errors retried).
     """
-    _download(source, symbol, timeframe, _since(since), _since(until), adjusted, data_dir,
-              api_url, limit)
+    _download(source, symbol, timeframe, utc_time(since, "--since"),
+              utc_time(until, "--until"), adjusted, data_dir, api_url, limit)
 
 
 @data.command()

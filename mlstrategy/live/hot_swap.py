@@ -15,11 +15,9 @@ from mlstrategy.artifact import Artifact, load_artifact
 from mlstrategy.errors import ModelError
 from mlstrategy.inference import SignalEngine
 from mlstrategy.live.journal import Journal
-from mlstrategy.models import KINDS
 from mlstrategy.registry import PRODUCTION, ModelRef, artifact_dir, production_ref
 
 log = logging.getLogger(__name__)
-KNOWN_LEARNERS = KINDS
 
 
 def model_label(artifact: Artifact) -> str:
@@ -28,11 +26,11 @@ def model_label(artifact: Artifact) -> str:
 
 
 def incompatibility(new: Artifact, current: Artifact, timeframe: str) -> str | None:
-    """Why ``new`` may not replace ``current`` on a ``timeframe`` feed, or None."""
+    """Why ``new`` may not replace ``current`` on a ``timeframe`` feed, or None.
+
+    (Its learner kind, sha256 and feature hash were verified when it loaded.)
+    """
     trained, running = new.manifest.training_data, current.manifest.training_data
-    kind = new.manifest.learner.kind
-    if kind not in KNOWN_LEARNERS:
-        return f"learner kind {kind!r} is not one this bot runs ({', '.join(KNOWN_LEARNERS)})"
     if trained.timeframe != timeframe:
         return f"trained on {trained.timeframe!r} bars, the bot trades {timeframe!r}"
     if trained.symbol != running.symbol:

@@ -10,11 +10,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pandas as pd
-
 from datafeeds.exchange.sim_book import INTERVAL_MS, SimClock
 from datafeeds.exchange.simulator import ExchangeSimulator
-from datafeeds.timeframes import format_timedelta
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import ConfigError
 
@@ -35,17 +32,6 @@ def market_symbol(symbol: str) -> tuple[str, str]:
     base, _, quote = symbol.upper().partition("/")
     clean = "".join(ch for ch in base if ch.isalnum()) or "ASSET"
     return clean, ("".join(ch for ch in quote if ch.isalnum()) or "USD")
-
-
-def replay_timeframe(dataset: Dataset) -> str:
-    """The dataset's bar size (inferred from the bars when unknown), one the simulator serves."""
-    timeframe = dataset.info.timeframe
-    if timeframe in (None, "unknown"):
-        timeframe = format_timedelta(pd.Series(dataset.bars.index).diff().median())
-    if timeframe not in INTERVAL_MS:
-        raise ConfigError(f"cannot replay {timeframe!r} bars; the simulator serves "
-                          f"{', '.join(INTERVAL_MS)}")
-    return timeframe
 
 
 @contextlib.contextmanager
@@ -69,7 +55,10 @@ def simulated_market(dataset: Dataset, start: int, *, speed: float | None,
     if not 0 < start < len(bars):
         raise ConfigError(f"replay start bar {start} is outside the {len(bars)} bars given "
                           "(it needs at least one bar of history before it)")
-    timeframe = replay_timeframe(dataset)
+    timeframe = dataset.timeframe
+    if timeframe not in INTERVAL_MS:
+        raise ConfigError(f"cannot replay {timeframe!r} bars; the simulator serves "
+                          f"{', '.join(INTERVAL_MS)}")
     base, quote = market_symbol(dataset.info.symbol)
     clock = SimClock(int(bars.index[start].value // 1_000_000), speed)
     with ExchangeSimulator(bars, base=base, quote=quote, interval=timeframe, clock=clock,

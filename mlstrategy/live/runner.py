@@ -42,7 +42,6 @@ from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
 from mlstrategy.strategy import MLStrategy
 
 log = logging.getLogger(__name__)
-PAPER, LIVE, REPLAY = "paper", "live", "replay"
 
 
 @dataclass(frozen=True)

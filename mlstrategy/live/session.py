@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from datafeeds.bt.compat import bt
+from datafeeds.bt.dates import num2ns
 from datafeeds.exchange.orders import Fill
 from mlstrategy.inference import SignalEngine
 from mlstrategy.live.hot_swap import ModelWatcher, model_label
@@ -111,7 +112,7 @@ class LiveSession:
         self.summary = SessionSummary(model=model_label(watcher.current))
         self._bars: list[tuple] = []
         self._signals: list[tuple] = []
-        self._paper_seen: dict[int, float] = {}  # order ref -> size already journaled
+        self._paper_fills = 0  # simulated fills journaled this session
 
     # --- hooks MLStrategy calls ----------------------------------------------------------
     def begin(self, strategy: MLStrategy) -> None:
@@ -195,25 +196,21 @@ class LiveSession:
             self.stop.set()
         return size
 
-    def on_order(self, strategy: MLStrategy, order: bt.Order) -> None:
+    def on_order(self, strategy: MLStrategy, order: bt.Order, fills: list[dict]) -> None:
         """Count order notifications; journal a simulated broker's fills."""
         self.summary.orders[order.getstatusname()] += 1
         if order.status in (order.Rejected, order.Margin):
             self.journal.event("order_" + order.getstatusname().lower(),
                                reason=order.info.get("reason", order.getstatusname()))
-        if self.paper_cash is None or order.status not in (order.Partial, order.Completed):
-            return
-        done = self._paper_seen.get(order.ref, 0.0)
-        size = order.executed.size - done
-        if not size:
-            return
-        self._paper_seen[order.ref] = order.executed.size
-        price = order.executed.price
-        comm = order.executed.comm * (size / order.executed.size)
-        bar_ms = int(pd.Timestamp(bt.num2date(order.executed.dt)).value // 1_000_000)
-        self.journal.fill(Fill(f"paper-{self.journal.session}-{order.ref}-{done:g}",
-                               f"paper-{order.ref}", bar_ms, "buy" if size > 0 else "sell",
-                               abs(size), price, comm, "quote", size, -size * price - comm))
+        if self.paper_cash is None:
+            return  # a live broker journals its own fills, from the exchange's trades
+        for fill in fills:
+            self._paper_fills += 1
+            size, price, fee = fill["size"], fill["price"], fill["fee"]
+            self.journal.fill(Fill(f"paper-{self.journal.session}-{self._paper_fills}",
+                                   f"paper-{order.ref}", num2ns(fill["time"]) // 1_000_000,
+                                   "buy" if size > 0 else "sell", abs(size), price, fee,
+                                   "quote", size, -size * price - fee))
 
     def on_data_status(self, status: str) -> None:
         """Journal and count feed status changes."""

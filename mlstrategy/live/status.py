@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from datafeeds.exchange.orders import OPEN, UNRESOLVED
 from mlstrategy.live.journal import Journal
 
 
@@ -34,7 +33,7 @@ def journal_status(path: Path, signals: int = 10) -> list[str]:
         flow = journal.cash_flow()
         pnl = flow + position * last_close if position else flow
         fills = journal.fills()
-        working = journal.orders((*UNRESOLVED, OPEN))
+        working = journal.unresolved()
         lines = [
             f"journal {path}: {meta.get('mode')} {meta.get('exchange')} {meta.get('symbol')} "
             f"{meta.get('timeframe')}",

@@ -18,17 +18,12 @@ from datafeeds.exchange.simulator import ExchangeSimulator
 from features_numba import FeatureSpec
 from mlstrategy.artifact import Artifact, load_artifact, save_artifact
 from mlstrategy.dataset import describe
-from mlstrategy.labels import LabelSpec
-from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef, promote
-from mlstrategy.training import TrainConfig, train
+from mlstrategy.training import train
+from tests.mlstrategy.conftest import FAST
 
 TRAIN_BARS = 6000
 FIRST_TRADED = 7000  # the simulator's clock starts at this bar's open: bars before are history
-# a small model that trades often (no early stopping): quick to train, plenty of orders
-FAST = TrainConfig(label=LabelSpec(horizon=4),
-                   params=CatBoostParams(iterations=40, depth=4, early_stopping_rounds=0),
-                   test_fraction=0.2, folds=2)
 
 
 @dataclass(frozen=True)
