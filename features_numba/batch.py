@@ -2,7 +2,7 @@
 
 Returns a float64 ``(n_bars, n_features)`` matrix written into one preallocated (column-major)
 array, NaN during each column's warm-up. Row t depends on bars ``<= t`` only. Kinds with a
-whole-array kernel (``kernels_1d``) use it; the others loop their per-bar step.
+whole-array kernel (``kernels_1d``) use it; the others loop their per-bar step (``column_nb``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from features_numba.errors import FeatureError
 from features_numba.kernels_1d import (
     adx_1d_nb,
     cci_1d_nb,
+    distance_extreme_1d_nb,
     ema_ratio_1d_nb,
     log_return_1d_nb,
     macd_1d_nb,
@@ -20,13 +21,14 @@ from features_numba.kernels_1d import (
     natr_1d_nb,
     obv_1d_nb,
     pct_return_1d_nb,
+    range_position_1d_nb,
     rsi_1d_nb,
     sma_ratio_1d_nb,
     stochastic_1d_nb,
     williams_r_1d_nb,
 )
 from features_numba.spec import FeatureSpec
-from features_numba.steps import batch_nb
+from features_numba.steps import column_nb
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -40,11 +42,13 @@ WHOLE_ARRAY = {
     "natr": natr_1d_nb,
     "obv": obv_1d_nb,
     "macd": macd_1d_nb,
-    "williams_r": williams_r_1d_nb,
-    "stochastic": stochastic_1d_nb,
     "adx": adx_1d_nb,
     "mfi": mfi_1d_nb,
     "cci": cci_1d_nb,
+    "williams_r": williams_r_1d_nb,
+    "stochastic": stochastic_1d_nb,
+    "range_position": range_position_1d_nb,
+    "distance_extreme": distance_extreme_1d_nb,
 }
 
 
@@ -53,6 +57,36 @@ def _f64(name: str, values: np.ndarray, n: int) -> np.ndarray:
     if array.shape != (n,):
         raise FeatureError(f"{name} has shape {array.shape}, expected ({n},) like the others")
     return array
+
+
+def _arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+            volume: np.ndarray, ts_ns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The bar arrays as the contiguous float64 (and int64 times) the kernels take."""
+    n = len(close)
+    arrays = [_f64(name, a, n) for name, a in zip(_COLUMNS, (open_, high, low, close, volume),
+                                                   strict=True)]
+    ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
+    if ts.shape != (n,):
+        raise FeatureError(f"ts_ns has shape {ts.shape}, expected ({n},)")
+    return arrays, ts
+
+
+def fill_columns(spec: FeatureSpec, state: np.ndarray | None, arrays: list[np.ndarray],
+                 ts: np.ndarray, out: np.ndarray) -> None:
+    """Write every feature of ``spec`` over the bars into the columns of ``out`` (column-major).
+
+    With ``state`` (a stream's, advanced in place) every column loops its step; without, a
+    kind's whole-array kernel is used where it has one, from a fresh state.
+    """
+    codes, params, offsets = spec.layout()
+    for f, definition in enumerate(spec.features):
+        kernel = WHOLE_ARRAY.get(definition.kind) if state is None else None
+        if kernel is not None:
+            kernel(params[f], *arrays, ts, out[:, f])
+            continue
+        s = np.zeros(offsets[f + 1] - offsets[f]) if state is None else \
+            state[offsets[f]:offsets[f + 1]]
+        column_nb(codes[f], params[f], s, *arrays, ts, out[:, f])
 
 
 def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray,
@@ -65,23 +99,10 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     numpy.ndarray
         float64 ``(n_bars, len(spec))``; NaN during warm-up.
     """
-    n = len(close)
-    arrays = [_f64(name, a, n) for name, a in zip(_COLUMNS, (open_, high, low, close, volume),
-                                                   strict=True)]
-    ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-    if ts.shape != (n,):
-        raise FeatureError(f"ts_ns has shape {ts.shape}, expected ({n},)")
-    codes, params, offsets = spec.layout()
+    arrays, ts = _arrays(open_, high, low, close, volume, ts_ns)
     # column-major: each feature's column is contiguous for its kernel
-    out = np.empty((n, len(spec)), dtype=np.float64, order="F")
-    for f, definition in enumerate(spec.features):
-        kernel = WHOLE_ARRAY.get(definition.kind)
-        if kernel is not None:
-            kernel(params[f], *arrays, ts, out[:, f])
-        else:  # the per-bar step, looped over all bars
-            size = offsets[f + 1] - offsets[f]
-            batch_nb(codes[f:f + 1], params[f:f + 1], np.array([0, size]),
-                     np.zeros(size), *arrays, ts, out[:, f:f + 1])
+    out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
+    fill_columns(spec, None, arrays, ts, out)
     return out
 
 

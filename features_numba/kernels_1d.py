@@ -13,7 +13,14 @@ import math
 import numpy as np
 from numba import njit
 
-from features_numba.steps import _directional_movement, _dx, _true_range
+from features_numba.steps import (
+    _directional_movement,
+    _dx,
+    _fast_k,
+    _range_position,
+    _true_range,
+    _williams_r,
+)
 
 NAN = math.nan
 
@@ -180,40 +187,63 @@ def macd_1d_nb(p, o, h, l, c, v, ts, out):
 
 
 @njit(cache=True, inline="always")
-def _track_extreme(x, i, n, idx, sign):
-    """Index of the largest (``sign`` 1.0) or smallest (-1.0) ``x`` in the window ending at
-    bar i, given that index for the window ending at i-1: a rescan only when it left."""
-    start = max(i - n + 1, 0)
-    if idx < start:
-        idx = start
-        for j in range(start + 1, i + 1):
-            if _beats(x[j], x[idx], sign):
-                idx = j
-    elif _beats(x[i], x[idx], sign):
-        idx = i
-    return idx
-
-
-@njit(cache=True, inline="always")
-def _beats(a, b, sign):
-    """``a >= b`` for a maximum, ``a <= b`` for a minimum (sign is a constant once inlined)."""
-    return a >= b if sign > 0.0 else a <= b
+def _rolling_extreme(x, n, sign):
+    """Largest (``sign`` 1.0) or smallest (-1.0) of ``x[i-n+1 .. i]`` at each bar i >= n-1
+    (van Herk / Gil-Werman: the window is the tail of one block of n bars plus the head of the
+    next, so its extreme is the tail's suffix extreme against the head's running one). Exact
+    selections, so equal value for value to the streaming steps' window extremes."""
+    m = x.shape[0]
+    suffix = np.empty(m)
+    for start in range(0, m, n):
+        run = x[min(start + n, m) - 1]
+        for i in range(min(start + n, m) - 1, start - 1, -1):
+            run = x[i] if sign * x[i] >= sign * run else run
+            suffix[i] = run
+    out = np.empty(m)
+    run = 0.0
+    pos = 0  # bar i's position in its block (no modulo in the loop: it costs as much as it)
+    for i in range(m):
+        run = x[i] if pos == 0 or sign * x[i] >= sign * run else run
+        if i < n - 1:
+            out[i] = NAN
+        elif pos == n - 1:  # the window is exactly this block
+            out[i] = run
+        else:
+            tail = suffix[i - n + 1]
+            out[i] = tail if sign * tail > sign * run else run
+        pos = 0 if pos == n - 1 else pos + 1
+    return out
 
 
 @njit(cache=True)
 def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
     """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
     n = int(p[0])
-    hi = 0
-    lo = 0
+    hi = _rolling_extreme(h, n, 1.0)
+    lo = _rolling_extreme(l, n, -1.0)
+    out[:n - 1] = NAN
+    for i in range(n - 1, c.shape[0]):
+        out[i] = _williams_r(hi[i], lo[i], c[i])
+
+
+@njit(cache=True)
+def range_position_1d_nb(p, o, h, l, c, v, ts, out):
+    """Position of the close in the n-bar range; as ``range_position_step``."""
+    n = int(p[0])
+    hi = _rolling_extreme(h, n, 1.0)
+    lo = _rolling_extreme(l, n, -1.0)
+    out[:n - 1] = NAN
+    for i in range(n - 1, c.shape[0]):
+        out[i] = _range_position(hi[i], lo[i], c[i])
+
+
+@njit(cache=True)
+def distance_extreme_1d_nb(p, o, h, l, c, v, ts, out):
+    """Close over the n-bar high (or low), minus 1; as ``distance_extreme_step``."""
+    n = int(p[0])
+    extreme = _rolling_extreme(h, n, 1.0) if p[1] == 0.0 else _rolling_extreme(l, n, -1.0)
     for i in range(c.shape[0]):
-        hi = _track_extreme(h, i, n, hi, 1.0)
-        lo = _track_extreme(l, i, n, lo, -1.0)
-        if i < n - 1:
-            out[i] = NAN
-            continue
-        diff = (h[hi] - l[lo]) * -0.01
-        out[i] = (h[hi] - c[i]) / diff if diff != 0.0 else 0.0
+        out[i] = c[i] / extreme[i] - 1.0
 
 
 @njit(cache=True)
@@ -221,19 +251,16 @@ def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
     """Slow stochastic %K / %D as ``talib.STOCH`` (SMA smoothing); as ``stochastic_step``,
     including its ring-order sums for the smoothing means."""
     n, slow, d, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
+    hi = _rolling_extreme(h, n, 1.0)
+    lo = _rolling_extreme(l, n, -1.0)
     fast_ring = np.zeros(slow)
     slow_ring = np.zeros(d)
-    hi = 0
-    lo = 0
     for i in range(c.shape[0]):
-        hi = _track_extreme(h, i, n, hi, 1.0)
-        lo = _track_extreme(l, i, n, lo, -1.0)
         out[i] = NAN
         if i < n - 1:
             continue
         pos = i - (n - 1)
-        diff = (h[hi] - l[lo]) / 100.0
-        fast_ring[pos % slow] = (c[i] - l[lo]) / diff if diff != 0.0 else 0.0
+        fast_ring[pos % slow] = _fast_k(hi[i], lo[i], c[i])
         if pos < slow - 1:
             continue
         total = 0.0

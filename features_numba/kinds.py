@@ -1,6 +1,6 @@
 """The catalogue of feature kinds: code, parameters, state size, warm-up and column name.
 
-A kind's ``code`` selects its step in ``engine_nb._step_nb``; ``KERNEL_VERSION`` must be bumped
+A kind's ``code`` selects its step in ``steps._step_nb``; ``KERNEL_VERSION`` must be bumped
 whenever any step's arithmetic changes, so models trained on the old features are refused.
 Parameters are integers (windows), floats (``k``) or names from a fixed choice, which reach the
 compiled step as floats (a choice as its position in the list).
@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from features_numba.errors import FeatureError
+from features_numba.windows import extreme_size, moments_size
 
-KERNEL_VERSION = 2
+KERNEL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,16 @@ KINDS: dict[str, Kind] = {
     "ema_ratio": _windowed(2, "ema_ratio", lambda n: 3, lambda n: n - 1),
     "rsi": _windowed(3, "rsi", lambda n: 4, lambda n: n),
     "natr": _windowed(4, "natr", lambda n: 4, lambda n: n),
-    "volatility": _windowed(5, "volatility", lambda n: 3 + n, lambda n: n, min_window=2),
-    "zscore": _sided(6, "input", ("close", "volume"), lambda n: 2 + n, lambda n: n - 1,
-                     ("zscore", "volume_zscore")),
-    "bollinger": Kind(7, ("n", "k", "part"), lambda p: 2 + p["n"], lambda p: p["n"] - 1,
+    "volatility": _windowed(5, "volatility", lambda n: 2 + moments_size(n, 2), lambda n: n,
+                            min_window=2),
+    "zscore": _sided(6, "input", ("close", "volume"), lambda n: moments_size(n, 2),
+                     lambda n: n - 1, ("zscore", "volume_zscore")),
+    "bollinger": Kind(7, ("n", "k", "part"), lambda p: moments_size(p["n"], 2),
+                      lambda p: p["n"] - 1,
                       lambda p: f"bollinger_{p['part']}_{p['n']}_{p['k']:g}",
                       choices={"part": ("pctb", "width")}, min_window=2),
-    "range_position": _windowed(8, "range_position", lambda n: 3 + 2 * n, lambda n: n - 1),
+    "range_position": _windowed(8, "range_position", lambda n: 1 + 2 * extreme_size(n),
+                                lambda n: n - 1),
     "candle": Kind(9, ("part",), lambda p: 1, lambda p: 0, lambda p: f"candle_{p['part']}",
                    choices={"part": ("body", "upper_wick", "lower_wick")}),
     "cyclic_time": Kind(10, ("cycle", "wave"), lambda p: 1, lambda p: 0,
@@ -81,20 +85,21 @@ KINDS: dict[str, Kind] = {
                  lambda p: f"macd_{p['fast']}_{p['slow']}_{p['signal']}_{p['part']}",
                  choices={"part": ("line", "signal", "hist")}),
     "stochastic": Kind(13, ("n", "slow", "d", "part"),
-                       lambda p: 4 + 2 * p["n"] + p["slow"] + p["d"],
+                       lambda p: 2 + 2 * extreme_size(p["n"]) + p["slow"] + p["d"],
                        lambda p: p["n"] + p["slow"] + p["d"] - 3,
                        lambda p: f"stoch_{p['n']}_{p['slow']}_{p['d']}_{p['part']}",
                        choices={"part": ("k", "d")}),
-    "williams_r": _windowed(14, "williams_r", lambda n: 3 + 2 * n, lambda n: n - 1),
+    "williams_r": _windowed(14, "williams_r", lambda n: 1 + 2 * extreme_size(n),
+                            lambda n: n - 1),
     "cci": _windowed(15, "cci", lambda n: 2 + n, lambda n: n - 1, min_window=2),
     "adx": _windowed(16, "adx", lambda n: 9, lambda n: 2 * n - 1, min_window=2),
     "obv": Kind(17, (), lambda p: 3, lambda p: 0, lambda p: "obv"),
     "mfi": _windowed(18, "mfi", lambda n: 5 + 2 * n, lambda n: n),
-    "moments": _sided(19, "moment", ("skew", "kurt"), lambda n: 3 + n, lambda n: n,
-                      ("skew", "kurt")),
+    "moments": _sided(19, "moment", ("skew", "kurt"), lambda n: 2 + moments_size(n, 4),
+                      lambda n: n, ("skew", "kurt")),
     "range_volatility": _sided(20, "estimator", ("parkinson", "garman_klass"),
-                               lambda n: 2 + n, lambda n: n - 1,
+                               lambda n: moments_size(n, 1), lambda n: n - 1,
                                ("parkinson", "garman_klass")),
-    "distance_extreme": _sided(21, "side", ("high", "low"), lambda n: 2 + n, lambda n: n - 1,
-                               ("dist_high", "dist_low")),
+    "distance_extreme": _sided(21, "side", ("high", "low"), lambda n: 1 + extreme_size(n),
+                               lambda n: n - 1, ("dist_high", "dist_low")),
 }

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features_numba.batch import _bar_times
+from features_numba.batch import _arrays, _bar_times, fill_columns
 from features_numba.errors import FeatureError
 from features_numba.spec import FeatureSpec
-from features_numba.steps import batch_nb, update_nb
+from features_numba.steps import update_nb
 
 
 class FeatureStream:
@@ -27,6 +27,8 @@ class FeatureStream:
         self._codes, self._params, self._offsets = spec.layout()
         self._state = np.zeros(self._offsets[-1], dtype=np.float64)
         self._row = np.empty(len(spec), dtype=np.float64)
+        self._bar = np.empty(5, dtype=np.float64)  # open, high, low, close, volume
+        self._ts = np.empty(1, dtype=np.int64)
         self._seen = 0
 
     @property
@@ -37,8 +39,10 @@ class FeatureStream:
     def update(self, open_: float, high: float, low: float, close: float, volume: float,
                ts_ns: int) -> np.ndarray:
         """Advance by one closed bar (open time ``ts_ns``, int ns UTC) and return its row."""
-        update_nb(self._codes, self._params, self._offsets, self._state, float(open_),
-                  float(high), float(low), float(close), float(volume), int(ts_ns), self._row)
+        self._bar[:] = (open_, high, low, close, volume)
+        self._ts[0] = ts_ns
+        update_nb(self._codes, self._params, self._offsets, self._state, self._bar, self._ts,
+                  self._row)
         self._seen += 1
         return self._row
 
@@ -47,11 +51,10 @@ class FeatureStream:
         n = len(ohlcv)
         if n == 0:
             return
-        arrays = [np.ascontiguousarray(ohlcv[c].to_numpy(), dtype=np.float64)
-                  for c in ("open", "high", "low", "close", "volume")]
-        out = np.empty((n, len(self.spec)), dtype=np.float64)
-        batch_nb(self._codes, self._params, self._offsets, self._state, *arrays,
-                 _bar_times(ohlcv), out)
+        arrays, ts = _arrays(*(ohlcv[c].to_numpy() for c in ("open", "high", "low", "close",
+                                                             "volume")), _bar_times(ohlcv))
+        out = np.empty((n, len(self.spec)), dtype=np.float64, order="F")
+        fill_columns(self.spec, self._state, arrays, ts, out)
         self._row[:] = out[-1]
         self._seen += n
 
