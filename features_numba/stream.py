@@ -27,8 +27,6 @@ class FeatureStream:
         self._codes, self._params, self._offsets = spec.layout()
         self._state = np.zeros(self._offsets[-1], dtype=np.float64)
         self._row = np.empty(len(spec), dtype=np.float64)
-        self._bar = np.empty(5, dtype=np.float64)  # open, high, low, close, volume
-        self._ts = np.empty(1, dtype=np.int64)
         self._seen = 0
 
     @property
@@ -39,10 +37,8 @@ class FeatureStream:
     def update(self, open_: float, high: float, low: float, close: float, volume: float,
                ts_ns: int) -> np.ndarray:
         """Advance by one closed bar (open time ``ts_ns``, int ns UTC) and return its row."""
-        self._bar[:] = (open_, high, low, close, volume)
-        self._ts[0] = ts_ns
-        update_nb(self._codes, self._params, self._offsets, self._state, self._bar, self._ts,
-                  self._row)
+        update_nb(self._codes, self._params, self._offsets, self._state, float(open_),
+                  float(high), float(low), float(close), float(volume), int(ts_ns), self._row)
         self._seen += 1
         return self._row
 
