@@ -71,22 +71,18 @@ def _arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
     return arrays, ts
 
 
-def fill_columns(spec: FeatureSpec, state: np.ndarray | None, arrays: list[np.ndarray],
-                 ts: np.ndarray, out: np.ndarray) -> None:
-    """Write every feature of ``spec`` over the bars into the columns of ``out`` (column-major).
-
-    With ``state`` (a stream's, advanced in place) every column loops its step; without, a
-    kind's whole-array kernel is used where it has one, from a fresh state.
-    """
+def fill_columns(spec: FeatureSpec, arrays: list[np.ndarray], ts: np.ndarray,
+                 out: np.ndarray) -> None:
+    """Write every feature of ``spec`` over the bars into the columns of ``out`` (column-major):
+    a kind's whole-array kernel where it has one, else its step looped over the bars."""
     codes, params, offsets = spec.layout()
     for f, definition in enumerate(spec.features):
-        kernel = WHOLE_ARRAY.get(definition.kind) if state is None else None
+        kernel = WHOLE_ARRAY.get(definition.kind)
         if kernel is not None:
             kernel(params[f], *arrays, ts, out[:, f])
-            continue
-        s = np.zeros(offsets[f + 1] - offsets[f]) if state is None else \
-            state[offsets[f]:offsets[f + 1]]
-        column_nb(codes[f], params[f], s, *arrays, ts, out[:, f])
+        else:
+            column_nb(codes[f], params[f], np.zeros(offsets[f + 1] - offsets[f]), *arrays, ts,
+                      out[:, f])
 
 
 def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray,
@@ -102,7 +98,7 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     arrays, ts = _arrays(open_, high, low, close, volume, ts_ns)
     # column-major: each feature's column is contiguous for its kernel
     out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
-    fill_columns(spec, None, arrays, ts, out)
+    fill_columns(spec, arrays, ts, out)
     return out
 
 

@@ -535,26 +535,11 @@ def distance_extreme_step(p, s, o, h, l, c, v, ts):
 
 @njit(cache=True)
 def column_nb(code, p, s, o, h, l, c, v, ts, out):
-    """Advance the feature of kind ``code`` (parameters ``p``, state ``s``) over the bars given,
-    writing its value at each into ``out`` (the batch engine, and the stream's warm-up). The
-    dispatch sits outside the bar loop on purpose: each loop then compiles to its step alone,
-    about 15x faster than choosing the step at every bar."""
-    if code == 0:
-        for i in range(c.shape[0]):
-            out[i] = log_return_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 1:
-        for i in range(c.shape[0]):
-            out[i] = sma_ratio_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 2:
-        for i in range(c.shape[0]):
-            out[i] = ema_ratio_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 3:
-        for i in range(c.shape[0]):
-            out[i] = rsi_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 4:
-        for i in range(c.shape[0]):
-            out[i] = natr_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 5:
+    """Feature of kind ``code`` (parameters ``p``, fresh state ``s``) at every bar, into
+    ``out``, for the kinds without a whole-array kernel in ``kernels_1d``. The dispatch sits
+    outside the bar loop on purpose: each loop then compiles to its step alone, about 15x
+    faster than choosing the step at every bar."""
+    if code == 5:
         for i in range(c.shape[0]):
             out[i] = volatility_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     elif code == 6:
@@ -563,48 +548,18 @@ def column_nb(code, p, s, o, h, l, c, v, ts, out):
     elif code == 7:
         for i in range(c.shape[0]):
             out[i] = bollinger_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 8:
-        for i in range(c.shape[0]):
-            out[i] = range_position_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     elif code == 9:
         for i in range(c.shape[0]):
             out[i] = candle_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     elif code == 10:
         for i in range(c.shape[0]):
             out[i] = cyclic_time_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 11:
-        for i in range(c.shape[0]):
-            out[i] = pct_return_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 12:
-        for i in range(c.shape[0]):
-            out[i] = macd_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 13:
-        for i in range(c.shape[0]):
-            out[i] = stochastic_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 14:
-        for i in range(c.shape[0]):
-            out[i] = williams_r_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 15:
-        for i in range(c.shape[0]):
-            out[i] = cci_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 16:
-        for i in range(c.shape[0]):
-            out[i] = adx_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 17:
-        for i in range(c.shape[0]):
-            out[i] = obv_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 18:
-        for i in range(c.shape[0]):
-            out[i] = mfi_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     elif code == 19:
         for i in range(c.shape[0]):
             out[i] = moments_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 20:
-        for i in range(c.shape[0]):
-            out[i] = range_volatility_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     else:
         for i in range(c.shape[0]):
-            out[i] = distance_extreme_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
+            out[i] = range_volatility_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
 
 
 @njit(cache=True, inline="always")
@@ -662,3 +617,10 @@ def update_nb(codes, params, offsets, state, o, h, l, c, v, ts, out):
     for f in range(codes.shape[0]):
         out[f] = _step_nb(codes[f], params[f], state[offsets[f]:offsets[f + 1]],
                           o, h, l, c, v, ts)
+
+
+@njit(cache=True)
+def warm_nb(codes, params, offsets, state, o, h, l, c, v, ts, out):
+    """Advance every feature over all the bars given, leaving the last row in ``out``."""
+    for i in range(o.shape[0]):
+        update_nb(codes, params, offsets, state, o[i], h[i], l[i], c[i], v[i], ts[i], out)

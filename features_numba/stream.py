@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features_numba.batch import _arrays, _bar_times, fill_columns
+from features_numba.batch import _arrays, _bar_times
 from features_numba.errors import FeatureError
 from features_numba.spec import FeatureSpec
-from features_numba.steps import update_nb
+from features_numba.steps import update_nb, warm_nb
 
 
 class FeatureStream:
@@ -49,9 +49,7 @@ class FeatureStream:
             return
         arrays, ts = _arrays(*(ohlcv[c].to_numpy() for c in ("open", "high", "low", "close",
                                                              "volume")), _bar_times(ohlcv))
-        out = np.empty((n, len(self.spec)), dtype=np.float64, order="F")
-        fill_columns(self.spec, self._state, arrays, ts, out)
-        self._row[:] = out[-1]
+        warm_nb(self._codes, self._params, self._offsets, self._state, *arrays, ts, self._row)
         self._seen += n
 
     def state_dict(self) -> dict:
