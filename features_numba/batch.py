@@ -71,20 +71,6 @@ def _arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
     return arrays, ts
 
 
-def fill_columns(spec: FeatureSpec, arrays: list[np.ndarray], ts: np.ndarray,
-                 out: np.ndarray) -> None:
-    """Write every feature of ``spec`` over the bars into the columns of ``out`` (column-major):
-    a kind's whole-array kernel where it has one, else its step looped over the bars."""
-    codes, params, offsets = spec.layout()
-    for f, definition in enumerate(spec.features):
-        kernel = WHOLE_ARRAY.get(definition.kind)
-        if kernel is not None:
-            kernel(params[f], *arrays, ts, out[:, f])
-        else:
-            column_nb(codes[f], params[f], np.zeros(offsets[f + 1] - offsets[f]), *arrays, ts,
-                      out[:, f])
-
-
 def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray,
                             close: np.ndarray, volume: np.ndarray, ts_ns: np.ndarray,
                             spec: FeatureSpec) -> np.ndarray:
@@ -98,7 +84,14 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     arrays, ts = _arrays(open_, high, low, close, volume, ts_ns)
     # column-major: each feature's column is contiguous for its kernel
     out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
-    fill_columns(spec, arrays, ts, out)
+    codes, params, offsets = spec.layout()
+    for f, definition in enumerate(spec.features):
+        kernel = WHOLE_ARRAY.get(definition.kind)
+        if kernel is not None:
+            kernel(params[f], *arrays, ts, out[:, f])
+        else:  # the kind's step looped over the bars, from a fresh state
+            column_nb(codes[f], params[f], np.zeros(offsets[f + 1] - offsets[f]), *arrays, ts,
+                      out[:, f])
     return out
 
 

@@ -215,26 +215,29 @@ def _rolling_extreme(x, n, sign):
     return out
 
 
-@njit(cache=True)
-def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
-    """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
+@njit(cache=True, inline="always")
+def _in_range(p, h, l, c, out, williams):
+    """Where the close sits in its n-bar high-low range: Williams %R (``williams`` True) or the
+    0..1 range position."""
     n = int(p[0])
     hi = _rolling_extreme(h, n, 1.0)
     lo = _rolling_extreme(l, n, -1.0)
     out[:n - 1] = NAN
     for i in range(n - 1, c.shape[0]):
-        out[i] = _williams_r(hi[i], lo[i], c[i])
+        out[i] = _williams_r(hi[i], lo[i], c[i]) if williams else \
+            _range_position(hi[i], lo[i], c[i])
+
+
+@njit(cache=True)
+def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
+    """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
+    _in_range(p, h, l, c, out, True)
 
 
 @njit(cache=True)
 def range_position_1d_nb(p, o, h, l, c, v, ts, out):
     """Position of the close in the n-bar range; as ``range_position_step``."""
-    n = int(p[0])
-    hi = _rolling_extreme(h, n, 1.0)
-    lo = _rolling_extreme(l, n, -1.0)
-    out[:n - 1] = NAN
-    for i in range(n - 1, c.shape[0]):
-        out[i] = _range_position(hi[i], lo[i], c[i])
+    _in_range(p, h, l, c, out, False)
 
 
 @njit(cache=True)
