@@ -12,6 +12,7 @@ naive timestamps are read in ``tz`` (default UTC).
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
@@ -27,6 +28,7 @@ from datafeeds.validate import ValidationReport, check_ohlcv
 _TIME_NAMES = ("datetime", "date", "timestamp", "time", "timestamp_utc", "open_time")
 _PRICE_NAMES = {"open", "high", "low", "close"}
 _HOUR_AMPM = re.compile(r"^\d{4}-\d{2}-\d{2} \d{1,2}-[AP]M$")
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
 def frame_from_ccxt(rows: list[list[float]]) -> pd.DataFrame:
@@ -67,30 +69,50 @@ def _head(path: Path, lines: int = 3) -> list[str]:
         raise DataError(f"{path}: cannot be read ({_short(exc)})") from None
 
 
-def _fields(line: str) -> list[str]:
-    return [f.strip().lower() for f in line.split(",")]
+_DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+
+
+def _delimiter(header: str, first: str) -> str:
+    """The field separator: the candidate splitting the header and the first row alike."""
+    counts = [(header.count(d), d) for d in _DELIMITERS
+              if header.count(d) and header.count(d) == first.count(d)]
+    if not counts:  # ragged first row: the header alone decides (its error comes later)
+        counts = [(header.count(d), d) for d in _DELIMITERS if header.count(d)]
+    return max(counts)[1] if counts else ","
+
+
+def _fields(line: str, delimiter: str = ",") -> list[str]:
+    return [f.strip().lower() for f in line.split(delimiter)]
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     head = _head(path)
+    delimiter = _delimiter(head[0], head[1])
     skip = 0
     # a banner line above the header (CryptoDataDownload) has no price column names
-    if not _PRICE_NAMES & set(_fields(head[0])) and _PRICE_NAMES <= set(_fields(head[1])):
-        skip = 1
-    header = _fields(head[skip])
-    first = _fields(head[skip + 1]) if len(head) > skip + 1 else []
+    if not _PRICE_NAMES & set(_fields(head[0], delimiter)):
+        below = _delimiter(head[1], head[2])
+        if _PRICE_NAMES <= set(_fields(head[1], below)):
+            skip, delimiter = 1, below
+    header = _fields(head[skip], delimiter)
+    first = _fields(head[skip + 1], delimiter) if len(head) > skip + 1 else []
     names = None
     if len(first) == len(header) + 1 and "date" in header and "time" not in header:
         # backtrader's sample: header "Date,Open,..." over rows "Date,Time,Open,..."
         names = [header[0], "time", *header[1:]]
+    # "1,5" under semicolons: a decimal comma (spreadsheets in much of Europe)
+    decimal = "," if delimiter == ";" and any(_DECIMAL_COMMA.match(f) for f in first) else "."
     try:
-        frame = pd.read_csv(path, skiprows=skip + (1 if names else 0), names=names,
+        frame = pd.read_csv(path, sep=delimiter, decimal=decimal,
+                            skiprows=skip + (1 if names else 0), names=names,
                             header=None if names else 0, skipinitialspace=True)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError,
             ValueError, EOFError, OSError) as exc:
         raise DataError(f"{path}: cannot be read as CSV ({_short(exc)}); expected a header "
-                        "line and one bar per row") from None
-    frame.attrs["first_line"] = skip + 2  # file line (1-based) of the first bar
+                        f"line and one bar per row, fields separated by {delimiter!r}") from None
+    frame.attrs.update(path=str(path), first_line=skip + 2,  # file line (1-based) of bar 0
+                       delimiter=delimiter, fields=len(names or header))
     return frame
 
 
@@ -132,15 +154,54 @@ def _read_table(path: Path) -> pd.DataFrame:
     return _read_csv(path)
 
 
+def _data_lines(raw: pd.DataFrame, rows: set[int]) -> dict[int, tuple[int, str]]:
+    """File line number (1-based) and text of the CSV rows ``rows`` (0-based bar rows).
+
+    Read again only on an error path; blank lines are skipped as pandas skips them.
+    """
+    path, first_line = raw.attrs.get("path"), raw.attrs.get("first_line")
+    if path is None or not rows:
+        return {}
+    found: dict[int, tuple[int, str]] = {}
+    row = -1
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number < first_line or not line.strip():
+                continue
+            row += 1
+            if row in rows:
+                found[row] = (number, line.rstrip("\r\n"))
+                if len(found) == len(rows):
+                    break
+    return found
+
+
 def _where(raw: pd.DataFrame, mask: np.ndarray, column: str) -> str:
     """The first offending rows of ``raw`` by file line (CSV) or row number, with values."""
     rows = np.flatnonzero(mask)
-    first_line = raw.attrs.get("first_line")
-    label = "line" if first_line is not None else "row"
-    offset = first_line if first_line is not None else 1
-    shown = ", ".join(f"{label} {i + offset} ({raw[column].iloc[i]!r})" for i in rows[:5])
+    lines = _data_lines(raw, {int(i) for i in rows[:5]})
+    label = "line" if lines else "row"
+    shown = ", ".join(f"{label} {lines[i][0] if lines else i + 1} ({raw[column].iloc[i]!r})"
+                      for i in rows[:5])
     more = f" (+{len(rows) - 5} more)" if len(rows) > 5 else ""
     return f"{len(rows)} row(s): {shown}{more}"
+
+
+def _refuse_short_rows(raw: pd.DataFrame, frame: pd.DataFrame, source: str) -> None:
+    """A row with fewer fields than the header (a truncated write) is named, not read as NaN.
+
+    Only rows with a missing value are looked at (pandas fills a short row with NaN).
+    """
+    expected, delimiter = raw.attrs.get("fields"), raw.attrs.get("delimiter")
+    suspects = np.flatnonzero(frame.isna().any(axis=1).to_numpy())[:1000]
+    if expected is None or not len(suspects):
+        return
+    for number, text in sorted(_data_lines(raw, {int(i) for i in suspects}).values()):
+        count = len(next(csv.reader([text], delimiter=delimiter)))
+        if count < expected:
+            raise DataError(f"{source}: line {number} has {count} of {expected} fields, a short "
+                            f"or truncated row: {text[:120]!r}; complete or delete that line")
 
 
 def _epoch_unit(values: np.ndarray) -> str:
@@ -189,7 +250,7 @@ def _times(raw: pd.DataFrame, tz: str, source: str) -> pd.DatetimeIndex:
         if missing.any():
             raise DataError(f"{source}: rule 'no missing timestamps' broken in column {col!r} "
                             f"at {_where(raw, missing, col)}")
-        parsed = _parse_text_times(text, col, source)
+        parsed = _parse_text_times(raw, text, col, source)
     if getattr(parsed.dt, "tz", None) is None:
         try:
             parsed = parsed.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
@@ -199,22 +260,34 @@ def _times(raw: pd.DataFrame, tz: str, source: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(parsed.dt.tz_convert("UTC"), name="datetime")
 
 
-def _parse_text_times(text: pd.Series, col: str, source: str) -> pd.Series:
-    """Parse time strings: ``09-AM`` hours, else ISO 8601 (fast), else any one format."""
+def _parse_text_times(raw: pd.DataFrame, text: pd.Series, col: str, source: str
+                      ) -> pd.Series:
+    """Parse time strings: ``09-AM`` hours, else ISO 8601 (fast), else any one format.
+
+    Times that all carry a UTC offset may mix offsets (a zone's summer and winter time); an
+    offset on some rows only is refused, since the others' zone is unknown.
+    """
     formats = (["%Y-%m-%d %I-%p"] if _HOUR_AMPM.match(text.iloc[0]) else ["ISO8601", "mixed"])
-    error: BaseException | None = None
     for fmt in formats:
         try:
             parsed = pd.to_datetime(text, format=fmt)
-        except (ValueError, TypeError, OverflowError) as exc:
-            error = exc
+        except (ValueError, TypeError, OverflowError):
             continue
-        if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed offsets -> objects
-            error = ValueError("mixed timezones")
-            continue
+        if pd.api.types.is_datetime64_any_dtype(parsed):  # mixed offsets give objects
+            return parsed
+    zoned = text.str.contains(_OFFSET).to_numpy()
+    if zoned.any() and not zoned.all():
+        raise DataError(f"{source}: rule 'one timezone' broken in column {col!r}: times without "
+                        f"a UTC offset among times with one, at {_where(raw, ~zoned, col)}; "
+                        "give every time an offset (e.g. 2024-01-31T23:59:00Z) or none and "
+                        "pass --tz")
+    fmt = formats[0] if formats[0] != "ISO8601" else "mixed"
+    parsed = pd.to_datetime(text, format=fmt, utc=bool(zoned.all()), errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if not bad.any():
         return parsed
-    raise DataError(f"{source}: rule 'one readable time format' broken in column {col!r} "
-                    f"({_short(error)}); mixed timezones or text in it? Use one format, e.g. "
+    raise DataError(f"{source}: rule 'one readable time format' broken in column {col!r} at "
+                    f"{_where(raw, bad, col)}; write every time in one format, e.g. "
                     "2024-01-31T23:59:00Z")
 
 
@@ -255,6 +328,7 @@ def read_bars(path: Path | str, *, tz: str = "UTC", adjusted: bool = False) -> p
             raise DataError(f"{source}: rule 'no NaN or non-numeric values' broken in column "
                             f"{col!r}: text at {_where(raw, text.to_numpy(), col)}")
         frame[col] = values.astype(np.float64)
+    _refuse_short_rows(raw, frame, source)
     if adjusted:
         if "adj close" not in raw.columns:
             raise DataError(f"{source}: --adjusted needs an 'Adj Close' column (Yahoo format)")

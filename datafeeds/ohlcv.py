@@ -51,7 +51,8 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
     Returns
     -------
     pandas.DataFrame
-        A new frame: float64 columns in contract order, index named ``datetime`` in UTC.
+        A new frame: float64 columns in contract order, index named ``datetime`` in UTC
+        at nanosecond resolution.
 
     Raises
     ------
@@ -85,7 +86,11 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
         values = series.to_numpy(dtype="float64") if pd.api.types.is_float_dtype(series) \
             else pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
         columns[col] = values
-    utc = index.tz_convert("UTC").rename("datetime")
+    try:  # one unit whatever the reader chose (pandas 3 reads text at us): same bars, same hash
+        utc = index.tz_convert("UTC").as_unit("ns").rename("datetime")
+    except (OverflowError, ValueError):
+        raise DataError(f"{source}: times outside 1677..2262 (not bar times); check the "
+                        "time column's unit or format") from None
     _check(utc.asi8, np.column_stack(list(columns.values())), source,
            lambda mask: _rows(utc, mask))
     return pd.DataFrame(columns, index=utc)

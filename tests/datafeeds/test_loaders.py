@@ -175,3 +175,45 @@ def test_a_pandas_index_csv_loads(tmp_path, rows):
         assert path.read_text().startswith(",Open,High,Low,Close,Volume")
         loaded = load_file(path)
         pd.testing.assert_frame_equal(loaded, bars, check_freq=False)
+
+
+@pytest.mark.parametrize(("sep", "decimal"), [(";", ","), (";", "."), ("\t", "."), ("|", ".")])
+def test_the_delimiter_is_sniffed(tmp_path, btc_bars, sep, decimal):
+    """Spreadsheet exports: semicolons (with decimal commas in much of Europe), tabs, pipes."""
+    bars = btc_bars.iloc[:200]
+    path = tmp_path / "bars.csv"
+    bars.tz_convert(None).to_csv(path, sep=sep, decimal=decimal, index_label="Date")
+    pd.testing.assert_frame_equal(load_file(path), bars, check_freq=False)
+
+
+def test_a_short_row_is_named_by_its_line_after_blank_lines(tmp_path, btc_bars):
+    lines = btc_bars.iloc[:20].tz_convert(None).to_csv(index_label="datetime").splitlines()
+    lines.insert(3, "")  # a blank line: pandas skips it, the line numbers must not
+    lines[9] = ",".join(lines[9].split(",")[:4])
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 10 has 4 of 6 fields, a short or truncated row"):
+        load_file(path)
+
+
+def test_offsets_that_change_with_summer_time_load(tmp_path, btc_bars):
+    """A European exporter writes +01:00 in winter and +02:00 in summer: one instant each."""
+    bars = btc_bars.iloc[6300:6500]  # spans the switch to summer time of 25 March 2018
+    frame = bars.copy()
+    frame.index = bars.index.tz_convert("Europe/Berlin").strftime("%Y-%m-%dT%H:%M:%S%z")
+    assert {"+0100", "+0200"} <= {t[-5:] for t in frame.index}
+    path = tmp_path / "bars.csv"
+    frame.to_csv(path, index_label="datetime")
+    pd.testing.assert_frame_equal(load_file(path), bars, check_freq=False)
+
+
+def test_times_without_an_offset_among_zoned_ones_name_the_line(tmp_path, btc_bars):
+    frame = btc_bars.iloc[:30].copy()
+    frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = frame.to_csv(index_label="datetime").splitlines()
+    lines[6] = lines[6].replace("Z,", ",", 1)
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"'one timezone'.*line 7 \('20") as caught:
+        load_file(path)
+    assert "utc=True" not in str(caught.value)  # our advice, not pandas'
