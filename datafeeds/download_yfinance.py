@@ -15,11 +15,28 @@ import pandas as pd
 
 from datafeeds.errors import DataError, ExchangeError
 from datafeeds.ohlcv import COLUMNS
-from datafeeds.validate import ValidationReport, check_ohlcv, drop_forming
+from datafeeds.quality import ValidationReport, check_ohlcv, drop_forming
+from datafeeds.store import BarStore, StoreKey
 
 _INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo")
 # yfinance interval -> our timeframe spelling, for the forming-bar check ("1mo" varies: none)
 _TIMEFRAMES = {"60m": "1h", "1wk": "1w", "1mo": None}
+
+
+def adjust_to_adj_close(bars: pd.DataFrame, adj_close: pd.Series | None, *, source: str
+                        ) -> pd.DataFrame:
+    """Split- and dividend-adjusted bars: open/high/low/close scaled by ``Adj Close / Close``.
+
+    One factor per bar for all four prices keeps each bar consistent (high stays the high);
+    volume is left as traded.
+    """
+    if adj_close is None:
+        raise DataError(f"{source}: adjusting needs an 'Adj Close' column (Yahoo format)")
+    out = bars.copy()
+    factor = adj_close.astype("float64") / bars["close"]
+    for col in ("open", "high", "low", "close"):
+        out[col] = bars[col] * factor
+    return out
 
 
 def normalise_yfinance(raw: pd.DataFrame, symbol: str, *, adjusted: bool) -> pd.DataFrame:
@@ -50,11 +67,7 @@ def normalise_yfinance(raw: pd.DataFrame, symbol: str, *, adjusted: bool) -> pd.
                         f"{list(frame.columns)})")
     out = frame[list(COLUMNS)].astype("float64")
     if adjusted:
-        if "adj close" not in frame.columns:
-            raise DataError(f"yahoo {symbol}: no 'Adj Close' column to adjust with")
-        factor = frame["adj close"] / frame["close"]
-        for col in ("open", "high", "low", "close"):
-            out[col] = out[col] * factor
+        out = adjust_to_adj_close(out, frame.get("adj close"), source=f"yahoo {symbol}")
     index = pd.DatetimeIndex(frame.index)
     out.index = (index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
                  ).rename("datetime")
@@ -117,3 +130,21 @@ def download_yfinance(symbol: str, *, interval: str = "1d", start: str | None = 
                             f"{start} .. {end}; try again after the bar closes")
     valid, report = check_ohlcv(bars, source=f"yahoo:{symbol}")
     return valid, replace(report, repairs=tuple(repairs))
+
+
+def update_store_yahoo(store: BarStore, key: StoreKey, *, since: pd.Timestamp | None = None,
+                       until: pd.Timestamp | None = None, adjusted: bool = False,
+                       now: pd.Timestamp | None = None) -> tuple[int, ValidationReport]:
+    """Download the daily/intraday bars of ``key`` from Yahoo into ``store``, resuming.
+
+    Yahoo takes whole days, so the request starts at the day of the last stored bar (or
+    ``since``); the bars already stored are skipped by ``append``. Returns the bars added and
+    the download's report.
+    """
+    last = store.last_bar(key)
+    start = since if last is None else last
+    bars, report = download_yfinance(
+        key.symbol, interval=key.timeframe, adjusted=adjusted, now=now,
+        start=None if start is None else start.strftime("%Y-%m-%d"),
+        end=None if until is None else until.strftime("%Y-%m-%d"))
+    return store.append(key, bars), report

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from datafeeds.download_yfinance import adjust_to_adj_close
 from datafeeds.errors import DataError
 from datafeeds.ohlcv import COLUMNS
-from datafeeds.validate import ValidationReport, check_ohlcv
+from datafeeds.quality import ValidationReport, check_ohlcv
 
 _TIME_NAMES = ("datetime", "date", "timestamp", "time", "timestamp_utc", "open_time")
 _PRICE_NAMES = {"open", "high", "low", "close"}
@@ -330,11 +331,8 @@ def read_bars(path: Path | str, *, tz: str = "UTC", adjusted: bool = False) -> p
         frame[col] = values.astype(np.float64)
     _refuse_short_rows(raw, frame, source)
     if adjusted:
-        if "adj close" not in raw.columns:
-            raise DataError(f"{source}: --adjusted needs an 'Adj Close' column (Yahoo format)")
-        factor = frame.pop("adj close") / frame["close"]
-        for col in ("open", "high", "low", "close"):
-            frame[col] = frame[col] * factor
+        adj_close = frame.pop("adj close") if "adj close" in frame else None
+        frame = adjust_to_adj_close(frame, adj_close, source=source)
     frame.index = _times(raw, tz, source)
     return frame
 

@@ -12,8 +12,8 @@ import pandas as pd
 
 from datafeeds.errors import DataError
 from datafeeds.ohlcv import validate_ohlcv
+from datafeeds.quality import infer_timeframe
 from datafeeds.timeframes import timeframe_delta
-from datafeeds.validate import infer_timeframe
 
 _MONDAY = pd.Timestamp("1970-01-05", tz="UTC")  # the epoch was a Thursday
 _AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}

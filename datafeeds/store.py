@@ -1,15 +1,24 @@
-"""Parquet bar store: one file per (source, symbol, timeframe), written atomically.
+"""Bar stores: one series per (source, symbol, timeframe), in Parquet files or a database.
 
-Layout: ``<root>/<source>/<SYMBOL>_<timeframe>.parquet`` (``/`` and ``:`` in symbols become
-``-``). Every write goes to a temporary file in the same folder, is fsynced, then renamed over
-the old file: a crash or an error leaves the previous file intact, never half of a new one.
-``append`` adds only bars newer than the last stored bar and validates the result.
+``open_store(url)`` picks the backend:
+
+- ``parquet:DIR`` (the default, ``parquet:data``) or a plain folder: one Parquet file per
+  series, ``<DIR>/<source>/<SYMBOL>_<timeframe>.parquet``;
+- ``sqlite:///PATH``: an embedded SQLite database file, no server;
+- ``postgresql://USER@HOST:PORT/DB``: a PostgreSQL server (psycopg 3), for a team or a
+  server. The password comes from ``PGPASSWORD`` or ``~/.pgpass``, never from a command line;
+  one given in the URL is never printed.
+
+Every backend offers the same operations, each write one transaction (all of it or nothing,
+also when the process is killed): ``write`` (upsert by bar time), ``replace``, ``append``
+(only bars newer than the last stored one: what updates use), ``read`` (a time range),
+``last_bar``, ``keys``, ``gaps`` and ``describe``. Bars are validated before they are stored.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,23 +26,12 @@ import pandas as pd
 
 from datafeeds.errors import DataError
 from datafeeds.ohlcv import validate_ohlcv
-from datafeeds.validate import ValidationReport, check_ohlcv
+from datafeeds.quality import Gap, ValidationReport, check_ohlcv
 
-_UNSAFE = re.compile(r"[/:\\\s]+")
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+DEFAULT_STORE = "parquet:data"
+CHUNK = 50_000  # bars per write step (progress is reported after each)
+WriteProgress = Callable[[int, int], None]  # (bars written so far, bars to write)
+_PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
 
 
 @dataclass(frozen=True)
@@ -50,86 +48,124 @@ class StoreKey:
 
 @dataclass(frozen=True)
 class StoredSeries:
-    """A stored series and what is in it."""
+    """A stored series, where it is, and what is in it."""
 
     key: StoreKey
-    path: Path
+    where: str
     report: ValidationReport
 
 
-class Store:
-    """The bar files under ``root`` (default ``data/``)."""
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and logs)."""
+    return _PASSWORD.sub(r"\1:***@", url)
 
-    def __init__(self, root: Path | str = "data") -> None:
-        self.root = Path(root)
 
-    def path(self, key: StoreKey) -> Path:
-        """File of ``key``."""
-        return self.root / key.source / f"{_UNSAFE.sub('-', key.symbol)}_{key.timeframe}.parquet"
+class BarStore(ABC):
+    """What every backend does; subclasses implement the five storage primitives."""
 
-    def read(self, key: StoreKey) -> pd.DataFrame | None:
-        """The stored bars of ``key`` (validated), or None when nothing is stored."""
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            frame = pd.read_parquet(path)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: stored file unreadable ({exc}); delete it and download "
-                            "again") from None
-        return validate_ohlcv(frame, source=str(path))
+    url: str  # printable (no password)
 
-    def write(self, key: StoreKey, bars: pd.DataFrame) -> Path:
-        """Replace the stored bars of ``key`` atomically (after validating them)."""
-        valid = validate_ohlcv(bars, source=str(key))
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            valid.to_parquet(tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+    @abstractmethod
+    def read(self, key: StoreKey, start: pd.Timestamp | None = None,
+             end: pd.Timestamp | None = None) -> pd.DataFrame | None:
+        """Stored bars of ``key`` with ``start <= time < end`` (validated); None if none."""
 
-    def append(self, key: StoreKey, bars: pd.DataFrame) -> int:
-        """Add the bars of ``bars`` newer than the last stored one; returns how many."""
-        stored = self.read(key)
-        if stored is None:
-            new = bars
-            merged = bars
-        else:
-            new = bars[bars.index > stored.index[-1]]
-            if new.empty:
-                return 0
-            merged = pd.concat([stored, new])
-        self.write(key, merged)
-        return len(new)
-
+    @abstractmethod
     def last_bar(self, key: StoreKey) -> pd.Timestamp | None:
         """Open time of the newest stored bar of ``key``."""
-        stored = self.read(key)
-        return None if stored is None else stored.index[-1]
 
+    @abstractmethod
     def keys(self) -> list[StoreKey]:
         """Every stored series, sorted."""
-        out = []
-        for path in sorted(self.root.glob("*/*.parquet")):
-            symbol, _, timeframe = path.stem.rpartition("_")
-            out.append(StoreKey(path.parent.name, symbol, timeframe))
-        return out
+
+    @abstractmethod
+    def where(self, key: StoreKey) -> str:
+        """Where ``key`` is kept, for messages (a file, or the store's URL and the key)."""
+
+    @abstractmethod
+    def _save(self, key: StoreKey, bars: pd.DataFrame, *, replace: bool,
+              progress: WriteProgress | None) -> None:
+        """Upsert valid ``bars`` (after deleting the series when ``replace``) atomically."""
+
+    def write(self, key: StoreKey, bars: pd.DataFrame, *,
+              progress: WriteProgress | None = None) -> str:
+        """Upsert ``bars`` by bar time in one transaction: new times are added, stored ones
+        overwritten, the rest kept. Returns :meth:`where`."""
+        self._save(key, validate_ohlcv(bars, source=str(key)), replace=False,
+                   progress=progress)
+        return self.where(key)
+
+    def replace(self, key: StoreKey, bars: pd.DataFrame, *,
+                progress: WriteProgress | None = None) -> str:
+        """Make the series of ``key`` exactly ``bars``, in one transaction."""
+        self._save(key, validate_ohlcv(bars, source=str(key)), replace=True,
+                   progress=progress)
+        return self.where(key)
+
+    def append(self, key: StoreKey, bars: pd.DataFrame, *,
+               progress: WriteProgress | None = None) -> int:
+        """Store the bars newer than the last stored one (history is never rewritten by an
+        update); returns how many."""
+        last = self.last_bar(key)
+        new = bars if last is None else bars[bars.index > last]
+        if new.empty:
+            return 0
+        self.write(key, new, progress=progress)
+        return len(new)
+
+    def gaps(self, key: StoreKey) -> tuple[Gap, ...]:
+        """Bars missing inside the stored series of ``key``."""
+        return self.check(key).gaps
+
+    def check(self, key: StoreKey) -> ValidationReport:
+        """The validation report (range, gaps, runs) of the stored series of ``key``."""
+        frame = self.read(key)
+        if frame is None:
+            raise DataError(f"nothing stored for {key} in {self.url}")
+        return check_ohlcv(frame, source=str(key), timeframe=key.timeframe)[1]
 
     def describe(self) -> list[StoredSeries]:
         """Every stored series with its range, gaps and runs."""
-        out = []
-        for key in self.keys():
-            frame = self.read(key)
-            assert frame is not None  # listed because the file exists
-            _, report = check_ohlcv(frame, source=str(key), timeframe=key.timeframe)
-            out.append(StoredSeries(key, self.path(key), report))
-        return out
+        return [StoredSeries(key, self.where(key), self.check(key)) for key in self.keys()]
+
+
+def write_chunks(total: int, progress: WriteProgress | None):
+    """``(start, stop)`` row ranges of :data:`CHUNK` bars, reporting each one done."""
+    for start in range(0, total, CHUNK):
+        stop = min(start + CHUNK, total)
+        yield start, stop
+        if progress is not None:
+            progress(stop, total)
+
+
+def open_store(url: str | Path = DEFAULT_STORE) -> BarStore:
+    """The store at ``url`` (see the module's doc for the forms accepted).
+
+    Raises
+    ------
+    DataError
+        For an unknown scheme, or a backend whose driver is not installed.
+    """
+    text = str(url)
+    scheme, _, rest = text.partition(":")
+    if scheme == "parquet":
+        from datafeeds.store_parquet import ParquetStore
+
+        return ParquetStore(Path(rest))
+    if scheme == "sqlite":
+        if not rest.startswith("///") or len(rest) == 3:
+            raise DataError(f"store {text!r}: write sqlite:///relative/path.db or "
+                            "sqlite:////absolute/path.db")
+        from datafeeds.store_sql import SQLiteStore
+
+        return SQLiteStore(Path(rest[3:]))
+    if scheme in ("postgresql", "postgres"):
+        from datafeeds.store_sql import PostgresStore
+
+        return PostgresStore(text)
+    if "://" in text:
+        raise DataError(f"store {redact(text)!r}: unknown kind {scheme!r}; use parquet:DIR, "
+                        "sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    from datafeeds.store_parquet import ParquetStore
+
+    return ParquetStore(Path(text))  # a plain folder

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from datafeeds.atomic import publish_directory, staging_directory, write_json_atomic
 from features_numba import KERNEL_VERSION, FeatureSpec
-from mlstrategy.atomic import publish_directory, staging_directory, write_json_atomic
 from mlstrategy.dataset import DatasetInfo
 from mlstrategy.errors import ModelError
 from mlstrategy.labels import LabelSpec

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datafeeds import SAMPLES, load_sample
+from datafeeds import SAMPLES, DataError, load_sample
 from datafeeds.timeframes import format_timedelta
 
 
@@ -82,9 +82,31 @@ def sample_dataset(name: str) -> Dataset:
     return describe(bars, f"sample:{name}", sample.symbol, sample.timeframe)
 
 
-def file_dataset(path: Path, symbol: str | None, timeframe: str | None) -> Dataset:
-    """Bars from a file in any format ``datafeeds`` reads."""
-    from datafeeds.loaders import load_file
+def file_dataset(path: Path, symbol: str | None, timeframe: str | None, *,
+                 repair: bool = False) -> tuple[Dataset, tuple[str, ...]]:
+    """Bars from a file in any format ``datafeeds`` reads, and the repairs made (``repair``).
 
-    bars = load_file(path)
-    return describe(bars, f"file:{path}", symbol or path.stem, timeframe or "unknown")
+    ``timeframe`` is checked against the bars' spacing; inferred from it when None.
+    """
+    from datafeeds.loaders import load_file_checked
+    from datafeeds.quality import resolve_timeframe
+
+    bars, report = load_file_checked(path, repair=repair)
+    timeframe = resolve_timeframe(bars.index, timeframe, str(path))
+    return describe(bars, f"file:{path}", symbol or path.stem, timeframe), report.repairs
+
+
+def store_dataset(url: str, source: str, symbol: str, timeframe: str) -> Dataset:
+    """The stored series ``(source, symbol, timeframe)`` of the store at ``url``.
+
+    The description names the series, not the store: the same bars train the same model
+    whichever backend holds them.
+    """
+    from datafeeds.store import StoreKey, open_store
+
+    store = open_store(url)
+    bars = store.read(StoreKey(source, symbol, timeframe))
+    if bars is None:
+        raise DataError(f"nothing stored for {source} {symbol} {timeframe} in {store.url}; "
+                        "see `mlstrategy data list` and `mlstrategy data import --help`")
+    return describe(bars, f"store:{source}", symbol, timeframe)

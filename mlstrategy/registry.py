@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from datafeeds.atomic import write_json_atomic
 from mlstrategy.artifact import MANIFEST, Artifact, load_artifact
-from mlstrategy.atomic import write_json_atomic
 from mlstrategy.errors import ModelError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 ``fetch_range`` walks ``fetch_ohlcv`` forward from ``since`` in pages of ``limit`` bars,
 retrying transient errors (see ``datafeeds.exchange.translate``) and dropping the forming
 candle.
-``update_store`` appends each page to the Parquet store as it arrives (each write atomic), so
+``update_store`` appends each page to the store as it arrives (each write atomic), so
 an interrupted download leaves a valid store and the next update resumes after its last bar.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from datafeeds.exchange.translate import call_ccxt, check_candles
 from datafeeds.loaders import frame_from_ccxt
 from datafeeds.ohlcv import validate_ohlcv
-from datafeeds.store import Store, StoreKey
+from datafeeds.store import BarStore, StoreKey
 from datafeeds.timeframes import timeframe_delta
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def fetch_range(exchange: ccxt.Exchange, symbol: str, timeframe: str, since: pd.
         first_page = False
 
 
-def update_store(store: Store, key: StoreKey, exchange: ccxt.Exchange, *,
+def update_store(store: BarStore, key: StoreKey, exchange: ccxt.Exchange, *,
                  since: pd.Timestamp, until: pd.Timestamp | None = None, limit: int = 1000,
                  retries: int = 5, backoff: float = 1.0, progress: Progress | None = None,
                  now: pd.Timestamp | None = None) -> int:
@@ -96,7 +96,7 @@ def update_store(store: Store, key: StoreKey, exchange: ccxt.Exchange, *,
 
     Parameters
     ----------
-    store : Store
+    store : BarStore
         Where the bars go.
     key : StoreKey
         Source (the exchange id), symbol and timeframe of the series.

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import click
 
-from datafeeds.samples import SAMPLES
-from mlstrategy.cli.common import data_options, debug_option, load_dataset, models_dir_option
-from mlstrategy.errors import ConfigError
+from mlstrategy.cli.common import DataRequest, data_options, debug_option, models_dir_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,8 +65,7 @@ from mlstrategy.errors import ConfigError
               "drawdown, Sharpe, returns) and put their results in the report; slower, the "
               "report's own statistics come from the equity curve.")
 @debug_option
-def backtest(model: str | None, models_dir: Path, sample: str | None, data_path: Path | None,
-             symbol: str | None, timeframe: str | None, start: int | None,
+def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int | None,
              allow_in_sample: bool, cash: float, commission: float, slippage: float,
              enter: float | None, exit_: float | None, allow_short: bool, sizing: str,
              fraction: float, units: float, vol_target: float, stop_loss: float | None,
@@ -88,13 +85,8 @@ def backtest(model: str | None, models_dir: Path, sample: str | None, data_path:
     from mlstrategy.registry import resolve, trials_on_same_data
 
     artifact = resolve(models_dir, model, newest_if_no_production=True)
-    if data_path is None and sample is None:
-        trained_on = artifact.manifest.training_data.source
-        sample = trained_on.removeprefix("sample:") if trained_on.startswith("sample:") else None
-        if sample not in SAMPLES:
-            raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
-                              f"{trained_on}; pass its bars with --data PATH")
-    dataset = load_dataset(sample, data_path, symbol, timeframe)
+    dataset = data.trained_on(artifact.manifest.training_data.source,
+                              f"{artifact.name}/{artifact.version}").load()
     params = StrategyParams(enter=enter, exit=exit_, allow_short=allow_short, sizing=sizing,
                             fraction=fraction, units=units, vol_target=vol_target,
                             stop_loss=stop_loss, take_profit=take_profit,

@@ -17,13 +17,12 @@ from typing import TypeVar
 
 import click
 
-from datafeeds.samples import SAMPLES
 from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.common import (
+    DataRequest,
     config_option,
     data_options,
     debug_option,
-    load_dataset,
     models_dir_option,
     utc_time,
 )
@@ -277,8 +276,7 @@ def live(confirm_live: bool, **options) -> None:
 @run_options
 @paper_broker_options
 @debug_option
-def replay(model: str | None, models_dir: Path, sample: str | None, data_path: Path | None,
-           symbol: str | None, timeframe: str | None, speed: float | None,
+def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float | None,
            start: int | None, broker: str, journal: Path | None, max_bars: int | None,
            until: str | None, history: int, poll_interval: float | None, fraction: float,
            max_position: float | None, max_daily_loss: float | None,
@@ -297,16 +295,12 @@ def replay(model: str | None, models_dir: Path, sample: str | None, data_path: P
 
     _configure_logs(log_json)
     artifact = resolve(models_dir, model, newest_if_no_production=True)
-    if data_path is None and sample is None:
-        trained_on = artifact.manifest.training_data.source
-        sample = trained_on.removeprefix("sample:")
-        if sample not in SAMPLES:
-            raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
-                              f"{trained_on}; pass bars to replay with --data PATH")
-    dataset = load_dataset(sample, data_path, symbol, timeframe)
+    data = data.trained_on(artifact.manifest.training_data.source,
+                           f"{artifact.name}/{artifact.version}")
+    dataset = data.load()
     if start is None:  # the first bar the model never trained on
         start = max(trading_span(dataset, artifact).start, min(history, len(dataset.bars) - 1))
-    name = sample or data_path.stem
+    name = data.name
     path = journal or Path("journals") / f"replay_{name}.sqlite"
     for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)  # a replay is a fresh session

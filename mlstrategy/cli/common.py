@@ -1,8 +1,10 @@
 """Options and helpers shared by the CLI commands."""
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -40,10 +42,81 @@ debug_option = click.option(
 )
 
 
+store_option = click.option(
+    "--store", default="parquet:data", show_default=True, envvar="MLSTRATEGY_STORE",
+    help="Where bars are stored: parquet:DIR (or a folder), sqlite:///PATH.db, or "
+         "postgresql://USER@HOST:PORT/DB (password from PGPASSWORD). Env: MLSTRATEGY_STORE.")
+repair_option = click.option(
+    "--repair", is_flag=True, help="Drop exact duplicates, keep the last of duplicate "
+    "timestamps, sort (each repair is reported; no value is ever changed).")
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Which bars a command runs on: a file, a stored series, or an embedded sample."""
+
+    sample: str | None
+    data_path: Path | None
+    symbol: str | None
+    timeframe: str | None
+    source: str | None
+    store: str
+    repair: bool
+
+    @property
+    def given(self) -> bool:
+        """Whether any bars were named (else a command may use its model's own)."""
+        return any(v is not None for v in (self.sample, self.data_path, self.source))
+
+    @property
+    def name(self) -> str:
+        """A short name for the bars: the sample, the file's stem, or the stored series."""
+        if self.data_path is not None:
+            return self.data_path.stem
+        if self.source is not None:
+            return f"{self.source}-{self.symbol}-{self.timeframe}".replace("/", "")
+        return self.sample or DEFAULT_SAMPLE
+
+    def trained_on(self, manifest_source: str, model: str) -> DataRequest:
+        """These bars, or the model's own training sample when none were named."""
+        if self.given:
+            return self
+        sample = manifest_source.removeprefix("sample:")
+        if not manifest_source.startswith("sample:") or sample not in SAMPLES:
+            raise click.UsageError(f"model {model} was trained on {manifest_source}; name its "
+                                   "bars with --data PATH or --store URL --source NAME")
+        return replace(self, sample=sample)
+
+    def load(self) -> Dataset:
+        """The bars, validated (repaired first with --repair, each repair printed)."""
+        from mlstrategy.dataset import file_dataset, sample_dataset, store_dataset
+
+        if self.data_path is not None:
+            dataset, repairs = file_dataset(self.data_path, self.symbol, self.timeframe,
+                                            repair=self.repair)
+            for line in repairs:
+                click.echo(f"repaired: {line}", err=True)
+            return dataset
+        if self.source is not None:
+            if self.symbol is None or self.timeframe is None:
+                raise click.UsageError("--source needs --symbol and --timeframe (see "
+                                       "`mlstrategy data list`)")
+            return store_dataset(self.store, self.source, self.symbol, self.timeframe)
+        return sample_dataset(self.sample or DEFAULT_SAMPLE)
+
+
 def data_options(default_sample: str | None) -> Callable[[F], F]:
-    """``--sample`` / ``--data`` / ``--symbol`` / ``--timeframe``: where the bars come from."""
+    """Where the bars come from, passed to the command as one ``data: DataRequest``:
+    ``--sample``, ``--data`` (a file) or ``--source`` (a series in ``--store``), with
+    ``--symbol``, ``--timeframe`` and ``--repair``."""
 
     def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(*args, sample, data_path, symbol, timeframe, source, store, repair,
+                    **kwargs):
+            request = DataRequest(sample, data_path, symbol, timeframe, source, store, repair)
+            return func(*args, data=request, **kwargs)
+
         for option in reversed((
             click.option("--sample", type=click.Choice(sorted(SAMPLES)), default=default_sample,
                          show_default=True,
@@ -51,23 +124,19 @@ def data_options(default_sample: str | None) -> Callable[[F], F]:
             click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
                          help="Read bars from this file instead (CSV/Parquet/JSON/feather; "
                               "any format `mlstrategy data import` reads)."),
-            click.option("--symbol", help="Symbol of --data bars (default: the file name)."),
-            click.option("--timeframe", help="Bar size of --data bars, e.g. 1h or 1d."),
+            click.option("--source", help="Read the stored series of this source (with "
+                         "--symbol and --timeframe) from --store instead."),
+            store_option,
+            click.option("--symbol", help="Symbol of the bars (default for --data: the file "
+                         "name)."),
+            click.option("--timeframe", "-t", help="Bar size, e.g. 1h or 1d; checked against "
+                         "the bars' spacing (default for --data: inferred from it)."),
+            repair_option,
         )):
-            func = option(func)
-        return func
+            command = option(command)
+        return command
 
     return decorate
-
-
-def load_dataset(sample: str | None, data_path: Path | None, symbol: str | None,
-                 timeframe: str | None) -> Dataset:
-    """The dataset named by :func:`data_options` (a file wins over a sample)."""
-    from mlstrategy.dataset import file_dataset, sample_dataset
-
-    if data_path is not None:
-        return file_dataset(data_path, symbol, timeframe)
-    return sample_dataset(sample or DEFAULT_SAMPLE)
 
 
 models_dir_option = click.option(

@@ -8,27 +8,20 @@ import click
 
 import datafeeds  # its names load their modules (and pandas) on first use: --help stays quick
 from datafeeds.errors import DataError
-from mlstrategy.cli.common import utc_time
+from mlstrategy.cli.common import repair_option, store_option, utc_time
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from datafeeds.validate import ValidationReport
+    from datafeeds.quality import ValidationReport
 
 YAHOO = "yahoo"
 
-data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
-    show_default=True, help="Root of the Parquet store (<dir>/<source>/<SYMBOL>_<tf>.parquet).")
 tz_option = click.option("--tz", default="UTC", show_default=True,
                          help="Timezone of naive timestamps in the file, e.g. Europe/Berlin.")
 adjusted_option = click.option("--adjusted", is_flag=True,
                                help="Yahoo data: use split- and dividend-adjusted prices "
                                     "(O/H/L/C scaled by Adj Close / Close).")
-repair_option = click.option("--repair", is_flag=True,
-                             help="Drop exact duplicates, keep the last of duplicate "
-                                  "timestamps, sort (each repair is reported; no value is "
-                                  "ever changed).")
 timeframe_option = click.option("--timeframe", "-t", default="1h", show_default=True,
                                 help="Bar size: 1m, 5m, 15m, 1h, 4h, 1d ...")
 
@@ -63,8 +56,8 @@ def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | No
     every repair made is listed.
     """
     try:
-        _, report = datafeeds.load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
-                                      timeframe=timeframe)
+        bars, report = datafeeds.load_file_checked(path, tz=tz, adjusted=adjusted,
+                                                   repair=repair, timeframe=timeframe)
     except DataError as exc:
         if repair:
             raise
@@ -77,6 +70,9 @@ def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | No
         click.echo("with --repair:")
         _echo_report(preview, limit)
         raise exc from None
+    from datafeeds.quality import resolve_timeframe
+
+    resolve_timeframe(bars.index, timeframe, str(path))  # a given -t must match the bars
     _echo_report(report, limit)
     click.echo("valid")
 
@@ -87,16 +83,16 @@ def check(path: Path, tz: str, adjusted: bool, repair: bool, timeframe: str | No
 @click.option("--timeframe", "-t", help="Bar size to store the bars under (1m, 1h, 1d ...); "
                                         "default: inferred from the bars.")
 @click.option("--source", default="file", show_default=True,
-              help="Source name in the store (folder under --data-dir).")
+              help="Source name to store the bars under.")
 @tz_option
 @adjusted_option
 @repair_option
 @click.option("--replace", is_flag=True,
               help="Replace a series already stored under this source, symbol and timeframe "
                    "(default: keep it and add only the bars newer than its last one).")
-@data_dir_option
+@store_option
 def import_cmd(path: Path, symbol: str, timeframe: str | None, source: str, tz: str,
-               adjusted: bool, repair: bool, replace: bool, data_dir: Path) -> None:
+               adjusted: bool, repair: bool, replace: bool, store: str) -> None:
     """Read bars from PATH (CSV, Parquet, JSON, feather; layout detected) into the store.
 
     Layouts: plain datetime,open,high,low,close,volume; Yahoo (Adj Close); backtrader generic
@@ -105,56 +101,47 @@ def import_cmd(path: Path, symbol: str, timeframe: str | None, source: str, tz: 
     """
     bars, report = datafeeds.load_file_checked(path, tz=tz, adjusted=adjusted, repair=repair,
                                      timeframe=timeframe)
-    _echo_report(report, 3)
-    if timeframe is None:
-        if report.timeframe is None:
-            raise DataError(f"{path}: one bar only, its size cannot be inferred; pass "
-                            "--timeframe, e.g. -t 1d")
-        from datafeeds.timeframes import format_timedelta
+    from datafeeds.quality import resolve_timeframe
 
-        timeframe = format_timedelta(report.timeframe)
+    timeframe = resolve_timeframe(bars.index, timeframe, str(path))
+    _echo_report(report, 3)
     key = datafeeds.StoreKey(source, symbol, timeframe)
-    store = datafeeds.Store(data_dir)
-    if replace or store.last_bar(key) is None:
-        click.echo(f"{key}: stored {len(bars)} bars -> {store.write(key, bars)}")
+    bar_store = datafeeds.open_store(store)
+    if replace or bar_store.last_bar(key) is None:
+        click.echo(f"{key}: stored {len(bars)} bars -> {bar_store.replace(key, bars)}")
     else:
-        added = store.append(key, bars)
-        click.echo(f"{key}: {added} new bars after the stored ones -> {store.path(key)} "
+        added = bar_store.append(key, bars)
+        click.echo(f"{key}: {added} new bars after the stored ones -> {bar_store.where(key)} "
                    "(--replace to overwrite)")
 
 
 def _download(source: str, symbol: str, timeframe: str, since: pd.Timestamp | None,
-              until: pd.Timestamp | None, adjusted: bool, data_dir: Path,
+              until: pd.Timestamp | None, adjusted: bool, store: str,
               api_url: str | None, limit: int) -> None:
     import pandas as pd
 
-    store = datafeeds.Store(data_dir)
+    bar_store = datafeeds.open_store(store)
     key = datafeeds.StoreKey(source, symbol, timeframe)
     if source == YAHOO:
-        from datafeeds.download_yfinance import download_yfinance
+        from datafeeds.download_yfinance import update_store_yahoo
 
-        last = store.last_bar(key)
-        start = since if last is None else last
-        bars, report = download_yfinance(
-            symbol, interval=timeframe, adjusted=adjusted,
-            start=None if start is None else start.strftime("%Y-%m-%d"),
-            end=None if until is None else until.strftime("%Y-%m-%d"))
-        added = store.append(key, bars)
+        added, report = update_store_yahoo(bar_store, key, since=since, until=until,
+                                           adjusted=adjusted)
         _echo_report(report, 3)
     else:
         from datafeeds.exchange.client import make_exchange
         from datafeeds.exchange.history import update_store
 
-        if since is None and store.last_bar(key) is None:
+        if since is None and bar_store.last_bar(key) is None:
             raise DataError(f"nothing stored yet for {key}: give --since DATE for the first bar")
         exchange = make_exchange(source, api_url=api_url)
 
         def progress(count: int, last: pd.Timestamp) -> None:
             click.echo(f"  {count} bars, up to {last}", err=True)
 
-        added = update_store(store, key, exchange, since=since or pd.Timestamp(0, tz="UTC"),
+        added = update_store(bar_store, key, exchange, since=since or pd.Timestamp(0, tz="UTC"),
                              until=until, limit=limit, progress=progress)
-    click.echo(f"{key}: {added} new bars -> {store.path(key)}")
+    click.echo(f"{key}: {added} new bars -> {bar_store.where(key)}")
 
 
 api_url_option = click.option("--api-url", help="Send exchange requests to this base URL "
@@ -173,16 +160,16 @@ limit_option = click.option("--limit", type=click.IntRange(1, 5000), default=100
 @adjusted_option
 @api_url_option
 @limit_option
-@data_dir_option
+@store_option
 def download(source: str, symbol: str, timeframe: str, since: str | None, until: str | None,
-             adjusted: bool, api_url: str | None, limit: int, data_dir: Path) -> None:
+             adjusted: bool, api_url: str | None, limit: int, store: str) -> None:
     """Download SYMBOL bars from SOURCE into the store, resuming after the last stored bar.
 
     SOURCE is 'yahoo' (stocks, via yfinance) or a ccxt exchange id such as binance (crypto;
     paginated, rate limited, transient errors retried).
     """
     _download(source, symbol, timeframe, utc_time(since, "--since"),
-              utc_time(until, "--until"), adjusted, data_dir, api_url, limit)
+              utc_time(until, "--until"), adjusted, store, api_url, limit)
 
 
 @data.command()
@@ -192,27 +179,29 @@ def download(source: str, symbol: str, timeframe: str, since: str | None, until:
 @adjusted_option
 @api_url_option
 @limit_option
-@data_dir_option
+@store_option
 def update(source: str, symbol: str, timeframe: str, adjusted: bool, api_url: str | None,
-           limit: int, data_dir: Path) -> None:
+           limit: int, store: str) -> None:
     """Append the bars newer than the last stored SOURCE SYMBOL bar (nothing else changes)."""
-    if datafeeds.Store(data_dir).last_bar(datafeeds.StoreKey(source, symbol, timeframe)) is None:
-        raise DataError(f"nothing stored for {source} {symbol} {timeframe} in {data_dir}/; "
+    bar_store = datafeeds.open_store(store)
+    if bar_store.last_bar(datafeeds.StoreKey(source, symbol, timeframe)) is None:
+        raise DataError(f"nothing stored for {source} {symbol} {timeframe} in {bar_store.url}; "
                         "start with `mlstrategy data download ... --since DATE`")
-    _download(source, symbol, timeframe, None, None, adjusted, data_dir, api_url, limit)
+    _download(source, symbol, timeframe, None, None, adjusted, store, api_url, limit)
 
 
 @data.command("list")
-@data_dir_option
-def list_cmd(data_dir: Path) -> None:
+@store_option
+def list_cmd(store: str) -> None:
     """Show every stored series: bars, range and gaps."""
-    series = datafeeds.Store(data_dir).describe()
+    bar_store = datafeeds.open_store(store)
+    series = bar_store.describe()
     if not series:
-        click.echo(f"nothing stored in {data_dir}/ (see `mlstrategy data import --help`)")
+        click.echo(f"nothing stored in {bar_store.url} (see `mlstrategy data import --help`)")
     for item in series:
         r = item.report
         click.echo(f"{item.key}: {r.rows} bars {r.first} .. {r.last}, {len(r.gaps)} gap(s) "
-                   f"({sum(g.missing for g in r.gaps)} bars missing)  {item.path}")
+                   f"({sum(g.missing for g in r.gaps)} bars missing)  {item.where}")
 
 
 @data.command()
@@ -220,13 +209,13 @@ def list_cmd(data_dir: Path) -> None:
 @click.argument("symbol")
 @click.option("--from", "from_tf", required=True, help="Stored bar size, e.g. 1m.")
 @click.option("--to", "to_tf", required=True, help="Larger bar size to make, e.g. 1h.")
-@data_dir_option
-def resample(source: str, symbol: str, from_tf: str, to_tf: str, data_dir: Path) -> None:
+@store_option
+def resample(source: str, symbol: str, from_tf: str, to_tf: str, store: str) -> None:
     """Aggregate stored SOURCE SYMBOL bars into a larger timeframe, stored beside them."""
-    store = datafeeds.Store(data_dir)
-    bars = store.read(datafeeds.StoreKey(source, symbol, from_tf))
+    bar_store = datafeeds.open_store(store)
+    bars = bar_store.read(datafeeds.StoreKey(source, symbol, from_tf))
     if bars is None:
-        raise DataError(f"nothing stored for {source} {symbol} {from_tf} in {data_dir}/")
+        raise DataError(f"nothing stored for {source} {symbol} {from_tf} in {bar_store.url}")
     out = datafeeds.resample(bars, to_tf, source_timeframe=from_tf)
-    path = store.write(datafeeds.StoreKey(source, symbol, to_tf), out)
-    click.echo(f"{len(bars)} {from_tf} bars -> {len(out)} {to_tf} bars: {path}")
+    where = bar_store.replace(datafeeds.StoreKey(source, symbol, to_tf), out)
+    click.echo(f"{len(bars)} {from_tf} bars -> {len(out)} {to_tf} bars: {where}")

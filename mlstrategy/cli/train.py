@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from mlstrategy.cli.common import (
+    DataRequest,
     config_option,
     data_options,
     debug_option,
-    load_dataset,
     models_dir_option,
 )
 
@@ -102,8 +102,7 @@ class TrainProgress:
               "JSON on stdout (everything else goes to stderr).")
 @config_option
 @debug_option
-def train(sample: str | None, data_path: Path | None, symbol: str | None,
-          timeframe: str | None, models_dir: Path, name: str | None,
+def train(data: DataRequest, models_dir: Path, name: str | None,
           features_path: Path | None, kind: str, params: tuple[str, ...], label_kind: str,
           horizon: int, label_threshold: float, drop_flat: bool, take_profit: float,
           stop_loss: float, vol: str, cv: str, folds: int, test_groups: int,
@@ -130,7 +129,7 @@ def train(sample: str | None, data_path: Path | None, symbol: str | None,
     from mlstrategy.training import train as train_model
 
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-    dataset = load_dataset(sample, data_path, symbol, timeframe)
+    dataset = data.load()
     spec = FeatureSpec.from_toml(features_path) if features_path else FeatureSpec.default()
     values = split_pairs(params)
     if seed is not None:
@@ -150,7 +149,7 @@ def train(sample: str | None, data_path: Path | None, symbol: str | None,
         say(line)
     for flag in result.flags:
         click.echo(f"WARNING, sanity gate: {flag}", err=True)
-    model_name = name or (sample if data_path is None else data_path.stem)
+    model_name = name or data.name
     path = save_artifact(models_dir, model_name, result.model, result.manifest,
                          importance=result.importance)
     say(f"model saved: {path / result.model.filename}")

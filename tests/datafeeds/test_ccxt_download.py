@@ -13,7 +13,7 @@ from datafeeds import DataError, ExchangeError, load_sample
 from datafeeds.exchange.client import make_exchange
 from datafeeds.exchange.history import fetch_range, update_store
 from datafeeds.exchange.simulator import KLINES, ExchangeSimulator, Fault
-from datafeeds.store import Store, StoreKey
+from datafeeds.store import StoreKey, open_store
 
 BARS = load_sample("btcusd-1h").iloc[:4500]
 KEY = StoreKey("binance", "BTC/USDT", "1h")
@@ -103,7 +103,7 @@ def test_timeouts_are_retried(exchange):
 
 def test_exchange_dying_midway_leaves_a_valid_store_and_update_completes(exchange, tmp_path):
     fake, ex = exchange
-    store = Store(tmp_path)
+    store = open_store(tmp_path)
     fake.die_after(3)  # markets and two pages of klines, then every connection is dropped
     with pytest.raises(ExchangeError, match="still failing after 2 attempts") as err:
         update_store(store, KEY, ex, since=BARS.index[0], limit=1000, retries=1,
@@ -120,12 +120,12 @@ def test_exchange_dying_midway_leaves_a_valid_store_and_update_completes(exchang
 def test_download_process_killed_midway_then_update_completes(tmp_path):
     """SIGKILL the real CLI mid-download: the store stays valid and `update` fills the rest."""
     data_dir = tmp_path / "data"
-    path = Store(data_dir).path(KEY)
+    path = open_store(data_dir).path(KEY)
     with ExchangeSimulator(BARS) as fake:
         fake.latency = 0.05  # 45 pages of 100 bars: several seconds in all
         args = [sys.executable, "-m", "mlstrategy.cli", "data", "download", "binance",
                 "BTC/USDT", "-t", "1h", "--since", str(BARS.index[0].date()), "--limit", "100",
-                "--api-url", fake.url, "--data-dir", str(data_dir)]
+                "--api-url", fake.url, "--store", str(data_dir)]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120
@@ -136,14 +136,14 @@ def test_download_process_killed_midway_then_update_completes(tmp_path):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         assert proc.returncode == -signal.SIGKILL  # it did not finish on its own
-        partial = Store(data_dir).read(KEY)  # validates
+        partial = open_store(data_dir).read(KEY)  # validates
         assert 0 < len(partial) < len(BARS)
         pd.testing.assert_frame_equal(partial, BARS.iloc[:len(partial)], check_freq=False)
         fake.latency = 0.0
         ex = make_exchange("binance", api_url=fake.url, rate_limit=False)
-        added = update_store(Store(data_dir), KEY, ex, since=BARS.index[0], now=NOW)
+        added = update_store(open_store(data_dir), KEY, ex, since=BARS.index[0], now=NOW)
     assert added == len(BARS) - len(partial)
-    pd.testing.assert_frame_equal(Store(data_dir).read(KEY), BARS, check_freq=False)
+    pd.testing.assert_frame_equal(open_store(data_dir).read(KEY), BARS, check_freq=False)
     assert [p.name for p in path.parent.glob("*.parquet")] == [path.name]
 
 

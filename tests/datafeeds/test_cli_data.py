@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from datafeeds import load_sample
 from datafeeds.exchange.simulator import ExchangeSimulator
-from datafeeds.store import Store, StoreKey
+from datafeeds.store import StoreKey, open_store
 from mlstrategy.cli import cli
 
 
@@ -70,16 +70,16 @@ def test_import_list_and_resample(shared_data, tmp_path):
     minute = str(shared_data / "nautilus_trader/btc-perp-20211231-20220201_1m.csv")
     data_dir = str(tmp_path / "data")
     imported = runner.invoke(cli, ["data", "import", minute, "--symbol", "BTC-PERP",
-                                   "--source", "ftx", "--data-dir", data_dir])
+                                   "--source", "ftx", "--store", data_dir])
     assert imported.exit_code == 0, imported.output
     assert "ftx BTC-PERP 1m: stored 45031 bars" in imported.output  # bar size inferred
     again = runner.invoke(cli, ["data", "import", minute, "--symbol", "BTC-PERP", "-t", "1m",
-                                "--source", "ftx", "--data-dir", data_dir])
+                                "--source", "ftx", "--store", data_dir])
     assert "0 new bars after the stored ones" in again.output
     resampled = runner.invoke(cli, ["data", "resample", "ftx", "BTC-PERP", "--from", "1m",
-                                    "--to", "1h", "--data-dir", data_dir])
+                                    "--to", "1h", "--store", data_dir])
     assert "45031 1m bars -> 749 1h bars" in resampled.output
-    listed = runner.invoke(cli, ["data", "list", "--data-dir", data_dir])
+    listed = runner.invoke(cli, ["data", "list", "--store", data_dir])
     assert "ftx BTC-PERP 1h: 749 bars" in listed.output
     assert "ftx BTC-PERP 1m: 45031 bars" in listed.output
 
@@ -91,15 +91,15 @@ def test_download_then_update_from_the_exchange(tmp_path):
         fake.state.bars = bars.iloc[:1200]  # the exchange has 1200 bars so far
         first = _mlstrategy("data", "download", "binance", "BTC/USDT", "-t", "1h", "--since",
                             str(bars.index[0].date()), "--api-url", fake.url, "--limit", "500",
-                            "--data-dir", data_dir)
+                            "--store", data_dir)
         assert first.returncode == 0, first.stderr
         assert "1200 new bars" in first.stdout and "bars, up to" in first.stderr  # progress
         fake.state.bars = bars  # time passes: 1300 more bars
         second = _mlstrategy("data", "update", "binance", "BTC/USDT", "-t", "1h", "--api-url",
-                             fake.url, "--data-dir", data_dir)
+                             fake.url, "--store", data_dir)
         assert second.returncode == 0, second.stderr
         assert "1300 new bars" in second.stdout
-    stored = Store(data_dir).read(StoreKey("binance", "BTC/USDT", "1h"))
+    stored = open_store(data_dir).read(StoreKey("binance", "BTC/USDT", "1h"))
     pd.testing.assert_frame_equal(stored, bars, check_freq=False)
 
 
@@ -110,7 +110,7 @@ def test_download_then_update_from_the_exchange(tmp_path):
     ["data", "check", "missing.csv"],
 ])
 def test_user_errors_are_one_line_exit_2(args, tmp_path):
-    result = _mlstrategy(*args, "--data-dir", str(tmp_path)) if args[1] != "check" else \
+    result = _mlstrategy(*args, "--store", str(tmp_path)) if args[1] != "check" else \
         _mlstrategy(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

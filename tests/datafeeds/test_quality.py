@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from datafeeds import DataError, load_sample, validate_ohlcv
 from datafeeds.loaders import load_file, load_file_checked
-from datafeeds.validate import check_ohlcv
+from datafeeds.quality import check_ohlcv
 
 BARS = load_sample("btcusd-1h").iloc[3000:3060]
 SETTINGS = settings(max_examples=40, deadline=None,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from datafeeds.errors import DataError
 from datafeeds.ohlcv import COLUMNS, validate_ohlcv
 from datafeeds.timeframes import format_timedelta, timeframe_delta
 
@@ -104,6 +105,29 @@ def infer_timeframe(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     steps = np.diff(index.as_unit("ns").asi8)
     values, counts = np.unique(steps, return_counts=True)
     return pd.Timedelta(int(values[np.argmax(counts)]), "ns")
+
+
+def resolve_timeframe(index: pd.DatetimeIndex, timeframe: str | None, source: str) -> str:
+    """The bar size of bars at ``index``: ``timeframe`` checked against their most common
+    spacing, or that spacing when ``timeframe`` is None.
+
+    Raises
+    ------
+    DataError
+        When the bars are not ``timeframe`` apart (naming both), or there are too few bars
+        to tell and none was given.
+    """
+    spacing = infer_timeframe(index)
+    if timeframe is None:
+        if spacing is None:
+            raise DataError(f"{source}: one bar only, its size cannot be inferred; pass "
+                            "--timeframe, e.g. -t 1d")
+        return format_timedelta(spacing)
+    if spacing is not None and spacing != timeframe_delta(timeframe):
+        raise DataError(f"{source}: --timeframe {timeframe} does not match the bars, which are "
+                        f"{format_timedelta(spacing)} apart (their most common spacing); pass "
+                        f"-t {format_timedelta(spacing)} or leave it out to infer it")
+    return timeframe
 
 
 def _gaps(index: pd.DatetimeIndex, step: pd.Timedelta | None) -> tuple[Gap, ...]:
