@@ -17,7 +17,7 @@ import pandas as pd
 
 from datafeeds.errors import DataError
 from datafeeds.ohlcv import COLUMNS, validate_ohlcv
-from datafeeds.timeframes import format_timedelta, timeframe_delta
+from datafeeds.timeframes import format_timedelta, is_monthly, parse_timeframe, timeframe_delta
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,10 @@ def resolve_timeframe(index: pd.DatetimeIndex, timeframe: str | None, source: st
             raise DataError(f"{source}: one bar only, its size cannot be inferred; pass "
                             "--timeframe, e.g. -t 1d")
         return format_timedelta(spacing)
+    if spacing is not None and is_monthly(timeframe):  # calendar months: 28 to 31 days each
+        months = parse_timeframe(timeframe)[0]
+        if pd.Timedelta(days=28 * months) <= spacing <= pd.Timedelta(days=31 * months):
+            return timeframe
     if spacing is not None and spacing != timeframe_delta(timeframe):
         raise DataError(f"{source}: --timeframe {timeframe} does not match the bars, which are "
                         f"{format_timedelta(spacing)} apart (their most common spacing); pass "

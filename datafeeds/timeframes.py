@@ -1,4 +1,8 @@
-"""Timeframe strings (``1m``, ``5m``, ``1h``, ``4h``, ``1d``, ``1w``) and their durations."""
+"""Timeframe strings (``1m``, ``5m``, ``1h``, ``4h``, ``1d``, ``1w``, ``1mo``) and durations.
+
+Months are calendar months: their bars open on the 1st. Where one fixed duration is needed
+(gap counting, the forming-bar check) a month counts as its shortest, 28 days.
+"""
 from __future__ import annotations
 
 import re
@@ -8,7 +12,7 @@ import pandas as pd
 from datafeeds.errors import DataError
 
 _UNITS = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
-_PATTERN = re.compile(r"^(\d+)([smhdw])$")
+_PATTERN = re.compile(r"^(\d+)(mo|[smhdw])$")
 
 
 def parse_timeframe(text: str) -> tuple[int, str]:
@@ -16,14 +20,20 @@ def parse_timeframe(text: str) -> tuple[int, str]:
     match = _PATTERN.match(text.strip().lower()) if isinstance(text, str) else None
     if not match or int(match.group(1)) == 0:
         raise DataError(f"timeframe {text!r} not understood; use a count and a unit such as "
-                        "1m, 5m, 1h, 4h, 1d or 1w")
+                        "1m, 5m, 1h, 4h, 1d, 1w or 1mo")
     return int(match.group(1)), match.group(2)
 
 
 def timeframe_delta(text: str) -> pd.Timedelta:
-    """Duration of one bar of ``text``; a week is 7 days."""
+    """Duration of one bar of ``text``; a week is 7 days, a month its shortest (28 days)."""
     count, unit = parse_timeframe(text)
-    return pd.Timedelta(count * 7, "D") if unit == "w" else pd.Timedelta(count, _UNITS[unit])
+    days = {"w": 7, "mo": 28}.get(unit)
+    return pd.Timedelta(count * days, "D") if days else pd.Timedelta(count, _UNITS[unit])
+
+
+def is_monthly(text: str) -> bool:
+    """Whether ``text`` counts calendar months (``1mo``, ``3mo``)."""
+    return parse_timeframe(text)[1] == "mo"
 
 
 def format_timedelta(delta: pd.Timedelta) -> str:

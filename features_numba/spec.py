@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -139,10 +140,16 @@ class FeatureSpec:
         return cls.from_dict({"features": data["feature"]})
 
     @classmethod
-    def default(cls) -> FeatureSpec:
+    def default(cls, bar: timedelta | None = None) -> FeatureSpec:
         """A general-purpose set of scale-free columns (no raw prices, so it transfers across
         price levels): returns, trend, momentum, volatility, volume, candle shape and calendar;
-        39 columns, warm-up 99 bars."""
+        39 columns, warm-up 99 bars.
+
+        Given the bar size ``bar``, calendar columns that would be constant are left out: the
+        hour of day for bars of a day or more, the weekday for bars of a week or more.
+        """
+        cycles = [c for c, span in (("hour", timedelta(days=1)), ("dow", timedelta(days=7)))
+                  if bar is None or bar < span]
         d = FeatureDef.of
         return cls((
             *(d("log_return", n=n) for n in (1, 2, 4, 8, 24)),
@@ -164,7 +171,7 @@ class FeatureSpec:
             d("range_position", n=24),
             *(d("distance_extreme", n=48, side=s) for s in ("high", "low")),
             *(d("candle", part=p) for p in ("body", "upper_wick", "lower_wick")),
-            *(d("cyclic_time", cycle=c, wave=w) for c in ("hour", "dow") for w in ("sin", "cos")),
+            *(d("cyclic_time", cycle=c, wave=w) for c in cycles for w in ("sin", "cos")),
         ))
 
     def layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from datafeeds.timeframes import parse_timeframe
 _OHLCV = ("open", "high", "low", "close", "volume")
 _BT_UNITS = {"s": (bt.TimeFrame.Seconds, 1), "m": (bt.TimeFrame.Minutes, 1),
              "h": (bt.TimeFrame.Minutes, 60), "d": (bt.TimeFrame.Days, 1),
-             "w": (bt.TimeFrame.Weeks, 1)}
+             "w": (bt.TimeFrame.Weeks, 1), "mo": (bt.TimeFrame.Months, 1)}
 
 
 def bt_timeframe(timeframe: str) -> tuple[int, int]:

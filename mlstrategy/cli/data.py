@@ -208,14 +208,23 @@ def list_cmd(store: str) -> None:
 @click.argument("source")
 @click.argument("symbol")
 @click.option("--from", "from_tf", required=True, help="Stored bar size, e.g. 1m.")
-@click.option("--to", "to_tf", required=True, help="Larger bar size to make, e.g. 1h.")
+@click.option("--to", "to_tf", required=True, help="Larger bar size to make, e.g. 1h, 1d, "
+              "1w (calendar weeks) or 1mo (calendar months, opening on the 1st).")
+@click.option("--week-start", type=click.Choice(["mon", "tue", "wed", "thu", "fri", "sat",
+                                                  "sun"]), default="mon", show_default=True,
+              help="Weekday weekly bars open on (00:00 UTC).")
 @store_option
-def resample(source: str, symbol: str, from_tf: str, to_tf: str, store: str) -> None:
-    """Aggregate stored SOURCE SYMBOL bars into a larger timeframe, stored beside them."""
+def resample(source: str, symbol: str, from_tf: str, to_tf: str, week_start: str,
+             store: str) -> None:
+    """Aggregate stored SOURCE SYMBOL bars into a larger timeframe, stored beside them.
+
+    Bins follow the UTC calendar: days from 00:00, weeks from --week-start, months from the
+    1st. A first bin the data starts inside and a last bin not yet complete are left out.
+    """
     bar_store = datafeeds.open_store(store)
     bars = bar_store.read(datafeeds.StoreKey(source, symbol, from_tf))
     if bars is None:
         raise DataError(f"nothing stored for {source} {symbol} {from_tf} in {bar_store.url}")
-    out = datafeeds.resample(bars, to_tf, source_timeframe=from_tf)
+    out = datafeeds.resample(bars, to_tf, source_timeframe=from_tf, week_start=week_start)
     where = bar_store.replace(datafeeds.StoreKey(source, symbol, to_tf), out)
     click.echo(f"{len(bars)} {from_tf} bars -> {len(out)} {to_tf} bars: {where}")

@@ -119,6 +119,7 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
     """
     import os
 
+    from datafeeds.timeframes import timeframe_delta
     from features_numba import FeatureSpec
     from mlstrategy.artifact import load_artifact, save_artifact
     from mlstrategy.labels import LabelSpec
@@ -130,7 +131,8 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
 
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     dataset = data.load()
-    spec = FeatureSpec.from_toml(features_path) if features_path else FeatureSpec.default()
+    spec = (FeatureSpec.from_toml(features_path) if features_path
+            else FeatureSpec.default(timeframe_delta(dataset.timeframe)))
     values = split_pairs(params)
     if seed is not None:
         values["seed"] = str(seed)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from datafeeds import DataError
@@ -56,3 +57,31 @@ def test_weeks_open_on_monday(shared_data):
     week = daily.loc[weekly.index[1]: weekly.index[1] + np.timedelta64(6, "D")]
     assert len(week) == 7 and weekly.iloc[1]["open"] == week["open"].iloc[0]
     assert weekly.iloc[1]["close"] == week["close"].iloc[-1]
+
+
+@pytest.mark.parametrize(("week_start", "weekday"), [("mon", 0), ("sun", 6)])
+def test_weeks_open_on_the_chosen_weekday(week_start, weekday):
+    from datafeeds import load_sample
+
+    daily = load_sample("orcl-1d")  # real stock days: no weekends, holidays missing
+    weekly = resample(daily, "1w", week_start=week_start)
+    assert (weekly.index.day_of_week == weekday).all()
+    for start in weekly.index[[0, 100, -1]]:
+        days = daily.loc[start: start + np.timedelta64(6, "D")]
+        assert weekly.loc[start, "open"] == days["open"].iloc[0]
+        assert weekly.loc[start, "high"] == days["high"].max()
+        assert weekly.loc[start, "volume"] == pytest.approx(days["volume"].sum(), rel=1e-12)
+
+
+def test_months_open_on_the_first(btc_bars):
+    monthly = resample(btc_bars, "1mo")
+    assert (monthly.index.day == 1).all() and (monthly.index.hour == 0).all()
+    months = btc_bars.groupby(btc_bars.index.tz_localize(None).to_period("M"))
+    for stamp, row in monthly.iterrows():
+        bars = months.get_group(stamp.tz_localize(None).to_period("M"))
+        assert row["open"] == bars["open"].iloc[0] and row["close"] == bars["close"].iloc[-1]
+        assert row["low"] == bars["low"].min()
+        assert row["volume"] == pytest.approx(bars["volume"].sum(), rel=1e-12)  # sum order
+    # the sample opens on 1 July 2017 at 11:00 (July's open unknown) and ends on 17 October
+    assert monthly.index[0] == pd.Timestamp("2017-08-01", tz="UTC")
+    assert monthly.index[-1] == pd.Timestamp("2019-09-01", tz="UTC")

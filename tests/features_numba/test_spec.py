@@ -16,6 +16,27 @@ def test_default_spec_is_a_sensible_complete_set(btc_bars):
     assert np.isnan(x[spec.warmup - 1]).any(), "warm-up is the smallest complete start"
 
 
+@pytest.mark.parametrize(("sample", "bar", "dropped"), [
+    ("btcusd-1h", "1h", set()), ("orcl-1d", "1D", {"hour"}), (None, "7D", {"hour", "dow"})])
+def test_calendar_columns_constant_at_the_bar_size_are_left_out(sample, bar, dropped):
+    import pandas as pd
+
+    from datafeeds import load_sample
+
+    spec = FeatureSpec.default(pd.Timedelta(bar))
+    cycles = {dict(f.params)["cycle"] for f in spec.features if f.kind == "cyclic_time"}
+    assert cycles == {"hour", "dow"} - dropped
+    if sample is not None:  # every calendar column kept varies on real bars of that size
+        x = compute_features(load_sample(sample), spec)
+        calendar = [i for i, f in enumerate(spec.features) if f.kind == "cyclic_time"]
+        assert all(np.nanstd(x[:, i]) > 0.1 for i in calendar)
+        full = FeatureSpec.default()  # and what was dropped was constant there
+        x = compute_features(load_sample(sample), full)
+        gone = [i for i, f in enumerate(full.features) if f.kind == "cyclic_time"
+                and dict(f.params)["cycle"] in dropped]
+        assert all(np.nanstd(x[:, i]) == 0.0 for i in gone)
+
+
 def test_hash_covers_parameters_order_and_is_stable():
     a = FeatureSpec((FeatureDef.of("rsi", n=14), FeatureDef.of("natr", n=14)))
     b = FeatureSpec((FeatureDef.of("rsi", n=14), FeatureDef.of("natr", n=14)))

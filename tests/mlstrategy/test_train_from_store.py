@@ -37,6 +37,8 @@ def test_a_file_imported_into_each_backend_reads_back_exactly_and_trains_the_sam
         assert trained.exit_code == 0, trained.output
         manifest = json.loads(trained.stdout.strip().splitlines()[-1])["manifest"]
         assert manifest["training_data"]["source"] == "store:yahoo"
+        names = manifest["features"]["names"]  # daily bars: no constant hour-of-day columns
+        assert not any("hour" in n for n in names) and any("dow" in n for n in names)
         hashes[url.split(":")[0]] = (manifest["model_sha256"],
                                      manifest["training_data"]["sha256"])
     assert len(set(hashes.values())) == 1, hashes
