@@ -84,9 +84,10 @@ def test_import_list_and_resample(shared_data, tmp_path):
     assert "ftx BTC-PERP 1m: 45031 bars" in listed.output
 
 
-def test_download_then_update_from_the_exchange(tmp_path):
+def test_download_then_update_from_the_exchange(store_url):
+    """Into every store backend: the same commands, the same bars."""
     bars = load_sample("btcusd-1h").iloc[:2500]
-    data_dir = str(tmp_path / "data")
+    data_dir = store_url
     with ExchangeSimulator(bars) as fake:
         fake.state.bars = bars.iloc[:1200]  # the exchange has 1200 bars so far
         first = _mlstrategy("data", "download", "binance", "BTC/USDT", "-t", "1h", "--since",
@@ -115,3 +116,39 @@ def test_user_errors_are_one_line_exit_2(args, tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_timeframe_that_does_not_match_the_bars_is_refused(tmp_path):
+    daily = tmp_path / "orcl.csv"
+    load_sample("orcl-1d").tz_convert(None).to_csv(daily, index_label="Date")
+    for args in (["import", str(daily), "--symbol", "ORCL", "-t", "1h", "--store",
+                  str(tmp_path / "data")], ["check", str(daily), "-t", "1h"]):
+        result = _mlstrategy("data", *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"error: {daily}: --timeframe 1h does not match the bars, which are 1d apart (their "
+            "most common spacing); pass -t 1d or leave it out to infer it"]
+    assert not (tmp_path / "data").exists()  # nothing stored
+
+
+def test_pandas_index_csvs_pass_check_and_train_with_repair(tmp_path):
+    """``DataFrame.to_csv()`` files, daily and hourly, as a user has them; the hourly one
+    with a duplicated row, which ``train --repair`` drops and reports."""
+    for name in ("orcl-1d", "btcusd-1h"):
+        frame = load_sample(name).tz_convert(None).rename(columns=str.title)
+        frame.index.name = None
+        if name == "btcusd-1h":
+            frame = pd.concat([frame.iloc[:3000], frame.iloc[[1500]]])  # last row repeats one
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path)
+        checked = _mlstrategy("data", "check", str(path), "--repair")
+        assert checked.returncode == 0 and "valid" in checked.stdout, checked.stderr
+    plain = _mlstrategy("train", "--data", str(tmp_path / "btcusd-1h.csv"),
+                        cwd=tmp_path)
+    assert plain.returncode == 2 and "--repair" in plain.stderr
+    trained = _mlstrategy("train", "--data", str(tmp_path / "btcusd-1h.csv"),
+                          "--repair", "--param", "iterations=20", "--folds", "2",
+                          "--no-promote", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "repaired: dropped 1 exact duplicate row(s)" in trained.stderr
+    assert "btcusd-1h 1h, 3000 bars" in trained.stdout  # the timeframe inferred
