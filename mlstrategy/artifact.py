@@ -206,11 +206,17 @@ def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
     (staging / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2, default=_plain)
                                     + "\n", encoding="utf-8")
     _write_extras(staging, manifest, importance)
-    manifest_sha = sha256_file(staging / MANIFEST)
     publish_directory(staging, final)
-    _record_in_index(models_dir, f"{name}/{version}",
-                     {"manifest_sha256": manifest_sha, **manifest.summary()})
+    index_artifact(models_dir, final)
     return final
+
+
+def index_artifact(models_dir: Path, path: Path) -> None:
+    """Record the published artifact at ``path`` (its manifest's sha256 and listing figures)
+    in the registry's index."""
+    manifest = load_artifact(path).manifest  # verifies the model file before vouching for it
+    _record_in_index(models_dir, f"{manifest.name}/{manifest.version}",
+                     {"manifest_sha256": sha256_file(path / MANIFEST), **manifest.summary()})
 
 
 def _plain(value: object) -> object:

@@ -99,11 +99,60 @@ def record(models_dir: Path, action: str, *, new: ModelRef | None, old: ModelRef
 
 
 def history(models_dir: Path) -> list[dict]:
-    """Every recorded decision, oldest first."""
+    """Every recorded decision, oldest first (a last line torn by a crash is left out)."""
     path = models_dir / HISTORY
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:  # only the last line can be torn (appends are fsynced)
+            break
+    return entries
+
+
+_CHANGES = ("promoted", "forced", "rollback", "recovered")
+
+
+def reconcile(models_dir: Path) -> list[str]:
+    """Bring the registry back to one consistent state after a process was killed in it.
+
+    Removes half-built artifact folders and temp files, indexes artifacts published just
+    before a kill, cuts a torn last history line, and records a production change whose
+    history line a kill prevented. Returns what was done, one line each. Run it while nothing
+    else writes to ``models_dir`` (the cycle holds its lock).
+    """
+    import shutil
+
+    from mlstrategy.artifact import index_artifact, read_index
+
+    done = []
+    for junk in [*models_dir.glob("*/.*.partial"), *models_dir.glob("**/.*.tmp")]:
+        shutil.rmtree(junk) if junk.is_dir() else junk.unlink()
+        done.append(f"removed {junk}, left by an interrupted write")
+    indexed = read_index(models_dir)
+    for ref in list_models(models_dir):
+        if str(ref) not in indexed:
+            index_artifact(models_dir, artifact_dir(models_dir, ref))
+            done.append(f"indexed {ref}, published just before an interruption")
+    path = models_dir / HISTORY
+    entries = history(models_dir)
+    if path.is_file() and len(path.read_text(encoding="utf-8").splitlines()) > len(entries):
+        write_lines = "".join(json.dumps(e) + "\n" for e in entries)
+        from datafeeds.atomic import write_atomic
+
+        write_atomic(path, lambda tmp: tmp.write_text(write_lines, encoding="utf-8"))
+        done.append(f"cut a torn last line from {path}")
+    current = production_ref(models_dir)
+    changes = [e for e in entries if e["action"] in _CHANGES]
+    recorded = changes[-1]["new"] if changes else None
+    if current is not None and str(current) != recorded:
+        record(models_dir, "recovered", new=current, old=None if recorded is None else
+               parse_ref(recorded, models_dir), reason="production.json was changed by a "
+               "promotion interrupted before it was recorded")
+        done.append(f"recorded the interrupted promotion of {current}")
+    return done
 
 
 def rollback(models_dir: Path) -> ModelRef:

@@ -14,6 +14,7 @@ import click
 from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.bot import bot
 from mlstrategy.cli.common import config_option, debug_option, is_debug
+from mlstrategy.cli.cycle import cycle
 from mlstrategy.cli.data import data
 from mlstrategy.cli.models import models
 from mlstrategy.cli.train import train
@@ -31,10 +32,11 @@ def cli() -> None:
     Typical flow on the embedded sample (BTC/USD hourly, no download needed):
       mlstrategy train                 train, validate, save models/<name>/<version>/
       mlstrategy backtest              backtest the production model, write report + plot
+      mlstrategy cycle --config F      update, retrain, validate and promote, per market
     """
 
 
-for _command in (data, train, backtest, bot, models):
+for _command in (data, train, backtest, bot, models, cycle):
     cli.add_command(_command)
 
 

@@ -84,3 +84,32 @@ def test_champion_challenger_force_and_rollback(trained, tmp_path):
                        ("forced", "btc/v2", "btc/v1"), ("rollback", "btc/v1", "btc/v2")]
     entry = history(models)[1]
     assert entry["metrics"]["challenger"] < entry["metrics"]["champion"]
+
+
+def test_reconcile_repairs_what_a_kill_can_leave(trained, tmp_path):
+    """Each state a SIGKILL inside a registry write can leave, made by hand, then reconciled."""
+    from mlstrategy.artifact import INDEX, read_index
+    from mlstrategy.registry import HISTORY, PRODUCTION, reconcile
+
+    models = tmp_path / "models"
+    shutil.copytree(trained.models_dir, models)
+    ref = list_models(models)[0]
+    assert reconcile(models) == []  # a consistent registry is left alone
+    # killed while assembling an artifact, and while replacing a JSON file
+    (models / ref.name / ".20990101T000000Z.partial").mkdir()
+    (models / f".{PRODUCTION}.abc.tmp").write_text("{")
+    # killed between publishing an artifact and indexing it
+    index = read_index(models)
+    (models / INDEX).write_text(json.dumps({k: v for k, v in index.items() if k != str(ref)}))
+    # killed between replacing production.json and recording why, inside that record's write
+    entries = history(models)
+    (models / HISTORY).write_text("".join(json.dumps(e) + "\n" for e in entries[:-1])
+                                  + '{"time": "2026-')
+    done = reconcile(models)
+    assert len(done) == 5, done
+    assert not list(models.rglob("*.partial")) and not list(models.rglob("*.tmp"))
+    assert read_index(models)[str(ref)] == index[str(ref)]
+    repaired = history(models)
+    assert repaired[:-1] == entries[:-1] and repaired[-1]["action"] == "recovered"
+    assert repaired[-1]["new"] == str(production_ref(models))
+    assert reconcile(models) == []  # and once is enough

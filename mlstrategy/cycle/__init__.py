@@ -1,0 +1,1 @@
+"""The model-update cycle: update data, validate, retrain, backtest, gate, promote (``cycle``)."""

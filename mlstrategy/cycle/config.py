@@ -1,0 +1,147 @@
+"""``cycle.toml``: the markets a cycle looks after, their training settings and schedule.
+
+::
+
+    [cycle]
+    store = "parquet:data"      # where bars are kept (see `mlstrategy data --help`)
+    models_dir = "models"       # each market gets its own registry: models/<market>/
+    cycles_dir = "cycles"       # reports: cycles/<time>/report.json, report.md
+
+    [[market]]
+    name = "btc-1h"             # its registry folder and model name
+    source = "coinbase"         # a ccxt exchange id, or "yahoo"
+    symbol = "BTC/USD"
+    timeframe = "1h"
+    bars = "sample:btcusd-1h"   # optional: take new bars from this file or sample, not online
+    retrain_every = "1d"        # optional: retrain only once the newest model is this old
+    max_gap = 0                 # bars missing in a row that still pass validation
+
+    [market.train]              # as `mlstrategy train` options (defaults as there)
+    model = "catboost"
+    horizon = 4
+    params = { iterations = 300, depth = 6 }
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlstrategy.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_TRAIN_KEYS = {"model", "params", "horizon", "folds", "test_fraction", "enter_quantile",
+               "cost", "promote_metric", "seed"}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A market's training settings (the `train` command's, by the same names)."""
+
+    model: str = "catboost"
+    params: dict = field(default_factory=dict)
+    horizon: int = 4
+    folds: int = 4
+    test_fraction: float = 0.2
+    enter_quantile: float = 0.7
+    cost: float = 0.001
+    promote_metric: str = "sharpe"
+    seed: int | None = None
+
+    def train_config(self, threads: int):
+        """The ``TrainConfig`` these settings describe."""
+        from mlstrategy.labels import LabelSpec
+        from mlstrategy.models import parse_params
+        from mlstrategy.training import TrainConfig
+
+        values = dict(self.params)
+        if self.seed is not None:
+            values["seed"] = self.seed
+        return TrainConfig(label=LabelSpec(horizon=self.horizon), model=self.model,
+                           params=parse_params(self.model, values), folds=self.folds,
+                           test_fraction=self.test_fraction,
+                           enter_quantile=self.enter_quantile, cost=self.cost, threads=threads)
+
+
+@dataclass(frozen=True)
+class Market:
+    """One market of the cycle."""
+
+    name: str
+    source: str
+    symbol: str
+    timeframe: str
+    bars: str | None = None  # a file path or sample:NAME to take bars from (offline)
+    retrain_every: str | None = None
+    max_gap: int = 0
+    train: TrainSettings = field(default_factory=TrainSettings)
+    api_url: str | None = None  # exchange requests to this base URL (testnet, test server)
+
+
+@dataclass(frozen=True)
+class CycleConfig:
+    """The whole file."""
+
+    markets: tuple[Market, ...]
+    store: str = "parquet:data"
+    models_dir: Path = Path("models")
+    cycles_dir: Path = Path("cycles")
+
+    def registry(self, market: Market) -> Path:
+        """The market's own models folder (its production pointer and history)."""
+        return self.models_dir / market.name
+
+
+def _market(table: dict, where: str) -> Market:
+    missing = [k for k in ("name", "source", "symbol", "timeframe") if k not in table]
+    if missing:
+        raise ConfigError(f"{where}: missing {missing}; each [[market]] needs name, source, "
+                          "symbol and timeframe")
+    if not _NAME.match(str(table["name"])):
+        raise ConfigError(f"{where}: name {table['name']!r} must be letters, digits, '.', '_' "
+                          "or '-' (it names a folder)")
+    train = dict(table.get("train", {}))
+    unknown = set(train) - _TRAIN_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.train: unknown settings {sorted(unknown)}; known: "
+                          f"{sorted(_TRAIN_KEYS)}")
+    known = {"name", "source", "symbol", "timeframe", "bars", "retrain_every", "max_gap",
+             "train", "api_url"}
+    if set(table) - known:
+        raise ConfigError(f"{where}: unknown keys {sorted(set(table) - known)}; known: "
+                          f"{sorted(known)}")
+    from datafeeds.timeframes import parse_timeframe
+
+    for key in ("timeframe", "retrain_every"):
+        if table.get(key) is not None:
+            try:
+                parse_timeframe(table[key])
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+    return Market(**{**table, "train": TrainSettings(**train)})
+
+
+def load_config(path: Path) -> CycleConfig:
+    """Read and check ``path``; relative paths in it are relative to the current folder.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the table and what is wrong.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read cycle config {path}: {exc}") from None
+    tables = data.get("market", [])
+    if not tables:
+        raise ConfigError(f"{path}: no [[market]] tables; see `mlstrategy cycle --help`")
+    markets = tuple(_market(t, f"{path} [[market]] #{i + 1}") for i, t in enumerate(tables))
+    names = [m.name for m in markets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: market names repeat ({names}); each needs its own")
+    cycle = data.get("cycle", {})
+    return CycleConfig(markets=markets, store=cycle.get("store", "parquet:data"),
+                       models_dir=Path(cycle.get("models_dir", "models")),
+                       cycles_dir=Path(cycle.get("cycles_dir", "cycles")))

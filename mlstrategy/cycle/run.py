@@ -1,0 +1,309 @@
+"""One model-update cycle over the configured markets.
+
+For each market, in order: ``update`` the store, ``validate`` the stored series (a bad bar or a
+gap longer than ``max_gap`` stops this market), ``train`` with the market's settings (the
+purged walk-forward CV is part of training; its folds go into the report), ``backtest`` the
+new model on the newest window (the bars after its training span), then ``promote``: the
+sanity gate and champion/challenger against the market's production model on the same bars.
+
+Safe to kill at any point and run again:
+
+- every write is atomic (store transactions, artifacts published by one rename, the
+  production pointer replaced by rename), and the next cycle first tidies what a kill left
+  (``registry.reconcile``; temp files of the Parquet store);
+- a market whose stored bars already trained a model picks up after training: if that model's
+  promotion was decided, there is nothing to do; if not (killed before), it is backtested and
+  decided now. So a rerun never trains the same bars twice and never promotes twice;
+- the report is assembled in a hidden folder and published by one rename at the end.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from datafeeds.errors import DataError
+from mlstrategy.cycle.config import CycleConfig, Market
+from mlstrategy.errors import MLStrategyError
+
+log = logging.getLogger(__name__)
+STEPS = ("update", "validate", "train", "backtest", "promote")
+Say = Callable[[str], None]
+
+
+@dataclass
+class MarketResult:
+    """What the cycle did for one market (one table of the report)."""
+
+    name: str
+    key: str
+    status: str = "pending"  # nothing to do | kept | promoted | stopped | failed
+    reason: str = ""
+    steps: dict = field(default_factory=dict)
+    equity: str | None = None  # the backtest's equity plot, relative to the report
+
+
+def _stored_series(config: CycleConfig, market: Market):
+    from datafeeds.store import StoreKey, open_store
+
+    return open_store(config.store), StoreKey(market.source, market.symbol, market.timeframe)
+
+
+def _update(config: CycleConfig, market: Market) -> dict:
+    """New bars into the store: from the market's file or sample, else downloaded."""
+    store, key = _stored_series(config, market)
+    if market.bars is not None:
+        from datafeeds import load_sample
+        from datafeeds.loaders import load_file
+
+        bars = (load_sample(market.bars.removeprefix("sample:"))
+                if market.bars.startswith("sample:") else load_file(market.bars))
+        return {"added": store.append(key, bars), "from": market.bars}
+    if market.source == "yahoo":
+        from datafeeds.download_yfinance import update_store_yahoo
+
+        added, _ = update_store_yahoo(store, key)
+        return {"added": added, "from": "yahoo"}
+    import pandas as pd
+
+    from datafeeds.exchange.client import make_exchange
+    from datafeeds.exchange.history import update_store
+
+    if store.last_bar(key) is None:
+        raise DataError(f"nothing stored yet for {key}: download its history first "
+                        "(`mlstrategy data download ... --since DATE`)")
+    exchange = make_exchange(market.source, api_url=market.api_url)
+    added = update_store(store, key, exchange, since=pd.Timestamp(0, tz="UTC"))
+    return {"added": added, "from": market.source}
+
+
+def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
+    """The stored series as a dataset, or a DataError naming the bar or gap that stops it."""
+    from mlstrategy.dataset import store_dataset
+
+    store, key = _stored_series(config, market)
+    report = store.check(key)  # reading validates every bar
+    worst = max(report.gaps, key=lambda g: g.missing, default=None)
+    if worst is not None and worst.missing > market.max_gap:
+        raise DataError(f"{key}: gap of {worst.missing} bars ({worst}); more than max_gap = "
+                        f"{market.max_gap}. Fill it (`mlstrategy data download`) or raise "
+                        "max_gap for a market with closures")
+    dataset = store_dataset(config.store, market.source, market.symbol, market.timeframe)
+    facts = {"bars": report.rows, "first": str(report.first), "last": str(report.last),
+             "gaps": len(report.gaps), "largest_gap": 0 if worst is None else worst.missing,
+             "sha256": dataset.info.sha256}
+    return facts, dataset
+
+
+def _trained_on(registry: Path, sha256: str):
+    """The newest model of ``registry`` trained on exactly these bars, if any."""
+    from mlstrategy.artifact import load_artifact
+    from mlstrategy.registry import artifact_dir, list_models
+
+    for ref in reversed(list_models(registry)):
+        artifact = load_artifact(artifact_dir(registry, ref))
+        if artifact.manifest.training_data.sha256 == sha256:
+            return artifact
+    return None
+
+
+def _decided(registry: Path, artifact) -> dict | None:
+    from mlstrategy.registry import history
+
+    ref = f"{artifact.name}/{artifact.version}"
+    return next((e for e in reversed(history(registry)) if e["new"] == ref), None)
+
+
+def _too_soon(registry: Path, market: Market, dataset) -> str | None:
+    """Why retraining waits for ``retrain_every``, or None when it is due."""
+    import pandas as pd
+
+    from datafeeds.timeframes import timeframe_delta
+    from mlstrategy.registry import artifact_dir, list_models
+
+    if market.retrain_every is None or not list_models(registry):
+        return None
+    from mlstrategy.artifact import load_artifact
+
+    newest = load_artifact(artifact_dir(registry, list_models(registry)[-1]))
+    trained_to = pd.Timestamp(newest.manifest.training_data.last_bar)
+    due = trained_to + timeframe_delta(market.retrain_every)
+    if dataset.bars.index[-1] < due:
+        return (f"newest model {newest.name}/{newest.version} trained to {trained_to}; "
+                f"retrain_every {market.retrain_every}: next once bars reach {due}")
+    return None
+
+
+def _train(config: CycleConfig, market: Market, dataset, threads: int):
+    from datafeeds.timeframes import timeframe_delta
+    from features_numba import FeatureSpec
+    from mlstrategy.artifact import load_artifact, save_artifact
+    from mlstrategy.training import train
+
+    result = train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
+                   market.train.train_config(threads))
+    path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
+                         importance=result.importance)
+    return load_artifact(path)
+
+
+def _train_facts(artifact) -> dict:
+    """The new model and its purged-CV figures (all of them are in its manifest)."""
+    validation = artifact.manifest.validation
+    holdout = validation.get("holdout", {})
+    return {"model": f"{artifact.name}/{artifact.version}",
+            "kind": artifact.manifest.learner.kind, "cv": validation.get("scheme"),
+            "fold_auc": [round(f["auc"], 4) for f in validation.get("folds", [])],
+            "holdout": {k: holdout.get(k) for k in ("auc", "sharpe", "buy_hold_sharpe",
+                                                    "trades")},
+            "flags": list(artifact.manifest.suspicious)}
+
+
+def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path) -> dict:
+    from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+    from mlstrategy.registry import trials_on_same_data
+
+    result = run_backtest(dataset, artifact, BacktestConfig(
+        commission=market.train.cost, plot=False,
+        trials=trials_on_same_data(config.registry(market), artifact)), out)
+    summary = result.report["summary"]
+    return {"strategy": {k: summary["strategy"].get(k) for k in
+                         ("total_return", "sharpe", "max_drawdown", "dsr", "trades")},
+            "buy_and_hold": {k: summary.get("buy_and_hold", {}).get(k) for k in
+                             ("total_return", "sharpe", "max_drawdown")},
+            "window": [result.report["data"]["traded_first_bar"],
+                       result.report["data"]["traded_last_bar"]]}
+
+
+def _promote(config: CycleConfig, market: Market, dataset, artifact) -> dict:
+    from mlstrategy.promotion import promote_if_better
+
+    decision = promote_if_better(config.registry(market), dataset, artifact,
+                                 metric=market.train.promote_metric, cost=market.train.cost)
+    return {"promoted": decision.promoted, "reason": decision.reason,
+            "challenger": decision.challenger, "champion": decision.champion}
+
+
+def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
+               threads: int) -> MarketResult:
+    """The steps of one market (module doc); never raises for the market's own problems."""
+    _, key = _stored_series(config, market)
+    result = MarketResult(market.name, str(key))
+    registry = config.registry(market)
+    step = "update"
+    try:
+        say(f"step update: {market.name}")
+        result.steps["update"] = _update(config, market)
+        step = "validate"
+        say(f"step validate: {market.name}")
+        result.steps["validate"], dataset = _validate(config, market)
+        artifact = _trained_on(registry, dataset.info.sha256)
+        if artifact is not None and (entry := _decided(registry, artifact)) is not None:
+            result.status, result.reason = "nothing to do", (
+                f"no new bars since {artifact.name}/{artifact.version} (decided: "
+                f"{entry['action']})")
+            return result
+        if artifact is None:
+            wait = _too_soon(registry, market, dataset)
+            if wait is not None:
+                result.status, result.reason = "nothing to do", wait
+                return result
+            step = "train"
+            say(f"step train: {market.name}")
+            artifact = _train(config, market, dataset, threads)
+        result.steps["train"] = _train_facts(artifact)
+        step = "backtest"
+        say(f"step backtest: {market.name}")
+        result.steps["backtest"] = _backtest(config, market, dataset, artifact,
+                                             out / market.name)
+        result.equity = f"{market.name}/equity.png"
+        step = "promote"
+        say(f"step promote: {market.name}")
+        decision = _promote(config, market, dataset, artifact)
+        result.steps["promote"] = decision
+        result.status = "promoted" if decision["promoted"] else "kept"
+        result.reason = decision["reason"]
+    except DataError as exc:
+        result.status, result.reason = "stopped", f"{step}: {exc}"
+    except (MLStrategyError, OSError, ValueError) as exc:
+        log.exception("market %s failed at %s", market.name, step)
+        result.status, result.reason = "failed", f"{step}: {exc}"
+    return result
+
+
+def tidy(config: CycleConfig) -> list[str]:
+    """Remove what killed runs left: registry leftovers, store temp files, unpublished
+    reports."""
+    from mlstrategy.registry import reconcile
+
+    done = []
+    for market in config.markets:
+        if config.registry(market).is_dir():
+            done += reconcile(config.registry(market))
+    store, _ = _stored_series(config, config.markets[0])
+    root = getattr(store, "root", None)  # the Parquet store's folder
+    junk = [*root.glob("*/.*.tmp")] if root is not None and root.is_dir() else []
+    if config.cycles_dir.is_dir():
+        junk += config.cycles_dir.glob(".*.partial")
+    for path in junk:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        done.append(f"removed {path}, left by an interrupted run")
+    return done
+
+
+def exit_code(results: list[MarketResult]) -> int:
+    """1 if a market failed or was stopped, else 10 if one was promoted, else 0."""
+    if any(r.status in ("failed", "stopped") for r in results):
+        return 1
+    return 10 if any(r.status == "promoted" for r in results) else 0
+
+
+@dataclass(frozen=True)
+class CycleRun:
+    """A finished cycle: its results, exit code and report folder."""
+
+    results: list[MarketResult]
+    code: int
+    folder: Path
+
+
+def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = None
+              ) -> CycleRun:
+    """Run every market (under the cycle lock) and publish the report."""
+    from mlstrategy.cycle.lock import CycleLock
+    from mlstrategy.cycle.report import write_report
+
+    threads = threads or os.cpu_count() or 1
+    started = datetime.now(UTC)
+    with CycleLock(config.cycles_dir / "cycle.lock"):
+        for line in tidy(config):
+            say(f"tidied: {line}")
+        name = started.strftime("%Y%m%dT%H%M%SZ")
+        staging = config.cycles_dir / f".{name}.partial"
+        staging.mkdir(parents=True)
+        results = [run_market(config, market, staging, say, threads)
+                   for market in config.markets]
+        code = exit_code(results)
+        write_report(staging, results, started=started, code=code, store=config.store)
+        folder = config.cycles_dir / name
+        for n in range(2, 100):  # a rerun within the same second
+            if not folder.exists():
+                break
+            folder = config.cycles_dir / f"{name}-{n}"
+        os.replace(staging, folder)
+    for result in results:
+        say(f"{result.name}: {result.status}: {result.reason}")
+    say(f"report: {folder / 'report.md'}")
+    return CycleRun(results, code, folder)
+
+
+def as_json(results: list[MarketResult]) -> list[dict]:
+    """The results as JSON-ready dicts."""
+    from mlstrategy.backtest.report import plain
+
+    return [plain(json.loads(json.dumps(vars(r), default=str))) for r in results]

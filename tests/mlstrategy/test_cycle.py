@@ -1,0 +1,147 @@
+"""The update cycle as cron runs it: real subprocesses, the embedded real samples, offline."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from datafeeds import load_sample
+from datafeeds.store import StoreKey, open_store
+from mlstrategy.artifact import load_artifact, read_index
+from mlstrategy.cycle.run import STEPS
+from mlstrategy.registry import artifact_dir, history, list_models, production_ref
+
+BTC = """
+[[market]]
+name = "btc"
+source = "coinbase"
+symbol = "BTC/USD"
+timeframe = "1h"
+bars = "sample:btcusd-1h"
+[market.train]
+folds = 2
+params = { iterations = 30, depth = 4 }
+"""
+ORCL = """
+[[market]]
+name = "orcl"
+source = "yahoo"
+symbol = "ORCL"
+timeframe = "1d"
+bars = "sample:orcl-1d"
+max_gap = 5
+[market.train]
+folds = 2
+horizon = 5
+params = { iterations = 30, depth = 4 }
+"""
+
+
+def _config(tmp_path: Path, *markets: str) -> Path:
+    path = tmp_path / "cycle.toml"
+    path.write_text("[cycle]\nstore = \"parquet:data\"\n" + "".join(markets))
+    return path
+
+
+def _cycle(tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlstrategy.cli", "cycle", "--config",
+                           "cycle.toml"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _reports(tmp_path: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((tmp_path / "cycles").glob("*/report.json"))]
+
+
+def test_two_markets_end_to_end_then_nothing_to_do(tmp_path):
+    _config(tmp_path, BTC, ORCL)
+    first = _cycle(tmp_path)
+    assert first.returncode in (0, 10), first.stderr
+    [report] = _reports(tmp_path)
+    assert report["exit_code"] == first.returncode
+    assert [m["name"] for m in report["markets"]] == ["btc", "orcl"]
+    for market in report["markets"]:
+        assert market["status"] in ("kept", "promoted"), market
+        assert list(market["steps"]) == list(STEPS)
+        assert market["steps"]["update"]["added"] > 0
+        assert len(market["steps"]["train"]["fold_auc"]) == 2
+        folder = next((tmp_path / "cycles").glob("2*"))
+        assert (folder / market["equity"]).is_file()
+        assert f"| {market['name']} | {market['status']} |" in (folder / "report.md").read_text()
+    assert report["markets"][1]["steps"]["validate"]["largest_gap"] == 4  # 9/11, < max_gap
+    second = _cycle(tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert [m["status"] for m in _reports(tmp_path)[-1]["markets"]] == ["nothing to do"] * 2
+    for name in ("btc", "orcl"):
+        assert len(list_models(tmp_path / "models" / name)) == 1  # nothing trained again
+
+
+def test_a_gap_stops_its_market_with_the_reason_and_exit_1(tmp_path):
+    _config(tmp_path, ORCL.replace("max_gap = 5", "max_gap = 2"))
+    run = _cycle(tmp_path)
+    assert run.returncode == 1
+    [market] = _reports(tmp_path)[0]["markets"]
+    assert market["status"] == "stopped" and "gap of 4 bars" in market["reason"]
+    assert "max_gap = 2" in market["reason"] and not (tmp_path / "models" / "orcl").exists()
+
+
+def _consistent(tmp_path: Path) -> None:
+    """Store, registry and reports as one finished cycle leaves them, nothing half-written."""
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".partial"))
+                 or p.name == "cycle.lock"]
+    assert leftovers == []
+    stored = open_store("parquet:" + str(tmp_path / "data")).read(
+        StoreKey("coinbase", "BTC/USD", "1h"))
+    pd.testing.assert_frame_equal(stored, load_sample("btcusd-1h"), check_freq=False)
+    registry = tmp_path / "models" / "btc"
+    [ref] = list_models(registry)  # trained once, whatever step was killed
+    load_artifact(artifact_dir(registry, ref))
+    assert str(ref) in read_index(registry)
+    decisions = [e for e in history(registry) if e["new"] == str(ref)]
+    assert len(decisions) == 1 and decisions[0]["action"] in ("kept", "promoted")
+    current = production_ref(registry)
+    assert current is None or (current == ref and decisions[0]["action"] == "promoted")
+    assert _reports(tmp_path)[-1]["markets"][0]["status"] in ("kept", "promoted")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_killed_at_each_step_the_rerun_ends_consistent(tmp_path, step):
+    """SIGKILL the moment the cycle announces a step, then run it again to the end."""
+    _config(tmp_path, BTC)
+    process = subprocess.Popen([sys.executable, "-m", "mlstrategy.cli", "cycle", "--config",
+                                "cycle.toml"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if line.strip() == f"step {step}: btc":
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    assert process.wait(timeout=600) == -signal.SIGKILL
+    assert (tmp_path / "cycles" / "cycle.lock").is_file()  # a stale lock, left by the kill
+    rerun = _cycle(tmp_path)
+    assert rerun.returncode in (0, 10), rerun.stderr
+    assert "taking over the stale lock" in rerun.stderr
+    _consistent(tmp_path)
+
+
+def test_a_live_cycle_holds_the_lock(tmp_path):
+    _config(tmp_path, BTC)
+    lock = tmp_path / "cycles" / "cycle.lock"
+    lock.parent.mkdir()
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                                "started": "2026-11-28T00:00:00+00:00"}))
+    run = _cycle(tmp_path)
+    assert run.returncode == 1 and f"another cycle is running (pid {os.getpid()}" in run.stderr
+    assert lock.is_file() and not (tmp_path / "models").exists()
+
+
+def test_a_bad_config_is_one_line_exit_2(tmp_path):
+    _config(tmp_path, BTC.replace('timeframe = "1h"', 'timeframe = "hourly"'))
+    run = _cycle(tmp_path)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "timeframe" in run.stderr and "Traceback" not in run.stderr
