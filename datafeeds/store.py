@@ -138,6 +138,20 @@ def write_chunks(total: int, progress: WriteProgress | None):
             progress(stop, total)
 
 
+def absolute_url(url: str | Path) -> str:
+    """``url`` with a relative Parquet folder or SQLite file made absolute (from the current
+    folder), so that worker processes started elsewhere open the same store."""
+    text = str(url)
+    scheme, _, rest = text.partition(":")
+    if scheme == "parquet":
+        return f"parquet:{Path(rest).absolute()}"
+    if scheme == "sqlite" and rest.startswith("///") and len(rest) > 3:
+        return f"sqlite:///{Path(rest[3:]).absolute()}"
+    if "://" in text:
+        return text
+    return f"parquet:{Path(text).absolute()}"
+
+
 def open_store(url: str | Path = DEFAULT_STORE) -> BarStore:
     """The store at ``url`` (see the module's doc for the forms accepted).
 

@@ -213,10 +213,10 @@ def resolve(models_dir: Path, model: str | None, *, newest_if_no_production: boo
 
 
 def trials_on_same_data(models_dir: Path, artifact: Artifact) -> int:
-    """How many models were trained on the same bars as ``artifact`` (itself included).
+    """How many configurations were tried on the same bars as ``artifact`` (itself included):
+    one per model trained on them, or a sweep's number of trials for the model it chose.
 
-    Each is one configuration tried on these data: the deflated Sharpe of a backtest
-    discounts the best of that many tries.
+    The deflated Sharpe of a backtest discounts the best of that many tries.
     """
     sha = artifact.manifest.training_data.sha256
     count = 0
@@ -226,5 +226,6 @@ def trials_on_same_data(models_dir: Path, artifact: Artifact) -> int:
                                   .read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        count += manifest.get("training_data", {}).get("sha256") == sha
+        if manifest.get("training_data", {}).get("sha256") == sha:
+            count += int(manifest.get("validation", {}).get("search", {}).get("trials", 1))
     return max(count, 1)

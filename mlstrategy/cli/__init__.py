@@ -17,6 +17,7 @@ from mlstrategy.cli.common import config_option, debug_option, is_debug
 from mlstrategy.cli.cycle import cycle
 from mlstrategy.cli.data import data
 from mlstrategy.cli.models import models
+from mlstrategy.cli.sweep import sweep
 from mlstrategy.cli.train import train
 from mlstrategy.errors import USER_ERRORS
 
@@ -36,7 +37,7 @@ def cli() -> None:
     """
 
 
-for _command in (data, train, backtest, bot, models, cycle):
+for _command in (data, train, backtest, bot, models, cycle, sweep):
     cli.add_command(_command)
 
 

@@ -24,9 +24,16 @@ Exit codes (for a scheduler):
               help="The cycle's TOML file: [cycle] store/models_dir/cycles_dir and one "
                    "[[market]] table per market (see README, 'Automating the cycle').")
 @click.option("--threads", type=click.IntRange(min=1),
-              help="Threads for training (default: all cores).")
+              help="Threads for training (default: all cores, divided among --workers).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Markets run at once in local processes (1: one after another in this "
+                   "process, so that killing the cycle stops all of its work).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Run the markets on this Dask scheduler's workers instead (the store, "
+                   "models and cycles folders must be shared with them).")
 @debug_option
-def cycle(config_path: Path, threads: int | None) -> None:
+def cycle(config_path: Path, threads: int | None, workers: int,
+          scheduler: str | None) -> None:
     """Update data, validate, retrain, backtest and promote, for every market in --config.
 
     Per market: append new bars to the store; validate them (a bad bar or a gap longer than
@@ -36,13 +43,19 @@ def cycle(config_path: Path, threads: int | None) -> None:
     better. Writes cycles_dir/<time>/report.json and report.md (a table per market, the equity
     plots). Killed at any point, the next run tidies up and picks up where it stopped.
     """
+    import os
+
     from mlstrategy.cycle.config import load_config
     from mlstrategy.cycle.lock import CycleLocked
     from mlstrategy.cycle.run import run_cycle
+    from mlstrategy.executor import open_executor
 
     config = load_config(config_path)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     try:
-        run = run_cycle(config, say=lambda line: click.echo(line), threads=threads)
+        with open_executor(scheduler, workers, threads) as executor:
+            run = run_cycle(config, say=lambda line: click.echo(line), threads=threads,
+                            executor=executor)
     except CycleLocked as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -6,6 +6,7 @@
     store = "parquet:data"      # where bars are kept (see `mlstrategy data --help`)
     models_dir = "models"       # each market gets its own registry: models/<market>/
     cycles_dir = "cycles"       # reports: cycles/<time>/report.json, report.md
+    sweeps_dir = "sweeps"       # `mlstrategy sweep`: sweeps/<market>/<time>/trials.jsonl
 
     [[market]]
     name = "btc-1h"             # its registry folder and model name
@@ -20,6 +21,11 @@
     model = "catboost"
     horizon = 4
     params = { iterations = 300, depth = 6 }
+
+    [market.sweep]              # optional: the search space of `mlstrategy sweep`
+    depth = [4, 8]
+    learning_rate = [0.02, 0.3]
+    enter_quantile = [0.55, 0.9]
 """
 from __future__ import annotations
 
@@ -77,6 +83,7 @@ class Market:
     max_gap: int = 0
     train: TrainSettings = field(default_factory=TrainSettings)
     api_url: str | None = None  # exchange requests to this base URL (testnet, test server)
+    sweep: dict | None = None  # the search space of `mlstrategy sweep` (see mlstrategy.sweep)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class CycleConfig:
     store: str = "parquet:data"
     models_dir: Path = Path("models")
     cycles_dir: Path = Path("cycles")
+    sweeps_dir: Path = Path("sweeps")
 
     def registry(self, market: Market) -> Path:
         """The market's own models folder (its production pointer and history)."""
@@ -107,7 +115,7 @@ def _market(table: dict, where: str) -> Market:
         raise ConfigError(f"{where}.train: unknown settings {sorted(unknown)}; known: "
                           f"{sorted(_TRAIN_KEYS)}")
     known = {"name", "source", "symbol", "timeframe", "bars", "retrain_every", "max_gap",
-             "train", "api_url"}
+             "train", "api_url", "sweep"}
     if set(table) - known:
         raise ConfigError(f"{where}: unknown keys {sorted(set(table) - known)}; known: "
                           f"{sorted(known)}")
@@ -123,7 +131,8 @@ def _market(table: dict, where: str) -> Market:
 
 
 def load_config(path: Path) -> CycleConfig:
-    """Read and check ``path``; relative paths in it are relative to the current folder.
+    """Read and check ``path``; relative paths in it are taken from the current folder and
+    made absolute.
 
     Raises
     ------
@@ -142,6 +151,10 @@ def load_config(path: Path) -> CycleConfig:
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: market names repeat ({names}); each needs its own")
     cycle = data.get("cycle", {})
-    return CycleConfig(markets=markets, store=cycle.get("store", "parquet:data"),
-                       models_dir=Path(cycle.get("models_dir", "models")),
-                       cycles_dir=Path(cycle.get("cycles_dir", "cycles")))
+    # absolute: worker processes (local or Dask) may start in another folder
+    from datafeeds.store import absolute_url
+
+    return CycleConfig(markets=markets, store=absolute_url(cycle.get("store", "parquet:data")),
+                       models_dir=Path(cycle.get("models_dir", "models")).absolute(),
+                       cycles_dir=Path(cycle.get("cycles_dir", "cycles")).absolute(),
+                       sweeps_dir=Path(cycle.get("sweeps_dir", "sweeps")).absolute())

@@ -272,13 +272,38 @@ class CycleRun:
     folder: Path
 
 
-def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = None
-              ) -> CycleRun:
-    """Run every market (under the cycle lock) and publish the report."""
+@dataclass(frozen=True)
+class MarketJob:
+    """One market's steps, in plain values a worker process can receive."""
+
+    config: CycleConfig
+    market: Market
+    out: Path
+    threads: int
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # from a worker process too, in order
+
+
+def run_market_job(job: MarketJob) -> MarketResult:
+    """:func:`run_market` as an executor's job."""
+    return run_market(job.config, job.market, job.out, _say, job.threads)
+
+
+def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = None,
+              executor=None) -> CycleRun:
+    """Run every market (under the cycle lock) and publish the report.
+
+    ``executor`` (``mlstrategy.executor``) runs the markets; by default one after another in
+    this process, so that killing the cycle stops all of its work at once.
+    """
     from mlstrategy.cycle.lock import CycleLock
     from mlstrategy.cycle.report import write_report
+    from mlstrategy.executor import InlineExecutor
 
     threads = threads or os.cpu_count() or 1
+    executor = executor or InlineExecutor()
     started = datetime.now(UTC)
     with CycleLock(config.cycles_dir / "cycle.lock"):
         for line in tidy(config):
@@ -286,8 +311,8 @@ def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = No
         name = started.strftime("%Y%m%dT%H%M%SZ")
         staging = config.cycles_dir / f".{name}.partial"
         staging.mkdir(parents=True)
-        results = [run_market(config, market, staging, say, threads)
-                   for market in config.markets]
+        results = executor.map(run_market_job, [MarketJob(config, market, staging, threads)
+                                                for market in config.markets])
         code = exit_code(results)
         write_report(staging, results, started=started, code=code, store=config.store)
         folder = config.cycles_dir / name

@@ -145,3 +145,29 @@ def test_a_bad_config_is_one_line_exit_2(tmp_path):
     run = _cycle(tmp_path)
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "timeframe" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_markets_on_a_dask_cluster_give_the_same_models(tmp_path):
+    """The same two-market cycle inline and on two Dask workers: the same model files."""
+    distributed = pytest.importorskip("distributed", reason="Dask not installed: pip install "
+                                      "'mlstrategy[cluster]'")
+    hashes = {}
+    for how in ("inline", "dask"):
+        folder = tmp_path / how
+        folder.mkdir()
+        _config(folder, BTC, ORCL)
+        args = [sys.executable, "-m", "mlstrategy.cli", "cycle", "--config", "cycle.toml",
+                "--threads", "1"]
+        if how == "dask":
+            with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                          dashboard_address=None) as cluster:
+                run = subprocess.run([*args, "--scheduler", cluster.scheduler_address],
+                                     cwd=folder, capture_output=True, text=True, timeout=600)
+        else:
+            run = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=600)
+        assert run.returncode in (0, 10), run.stderr
+        hashes[how] = [load_artifact(artifact_dir(folder / "models" / name, ref))
+                       .manifest.model_sha256 for name in ("btc", "orcl")
+                       for ref in list_models(folder / "models" / name)]
+        assert len(hashes[how]) == 2
+    assert hashes["inline"] == hashes["dask"]
