@@ -189,6 +189,15 @@ def _where(raw: pd.DataFrame, mask: np.ndarray, column: str) -> str:
     return f"{len(rows)} row(s): {shown}{more}"
 
 
+def _lines_of(raw: pd.DataFrame, mask: np.ndarray) -> str:
+    """The first offending bars of a CSV as file lines with their text (for the validator)."""
+    rows = np.flatnonzero(mask)
+    lines = _data_lines(raw, {int(i) for i in rows[:3]})
+    shown = ", ".join(f"line {lines[i][0]} {lines[i][1][:100]!r}" for i in rows[:3])
+    more = f" (+{len(rows) - 3} more)" if len(rows) > 3 else ""
+    return f"{len(rows)} row(s): {shown}{more}"
+
+
 def _refuse_short_rows(raw: pd.DataFrame, frame: pd.DataFrame, source: str) -> None:
     """A row with fewer fields than the header (a truncated write) is named, not read as NaN.
 
@@ -334,6 +343,7 @@ def read_bars(path: Path | str, *, tz: str = "UTC", adjusted: bool = False) -> p
         adj_close = frame.pop("adj close") if "adj close" in frame else None
         frame = adjust_to_adj_close(frame, adj_close, source=source)
     frame.index = _times(raw, tz, source)
+    frame.attrs = dict(raw.attrs)  # the file lines behind the rows, for the validator's errors
     return frame
 
 
@@ -371,4 +381,6 @@ def load_file_checked(path: Path | str, *, tz: str = "UTC", adjusted: bool = Fal
     """
     raw = read_bars(path, tz=tz, adjusted=adjusted)
     now = pd.Timestamp.now(tz="UTC") if repair and timeframe else None
-    return check_ohlcv(raw, source=str(path), repair=repair, timeframe=timeframe, now=now)
+    where = (lambda mask: _lines_of(raw, mask)) if "path" in raw.attrs else None
+    return check_ohlcv(raw, source=str(path), repair=repair, timeframe=timeframe, now=now,
+                       where=where)

@@ -37,7 +37,8 @@ def _positions(mask: np.ndarray) -> str:
     return f"{len(where)} row(s) at position {shown}{more}"
 
 
-def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame:
+def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>",
+                   where: Callable[[np.ndarray], str] | None = None) -> pd.DataFrame:
     """Check ``frame`` against the OHLCV contract and return it in canonical form.
 
     Parameters
@@ -47,6 +48,9 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
         (extra columns are dropped; column order is normalised).
     source : str
         Where the bars came from, used in error messages (a file path, ``ccxt:binance``...).
+    where : callable, optional
+        Names the rows of a mask in errors (a file's line numbers and text); default their
+        times.
 
     Returns
     -------
@@ -92,7 +96,7 @@ def validate_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFr
         raise DataError(f"{source}: times outside 1677..2262 (not bar times); check the "
                         "time column's unit or format") from None
     _check(utc.asi8, np.column_stack(list(columns.values())), source,
-           lambda mask: _rows(utc, mask))
+           where or (lambda mask: _rows(utc, mask)))
     return pd.DataFrame(columns, index=utc)
 
 

@@ -10,6 +10,7 @@ single chance repeats of quiet bars are not reported).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,7 +230,8 @@ def drop_forming(frame: pd.DataFrame, timeframe: str, now: pd.Timestamp
 
 
 def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = False,
-                timeframe: str | None = None, now: pd.Timestamp | None = None
+                timeframe: str | None = None, now: pd.Timestamp | None = None,
+                where: Callable[[np.ndarray], str] | None = None
                 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate ``frame`` (repairing first if asked) and describe it.
 
@@ -247,6 +249,9 @@ def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = 
         Bar size (``1h``...), for the forming-candle check and gaps; inferred otherwise.
     now : pandas.Timestamp, optional
         Current time; a last bar with ``open + timeframe > now`` is still forming.
+    where : callable, optional
+        Names offending rows in errors (see ``validate_ohlcv``); ignored when repairing,
+        which moves rows.
 
     Returns
     -------
@@ -261,7 +266,7 @@ def check_ohlcv(frame: pd.DataFrame, *, source: str = "<frame>", repair: bool = 
     repairs: list[str] = []
     if repair and isinstance(frame.index, pd.DatetimeIndex):
         frame, repairs = _repair(frame, timeframe, now)
-    valid = validate_ohlcv(frame, source=source)
+    valid = validate_ohlcv(frame, source=source, where=None if repair else where)
     step = timeframe_delta(timeframe) if timeframe else infer_timeframe(valid.index)
     zero = (valid["volume"] == 0).to_numpy()
     report = ValidationReport(

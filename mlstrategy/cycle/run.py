@@ -29,7 +29,6 @@ from pathlib import Path
 
 from datafeeds.errors import DataError
 from mlstrategy.cycle.config import CycleConfig, Market
-from mlstrategy.errors import MLStrategyError
 
 log = logging.getLogger(__name__)
 STEPS = ("update", "validate", "train", "backtest", "promote")
@@ -230,9 +229,9 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
         result.reason = decision["reason"]
     except DataError as exc:
         result.status, result.reason = "stopped", f"{step}: {exc}"
-    except (MLStrategyError, OSError, ValueError) as exc:
+    except Exception as exc:  # one market's failure (offline exchange, bug) spares the others
         log.exception("market %s failed at %s", market.name, step)
-        result.status, result.reason = "failed", f"{step}: {exc}"
+        result.status, result.reason = "failed", f"{step}: {type(exc).__name__}: {exc}"
     return result
 
 

@@ -217,3 +217,15 @@ def test_times_without_an_offset_among_zoned_ones_name_the_line(tmp_path, btc_ba
     with pytest.raises(DataError, match=r"'one timezone'.*line 7 \('20") as caught:
         load_file(path)
     assert "utc=True" not in str(caught.value)  # our advice, not pandas'
+
+
+def test_contract_errors_name_the_file_line_and_its_text(tmp_path, btc_bars):
+    lines = btc_bars.iloc[:30].tz_convert(None).to_csv(index_label="datetime").splitlines()
+    fields = lines[9].split(",")
+    fields[3] = "-5"  # a negative low on file line 10
+    lines[9] = ",".join(fields)
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"'prices > 0' broken at 1 row\(s\): line 10 "
+                                        rf"'{lines[9]}'"):
+        load_file(path)

@@ -171,3 +171,22 @@ def test_markets_on_a_dask_cluster_give_the_same_models(tmp_path):
                        for ref in list_models(folder / "models" / name)]
         assert len(hashes[how]) == 2
     assert hashes["inline"] == hashes["dask"]
+
+
+def test_an_unreachable_exchange_fails_its_market_only(tmp_path):
+    offline = """
+[[market]]
+name = "binance"
+source = "binance"
+symbol = "BTC/USDT"
+timeframe = "1h"
+api_url = "http://127.0.0.1:1"
+"""
+    _config(tmp_path, offline, ORCL)
+    open_store("parquet:" + str(tmp_path / "data")).write(StoreKey("binance", "BTC/USDT", "1h"),
+                                                          load_sample("btcusd-1h").iloc[:500])
+    run = _cycle(tmp_path)
+    assert run.returncode == 1, run.stderr
+    failed, orcl = _reports(tmp_path)[0]["markets"]
+    assert failed["status"] == "failed" and failed["reason"].startswith("update: ExchangeError")
+    assert orcl["status"] in ("kept", "promoted")
