@@ -190,3 +190,22 @@ api_url = "http://127.0.0.1:1"
     failed, orcl = _reports(tmp_path)[0]["markets"]
     assert failed["status"] == "failed" and failed["reason"].startswith("update: ExchangeError")
     assert orcl["status"] in ("kept", "promoted")
+
+
+def test_new_bars_are_stored_every_run_and_retrain_waits_for_retrain_every(tmp_path):
+    bars = load_sample("btcusd-1h")
+    source = tmp_path / "export.csv"  # a file the user's exporter keeps extending
+    market = BTC.replace('bars = "sample:btcusd-1h"', f'bars = "{source}"\nretrain_every = "7d"')
+    _config(tmp_path, market)
+    statuses = []
+    for stop in (3000, 3024, 3200):  # then one more day (too soon), then 8 more days (due)
+        bars.iloc[:stop].to_csv(source, index_label="datetime")
+        run = _cycle(tmp_path)
+        assert run.returncode in (0, 10), run.stderr
+        [result] = _reports(tmp_path)[-1]["markets"]
+        statuses.append((result["steps"]["update"]["added"], result["status"]))
+    assert statuses[0] == (3000, statuses[0][1]) and statuses[0][1] in ("kept", "promoted")
+    assert statuses[1] == (24, "nothing to do")
+    assert "retrain_every 7d" in _reports(tmp_path)[1]["markets"][0]["reason"]
+    assert statuses[2][0] == 176 and statuses[2][1] in ("kept", "promoted")
+    assert len(list_models(tmp_path / "models" / "btc")) == 2
