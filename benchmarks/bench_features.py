@@ -138,10 +138,13 @@ def test_default_spec_talib_columns(benchmark, big, impl):
         benchmark(_talib_default, *arrays)
 
 
-def test_default_spec_all_columns(benchmark, big):
-    """The whole default spec (39 columns; many have no TA-Lib equivalent)."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_default_spec_all_columns(benchmark, big, threads):
+    """The whole default spec (39 columns; many have no TA-Lib equivalent), single-threaded
+    and with its columns spread over two threads."""
     benchmark.group = f"default spec, all columns, {len(big) // 1_000_000}M bars"
-    benchmark(compute_features_arrays, *_a(big), big.index.asi8, FeatureSpec.default())
+    benchmark(compute_features_arrays, *_a(big), big.index.asi8, FeatureSpec.default(),
+              threads=threads)
 
 
 def test_streaming_update_per_bar(benchmark):

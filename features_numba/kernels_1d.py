@@ -34,19 +34,19 @@ def _returns(c, n, out, log):
         out[i] = math.log(c[i] / c[i - n]) if log else c[i] / c[i - n] - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def log_return_1d_nb(p, o, h, l, c, v, ts, out):
     """``log(close / close.shift(n))``; as ``log_return_step``."""
     _returns(c, int(p[0]), out, True)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pct_return_1d_nb(p, o, h, l, c, v, ts, out):
     """``close / close.shift(n) - 1``; as ``pct_return_step``."""
     _returns(c, int(p[0]), out, False)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sma_ratio_1d_nb(p, o, h, l, c, v, ts, out):
     """``close / SMA(close, n) - 1``; as ``sma_ratio_step`` (running sum)."""
     n = int(p[0])
@@ -63,7 +63,7 @@ def sma_ratio_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = c[i] / (total * inv) - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ema_ratio_1d_nb(p, o, h, l, c, v, ts, out):
     """``close / EMA(close, n) - 1``, TA-Lib seeding; as ``ema_ratio_step``."""
     n = int(p[0])
@@ -82,7 +82,7 @@ def ema_ratio_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = c[i] / ema - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rsi_1d_nb(p, o, h, l, c, v, ts, out):
     """RSI as ``talib.RSI``; as ``rsi_step``."""
     n = int(p[0])
@@ -110,7 +110,7 @@ def rsi_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = 100.0 * (gain_avg / total) if total != 0.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def natr_1d_nb(p, o, h, l, c, v, ts, out):
     """ATR / close * 100 as ``talib.NATR``; as ``natr_step``."""
     n = int(p[0])
@@ -130,7 +130,7 @@ def natr_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = (atr / c[i]) * 100.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def obv_1d_nb(p, o, h, l, c, v, ts, out):
     """On-balance volume as ``talib.OBV``; as ``obv_step``."""
     if c.shape[0] == 0:
@@ -144,7 +144,7 @@ def obv_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def macd_1d_nb(p, o, h, l, c, v, ts, out):
     """MACD line / signal / histogram as ``talib.MACD``; as ``macd_step``."""
     fast, slow, sig, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
@@ -228,19 +228,19 @@ def _in_range(p, h, l, c, out, williams):
             _range_position(hi[i], lo[i], c[i])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
     """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
     _in_range(p, h, l, c, out, True)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def range_position_1d_nb(p, o, h, l, c, v, ts, out):
     """Position of the close in the n-bar range; as ``range_position_step``."""
     _in_range(p, h, l, c, out, False)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def distance_extreme_1d_nb(p, o, h, l, c, v, ts, out):
     """Close over the n-bar high (or low), minus 1; as ``distance_extreme_step``."""
     n = int(p[0])
@@ -249,7 +249,7 @@ def distance_extreme_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = c[i] / extreme[i] - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
     """Slow stochastic %K / %D as ``talib.STOCH`` (SMA smoothing); as ``stochastic_step``,
     including its ring-order sums for the smoothing means."""
@@ -282,7 +282,7 @@ def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
             out[i] = total / d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def adx_1d_nb(p, o, h, l, c, v, ts, out):
     """ADX as ``talib.ADX``; as ``adx_step``."""
     n = int(p[0])
@@ -316,7 +316,7 @@ def adx_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = adx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mfi_1d_nb(p, o, h, l, c, v, ts, out):
     """Money flow index as ``talib.MFI``; as ``mfi_step`` (same flow rings and sums)."""
     n = int(p[0])
@@ -348,7 +348,7 @@ def mfi_1d_nb(p, o, h, l, c, v, ts, out):
         out[i] = 100.0 * (pos_sum / total) if total >= 1.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cci_1d_nb(p, o, h, l, c, v, ts, out):
     """CCI as ``talib.CCI``; as ``cci_step`` (same ring, summed in ring order)."""
     n = int(p[0])

@@ -533,7 +533,7 @@ def distance_extreme_step(p, s, o, h, l, c, v, ts):
     return c / extreme - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def column_nb(code, p, s, o, h, l, c, v, ts, out):
     """Feature of kind ``code`` (parameters ``p``, fresh state ``s``) at every bar, into
     ``out``, for the kinds without a whole-array kernel in ``kernels_1d``. The dispatch sits

@@ -144,7 +144,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             f"{n} bars are too few: features need {spec.warmup} bars of warm-up and "
             f"{config.folds} folds plus a holdout need more; give at least {needed} bars")
     say(f"features: {len(spec)} columns over {n} bars (warm-up {spec.warmup})")
-    x = compute_features(bars, spec)
+    x = compute_features(bars, spec, threads=config.threads)
     labels = labels_of(bars, config.label)
     opens = bars["open"].to_numpy()
     ppy = observed_periods_per_year(bars.index)

@@ -88,8 +88,8 @@ class TrainProgress:
               "out-of-fold probabilities; exit below their median.")
 @click.option("--cost", type=click.FloatRange(0.0, 0.1), default=0.001, show_default=True,
               help="Cost per side for the trading metrics and the promotion backtest.")
-@click.option("--threads", type=click.IntRange(min=1), help="Threads for the learner "
-              "(default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads for the learner and "
+              "the feature columns (default: all cores).")
 @click.option("--seed", type=int, help="Random seed (same data + seed = byte-identical model "
               "file); default the learner's (42).")
 @click.option("--promote/--no-promote", default=True, show_default=True,

@@ -69,3 +69,9 @@ def test_state_of_another_spec_is_refused():
     other = FeatureStream(FeatureSpec((FeatureDef.of("rsi", n=7),)))
     with pytest.raises(FeatureError, match="another feature spec"):
         other.load_state(stream.state_dict())
+
+
+def test_columns_in_threads_are_bit_identical(bars):
+    spec = FeatureSpec.default()
+    one = compute_features(bars, spec)
+    assert np.array_equal(one, compute_features(bars, spec, threads=2), equal_nan=True)
