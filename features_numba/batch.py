@@ -2,7 +2,9 @@
 
 Returns a float64 ``(n_bars, n_features)`` matrix written into one preallocated (column-major)
 array, NaN during each column's warm-up. Row t depends on bars ``<= t`` only. Kinds with a
-whole-array kernel (``kernels_1d``) use it; the others loop their per-bar step (``column_nb``).
+whole-array kernel (``kernels_1d``) use it; the others loop their per-bar step (``column_nb``);
+features sharing a window (Bollinger %b and width and the close z-score of one n; skew and
+kurtosis of one n) are computed in one pass over it (``siblings_nb``).
 """
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ from features_numba.kernels_1d import (
     stochastic_1d_nb,
     williams_r_1d_nb,
 )
-from features_numba.spec import FeatureSpec
-from features_numba.steps import column_nb
+from features_numba.spec import FeatureDef, FeatureSpec
+from features_numba.steps import column_nb, siblings_nb
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -89,23 +91,52 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
     codes, params, offsets = spec.layout()
 
-    def column(f: int) -> None:
+    def compute(members: list[int]) -> None:
+        f = members[0]
+        state = np.zeros(offsets[f + 1] - offsets[f])  # fresh: the window starts empty
         kernel = WHOLE_ARRAY.get(spec.features[f].kind)
-        if kernel is not None:
+        if len(members) > 1:
+            siblings_nb(_shared_window(spec.features[f])[0], params[members], codes[members],
+                        state, *arrays, ts, out, np.array(members, dtype=np.int64))
+        elif kernel is not None:
             kernel(params[f], *arrays, ts, out[:, f])
-        else:  # the kind's step looped over the bars, from a fresh state
-            column_nb(codes[f], params[f], np.zeros(offsets[f + 1] - offsets[f]), *arrays, ts,
-                      out[:, f])
+        else:  # the kind's step looped over the bars
+            column_nb(codes[f], params[f], state, *arrays, ts, out[:, f])
 
+    jobs = _jobs(spec)
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(column, range(len(spec))))
+            list(pool.map(compute, jobs))
     else:
-        for f in range(len(spec)):
-            column(f)
+        for members in jobs:
+            compute(members)
     return out
+
+
+def _shared_window(definition: FeatureDef) -> tuple[int, int] | None:
+    """The window a feature shares with its siblings of the same n (``steps.siblings_nb``):
+    (7, n) the close's moments, (19, n) the log returns' moments; None for the rest."""
+    params = dict(definition.params)
+    if definition.kind == "bollinger" or (definition.kind == "zscore"
+                                          and params["input"] == "close"):
+        return 7, int(params["n"])
+    if definition.kind == "moments":
+        return 19, int(params["n"])
+    return None
+
+
+def _jobs(spec: FeatureSpec) -> list[list[int]]:
+    """The features to compute together: siblings sharing a window, every other alone."""
+    jobs, shared = [], {}
+    for f, definition in enumerate(spec.features):
+        window = _shared_window(definition)
+        if window is None:
+            jobs.append([f])
+        else:
+            shared.setdefault(window, []).append(f)
+    return jobs + list(shared.values())
 
 
 def _bar_times(ohlcv: pd.DataFrame) -> np.ndarray:

@@ -220,10 +220,16 @@ def zscore_step(p, s, o, h, l, c, v, ts):
     """``(x - mean) / std`` over the last n values of x = close (p[1] = 0) or volume (p[1] = 1),
     ddof=1 like pandas rolling; warm-up n-1; 0 when the window is flat (e.g. zero-volume
     runs). State: moments window of x (order 2)."""
-    n = int(p[0])
     x = c if p[1] == 0.0 else v
-    if not _moments_push(s, 0, n, 2, x):
+    if not _moments_push(s, 0, int(p[0]), 2, x):
         return NAN
+    return _zscore_value(p, s, x)
+
+
+@njit(cache=True, inline="always")
+def _zscore_value(p, s, x):
+    """The z-score of x from a full moments window at ``s[0]``."""
+    n = int(p[0])
     mean, var = _moments_mean_var(s, 0, n)
     if var == 0.0:
         return 0.0
@@ -235,10 +241,15 @@ def bollinger_step(p, s, o, h, l, c, v, ts):
     """Bollinger bands as ``talib.BBANDS`` (SMA n, k population standard deviations):
     p[2] = 0 %b ``(close - lower) / (upper - lower)`` (0.5 when flat), 1 width
     ``(upper - lower) / middle``; warm-up n-1. State: moments window of the close (order 2)."""
-    n = int(p[0])
-    if not _moments_push(s, 0, n, 2, c):
+    if not _moments_push(s, 0, int(p[0]), 2, c):
         return NAN
-    mean, var = _moments_mean_var(s, 0, n)
+    return _bollinger_value(p, s, c)
+
+
+@njit(cache=True, inline="always")
+def _bollinger_value(p, s, c):
+    """%b or width of the bands from a full moments window of the close at ``s[0]``."""
+    mean, var = _moments_mean_var(s, 0, int(p[0]))
     std = math.sqrt(var)
     width = 2.0 * p[1] * std
     if p[2] == 1.0:
@@ -480,9 +491,15 @@ def moments_step(p, s, o, h, l, c, v, ts):
     """Rolling skew (p[1] = 0) or excess kurtosis (p[1] = 1) of 1-bar log returns over n bars,
     bias-corrected like ``Series.rolling(n).skew()`` / ``.kurt()``; 0 when flat; warm-up n.
     State: count, previous close, moments window of the returns (order 4)."""
-    n = int(p[0])
-    if not _push_log_return(s, n, 4, c):
+    if not _push_log_return(s, int(p[0]), 4, c):
         return NAN
+    return _moments_value(p, s)
+
+
+@njit(cache=True, inline="always")
+def _moments_value(p, s):
+    """Skew or kurtosis from a full window of log returns (order 4) at ``s[2]``."""
+    n = int(p[0])
     r1, m2 = _moments_mean_var(s, 2, n)
     if m2 == 0.0:
         return 0.0
@@ -560,6 +577,31 @@ def column_nb(code, p, s, o, h, l, c, v, ts, out):
     else:
         for i in range(c.shape[0]):
             out[i] = range_volatility_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
+
+
+@njit(cache=True, nogil=True)
+def siblings_nb(code, params, codes, s, o, h, l, c, v, ts, out, columns):
+    """Several features sharing one window, computed in one pass: each bar is pushed once and
+    every member's value read from the same state, so each column is bit-identical to its
+    own step's. ``code`` 7: a moments window of the close (Bollinger %b and width, the close
+    z-score, same n); 19: of log returns (skew and kurtosis, same n). Member j has kind
+    ``codes[j]``, parameters ``params[j]`` and goes to ``out[:, columns[j]]``."""
+    n = int(params[0, 0])
+    for i in range(c.shape[0]):
+        if code == 7:
+            full = _moments_push(s, 0, n, 2, c[i])
+        else:
+            full = _push_log_return(s, n, 4, c[i])
+        for j in range(columns.shape[0]):
+            if not full:
+                value = NAN
+            elif codes[j] == 7:
+                value = _bollinger_value(params[j], s, c[i])
+            elif codes[j] == 6:
+                value = _zscore_value(params[j], s, c[i])
+            else:
+                value = _moments_value(params[j], s)
+            out[i, columns[j]] = value
 
 
 @njit(cache=True, inline="always")
