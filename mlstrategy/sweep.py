@@ -27,8 +27,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from datafeeds.timeframes import timeframe_delta
+from features_numba import FeatureSpec
+from mlstrategy.artifact import load_artifact, save_artifact
 from mlstrategy.cycle.config import CycleConfig, Market, TrainSettings
+from mlstrategy.dataset import store_dataset
 from mlstrategy.errors import ConfigError
+from mlstrategy.promotion import promote_if_better
+from mlstrategy.training import train
 
 OBJECTIVE = "mean net Sharpe of the purged walk-forward folds (after costs)"
 _LOG = {"learning_rate", "l2_leaf_reg", "alpha", "learning_rate_init", "l2_regularization"}
@@ -68,8 +74,6 @@ def _settings(base: TrainSettings, params: dict) -> TrainSettings:
 @lru_cache(maxsize=4)
 def _dataset(store: str, source: str, symbol: str, timeframe: str, sha256: str):
     """A worker loads the bars once per series and version, from the shared store."""
-    from mlstrategy.dataset import store_dataset
-
     dataset = store_dataset(store, source, symbol, timeframe)
     if dataset.info.sha256 != sha256:
         raise ConfigError(f"{source} {symbol} {timeframe} changed in {store} during the sweep; "
@@ -90,10 +94,6 @@ class Job:
 
 
 def _train(job: Job, settings: TrainSettings):
-    from datafeeds.timeframes import timeframe_delta
-    from features_numba import FeatureSpec
-    from mlstrategy.training import train
-
     m = job.market
     dataset = _dataset(job.store, m.source, m.symbol, m.timeframe, job.sha256)
     return dataset, train(dataset, FeatureSpec.default(timeframe_delta(m.timeframe)),
@@ -145,14 +145,9 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
     except ImportError:
         raise ConfigError("sweeps need Optuna: pip install 'mlstrategy[sweep]'") from None
 
-    from mlstrategy.artifact import load_artifact, save_artifact
-    from mlstrategy.promotion import promote_if_better
-
     if trials is None and timeout is None:
         raise ConfigError("give --trials N or --timeout SECONDS (or both)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from mlstrategy.dataset import store_dataset
-
     distributions = space(market)
     sha256 = store_dataset(config.store, market.source, market.symbol,
                            market.timeframe).info.sha256

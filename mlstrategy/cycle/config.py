@@ -34,7 +34,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datafeeds.store import absolute_url
+from datafeeds.timeframes import parse_timeframe
 from mlstrategy.errors import ConfigError
+from mlstrategy.labels import LabelSpec
+from mlstrategy.models import parse_params
+from mlstrategy.training import TrainConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TRAIN_KEYS = {"model", "params", "horizon", "folds", "test_fraction", "enter_quantile",
@@ -55,12 +60,8 @@ class TrainSettings:
     promote_metric: str = "sharpe"
     seed: int | None = None
 
-    def train_config(self, threads: int):
+    def train_config(self, threads: int) -> TrainConfig:
         """The ``TrainConfig`` these settings describe."""
-        from mlstrategy.labels import LabelSpec
-        from mlstrategy.models import parse_params
-        from mlstrategy.training import TrainConfig
-
         values = dict(self.params)
         if self.seed is not None:
             values["seed"] = self.seed
@@ -119,8 +120,6 @@ def _market(table: dict, where: str) -> Market:
     if set(table) - known:
         raise ConfigError(f"{where}: unknown keys {sorted(set(table) - known)}; known: "
                           f"{sorted(known)}")
-    from datafeeds.timeframes import parse_timeframe
-
     for key in ("timeframe", "retrain_every"):
         if table.get(key) is not None:
             try:
@@ -152,8 +151,6 @@ def load_config(path: Path) -> CycleConfig:
         raise ConfigError(f"{path}: market names repeat ({names}); each needs its own")
     cycle = data.get("cycle", {})
     # absolute: worker processes (local or Dask) may start in another folder
-    from datafeeds.store import absolute_url
-
     return CycleConfig(markets=markets, store=absolute_url(cycle.get("store", "parquet:data")),
                        models_dir=Path(cycle.get("models_dir", "models")).absolute(),
                        cycles_dir=Path(cycle.get("cycles_dir", "cycles")).absolute(),

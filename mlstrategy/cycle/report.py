@@ -1,11 +1,13 @@
 """The cycle's report: ``report.json`` (everything) and ``report.md`` (a table per market)."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from datafeeds.atomic import write_json_atomic
 from datafeeds.store import redact
+from mlstrategy.backtest.report import plain
 
 
 def _fmt(value: object) -> str:
@@ -30,11 +32,14 @@ def _market_lines(result) -> list[str]:
     return [*lines, ""]
 
 
+def as_json(results: list) -> list[dict]:
+    """The market results as JSON-ready dicts."""
+    return [plain(json.loads(json.dumps(vars(r), default=str))) for r in results]
+
+
 def write_report(folder: Path, results: list, *, started: datetime, code: int,
                  store: str) -> None:
     """Write ``report.json`` and ``report.md`` of a cycle into ``folder``."""
-    from mlstrategy.cycle.run import as_json
-
     finished = datetime.now(UTC)
     write_json_atomic(folder / "report.json", {
         "started": started.isoformat(timespec="seconds"),

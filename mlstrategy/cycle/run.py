@@ -18,7 +18,6 @@ Safe to kill at any point and run again:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -27,8 +26,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
+from datafeeds import load_sample
 from datafeeds.errors import DataError
+from datafeeds.loaders import load_file
+from datafeeds.store import StoreKey, open_store
+from datafeeds.timeframes import timeframe_delta
+from features_numba import FeatureSpec
+from mlstrategy.artifact import load_artifact, save_artifact
+from mlstrategy.backtest.runner import BacktestConfig, run_backtest
 from mlstrategy.cycle.config import CycleConfig, Market
+from mlstrategy.cycle.lock import CycleLock
+from mlstrategy.cycle.report import write_report
+from mlstrategy.dataset import store_dataset
+from mlstrategy.executor import InlineExecutor
+from mlstrategy.promotion import promote_if_better
+from mlstrategy.registry import (
+    artifact_dir,
+    history,
+    list_models,
+    reconcile,
+    trials_on_same_data,
+)
+from mlstrategy.training import train
 
 log = logging.getLogger(__name__)
 STEPS = ("update", "validate", "train", "backtest", "promote")
@@ -38,7 +59,6 @@ Say = Callable[[str], None]
 @dataclass
 class MarketResult:
     """What the cycle did for one market (one table of the report)."""
-
     name: str
     key: str
     status: str = "pending"  # nothing to do | kept | promoted | stopped | failed
@@ -48,8 +68,6 @@ class MarketResult:
 
 
 def _stored_series(config: CycleConfig, market: Market):
-    from datafeeds.store import StoreKey, open_store
-
     return open_store(config.store), StoreKey(market.source, market.symbol, market.timeframe)
 
 
@@ -57,9 +75,6 @@ def _update(config: CycleConfig, market: Market) -> dict:
     """New bars into the store: from the market's file or sample, else downloaded."""
     store, key = _stored_series(config, market)
     if market.bars is not None:
-        from datafeeds import load_sample
-        from datafeeds.loaders import load_file
-
         bars = (load_sample(market.bars.removeprefix("sample:"))
                 if market.bars.startswith("sample:") else load_file(market.bars))
         return {"added": store.append(key, bars), "from": market.bars}
@@ -68,9 +83,7 @@ def _update(config: CycleConfig, market: Market) -> dict:
 
         added, _ = update_store_yahoo(store, key)
         return {"added": added, "from": "yahoo"}
-    import pandas as pd
-
-    from datafeeds.exchange.client import make_exchange
+    from datafeeds.exchange.client import make_exchange  # ccxt: only for exchange markets
     from datafeeds.exchange.history import update_store
 
     if store.last_bar(key) is None:
@@ -83,8 +96,6 @@ def _update(config: CycleConfig, market: Market) -> dict:
 
 def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
     """The stored series as a dataset, or a DataError naming the bar or gap that stops it."""
-    from mlstrategy.dataset import store_dataset
-
     store, key = _stored_series(config, market)
     report = store.check(key)  # reading validates every bar
     worst = max(report.gaps, key=lambda g: g.missing, default=None)
@@ -101,9 +112,6 @@ def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
 
 def _trained_on(registry: Path, sha256: str):
     """The newest model of ``registry`` trained on exactly these bars, if any."""
-    from mlstrategy.artifact import load_artifact
-    from mlstrategy.registry import artifact_dir, list_models
-
     for ref in reversed(list_models(registry)):
         artifact = load_artifact(artifact_dir(registry, ref))
         if artifact.manifest.training_data.sha256 == sha256:
@@ -112,22 +120,14 @@ def _trained_on(registry: Path, sha256: str):
 
 
 def _decided(registry: Path, artifact) -> dict | None:
-    from mlstrategy.registry import history
-
     ref = f"{artifact.name}/{artifact.version}"
     return next((e for e in reversed(history(registry)) if e["new"] == ref), None)
 
 
 def _too_soon(registry: Path, market: Market, dataset) -> str | None:
     """Why retraining waits for ``retrain_every``, or None when it is due."""
-    import pandas as pd
-
-    from datafeeds.timeframes import timeframe_delta
-    from mlstrategy.registry import artifact_dir, list_models
-
     if market.retrain_every is None or not list_models(registry):
         return None
-    from mlstrategy.artifact import load_artifact
 
     newest = load_artifact(artifact_dir(registry, list_models(registry)[-1]))
     trained_to = pd.Timestamp(newest.manifest.training_data.last_bar)
@@ -139,11 +139,6 @@ def _too_soon(registry: Path, market: Market, dataset) -> str | None:
 
 
 def _train(config: CycleConfig, market: Market, dataset, threads: int):
-    from datafeeds.timeframes import timeframe_delta
-    from features_numba import FeatureSpec
-    from mlstrategy.artifact import load_artifact, save_artifact
-    from mlstrategy.training import train
-
     result = train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
                    market.train.train_config(threads))
     path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
@@ -164,9 +159,6 @@ def _train_facts(artifact) -> dict:
 
 
 def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path) -> dict:
-    from mlstrategy.backtest.runner import BacktestConfig, run_backtest
-    from mlstrategy.registry import trials_on_same_data
-
     result = run_backtest(dataset, artifact, BacktestConfig(
         commission=market.train.cost, plot=False,
         trials=trials_on_same_data(config.registry(market), artifact)), out)
@@ -180,8 +172,6 @@ def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path)
 
 
 def _promote(config: CycleConfig, market: Market, dataset, artifact) -> dict:
-    from mlstrategy.promotion import promote_if_better
-
     decision = promote_if_better(config.registry(market), dataset, artifact,
                                  metric=market.train.promote_metric, cost=market.train.cost)
     return {"promoted": decision.promoted, "reason": decision.reason,
@@ -238,8 +228,6 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
 def tidy(config: CycleConfig) -> list[str]:
     """Remove what killed runs left: registry leftovers, store temp files, unpublished
     reports."""
-    from mlstrategy.registry import reconcile
-
     done = []
     for market in config.markets:
         if config.registry(market).is_dir():
@@ -265,7 +253,6 @@ def exit_code(results: list[MarketResult]) -> int:
 @dataclass(frozen=True)
 class CycleRun:
     """A finished cycle: its results, exit code and report folder."""
-
     results: list[MarketResult]
     code: int
     folder: Path
@@ -274,7 +261,6 @@ class CycleRun:
 @dataclass(frozen=True)
 class MarketJob:
     """One market's steps, in plain values a worker process can receive."""
-
     config: CycleConfig
     market: Market
     out: Path
@@ -297,10 +283,6 @@ def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = No
     ``executor`` (``mlstrategy.executor``) runs the markets; by default one after another in
     this process, so that killing the cycle stops all of its work at once.
     """
-    from mlstrategy.cycle.lock import CycleLock
-    from mlstrategy.cycle.report import write_report
-    from mlstrategy.executor import InlineExecutor
-
     threads = threads or os.cpu_count() or 1
     executor = executor or InlineExecutor()
     started = datetime.now(UTC)
@@ -324,10 +306,3 @@ def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = No
         say(f"{result.name}: {result.status}: {result.reason}")
     say(f"report: {folder / 'report.md'}")
     return CycleRun(results, code, folder)
-
-
-def as_json(results: list[MarketResult]) -> list[dict]:
-    """The results as JSON-ready dicts."""
-    from mlstrategy.backtest.report import plain
-
-    return [plain(json.loads(json.dumps(vars(r), default=str))) for r in results]
