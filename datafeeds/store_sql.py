@@ -97,7 +97,8 @@ class SQLiteStore(_SqlStore):
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None)  # we BEGIN ourselves
+            # we BEGIN ourselves; a writer waits up to a minute for another (parallel markets)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
         except sqlite3.Error as exc:
             raise DataError(f"{self.url}: cannot open the database ({exc})") from None
         try:

@@ -25,9 +25,9 @@ Exit codes (for a scheduler):
                    "[[market]] table per market (see README, 'Automating the cycle').")
 @click.option("--threads", type=click.IntRange(min=1),
               help="Threads for training (default: all cores, divided among --workers).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Markets run at once in local processes (1: one after another in this "
-                   "process, so that killing the cycle stops all of its work).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Markets run at once, in local worker processes (killed with the cycle); "
+                   "1: one after another in this process.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Run the markets on this Dask scheduler's workers instead (the store, "
                    "models and cycles folders must be shared with them).")

@@ -281,7 +281,7 @@ def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = No
     """Run every market (under the cycle lock) and publish the report.
 
     ``executor`` (``mlstrategy.executor``) runs the markets; by default one after another in
-    this process, so that killing the cycle stops all of its work at once.
+    this process.
     """
     threads = threads or os.cpu_count() or 1
     executor = executor or InlineExecutor()
