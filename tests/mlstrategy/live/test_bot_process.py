@@ -48,10 +48,12 @@ def test_faults_and_sigkill_after_submit_never_place_twice(seed, minute_bars, mi
                    api_key=KEY) as sim:
         chaos = sim.chaos(0.10, seed, slow=0.6)
         killed = threading.Event()
-        first = subprocess.Popen(_bot("live", sim.url, journal, minute_model.models_dir,
-                                      "--max-bars", "60", *live),
-                                 env=_env(), stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+        log = tmp_path / "first.log"
+        with open(log, "w") as out:
+            # up to 150 bars: the kill comes with the first order booked, whenever that is
+            first = subprocess.Popen(_bot("live", sim.url, journal, minute_model.models_dir,
+                                          "--max-bars", "150", *live),
+                                     env=_env(), stdout=out, stderr=subprocess.STDOUT)
 
         def kill_on_booking(order: dict) -> None:  # the exchange acted; the answer is lost
             if not killed.is_set():
@@ -61,7 +63,7 @@ def test_faults_and_sigkill_after_submit_never_place_twice(seed, minute_bars, mi
         sim.on_booked = kill_on_booking
         first.wait(timeout=180)
         sim.on_booked = None
-        assert killed.is_set() and first.returncode == -signal.SIGKILL
+        assert killed.is_set() and first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
         second = subprocess.run(_bot("live", sim.url, journal, minute_model.models_dir,
                                      "--max-bars", "15", *live),
                                 env=_env(), capture_output=True, text=True, timeout=180)
