@@ -113,6 +113,11 @@ class BarStore(ABC):
         self.write(key, new, progress=progress)
         return len(new)
 
+    def tidy(self) -> list[str]:
+        """Remove what a killed writer left behind (databases roll back by themselves);
+        returns what was removed, one line each."""
+        return []
+
     def gaps(self, key: StoreKey) -> tuple[Gap, ...]:
         """Bars missing inside the stored series of ``key``."""
         return self.check(key).gaps

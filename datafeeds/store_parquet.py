@@ -48,16 +48,32 @@ class ParquetStore(BarStore):
         stop = len(frame) if end is None else frame.index.searchsorted(end)
         return frame.iloc[first:stop] if stop > first else None
 
-    def last_bar(self, key: StoreKey) -> pd.Timestamp | None:
-        stored = self.read(key)
-        return None if stored is None else stored.index[-1]
-
     def keys(self) -> list[StoreKey]:
         out = []
         for path in sorted(self.root.glob("*/*.parquet")):
             symbol, _, timeframe = path.stem.rpartition("_")
             out.append(StoreKey(path.parent.name, symbol, timeframe))
         return out
+
+    def tidy(self) -> list[str]:
+        done = []
+        for tmp in self.root.glob("*/.*.tmp") if self.root.is_dir() else ():
+            tmp.unlink()
+            done.append(f"removed {tmp}, left by an interrupted write")
+        return done
+
+    def last_bar(self, key: StoreKey) -> pd.Timestamp | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        import pyarrow.parquet as pq
+
+        try:  # the time column only: the newest bar, without reading every price
+            times = pq.read_table(path, columns=["datetime"]).column("datetime").to_pandas()
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{path}: stored file unreadable ({exc}); delete it and download "
+                            "again") from None
+        return times.iloc[-1].tz_convert("UTC") if len(times) else None
 
     def _save(self, key: StoreKey, bars: pd.DataFrame, *, replace: bool,
               progress: WriteProgress | None) -> None:

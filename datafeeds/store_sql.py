@@ -28,6 +28,14 @@ from datafeeds.store import BarStore, StoreKey, WriteProgress, redact, write_chu
 _UPDATE = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS)
 
 
+def _schema(time_type: str, float_type: str) -> str:
+    """The ``bars`` table with the database's types for the time and the 8-byte floats."""
+    values = ", ".join(f"{c} {float_type} NOT NULL" for c in COLUMNS)
+    return ("CREATE TABLE IF NOT EXISTS bars (source TEXT NOT NULL, symbol TEXT NOT NULL, "
+            f"timeframe TEXT NOT NULL, time {time_type} NOT NULL, {values}, "
+            "PRIMARY KEY (source, symbol, timeframe, time))")
+
+
 def _frame(rows: list[tuple], key: StoreKey, unit: str) -> pd.DataFrame | None:
     """Query rows ``(time, open, high, low, close, volume)`` -> validated OHLCV frame."""
     if not rows:
@@ -83,11 +91,7 @@ class SQLiteStore(_SqlStore):
     """Bars in the SQLite file ``path`` (created on first write)."""
 
     TIME, UNIT, MARK = "time", "ns", "?"
-    SCHEMA = ("CREATE TABLE IF NOT EXISTS bars (source TEXT NOT NULL, symbol TEXT NOT NULL, "
-              "timeframe TEXT NOT NULL, time INTEGER NOT NULL, open REAL NOT NULL, "
-              "high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL, "
-              "volume REAL NOT NULL, PRIMARY KEY (source, symbol, timeframe, time)) "
-              "WITHOUT ROWID")
+    SCHEMA = _schema("INTEGER", "REAL") + " WITHOUT ROWID"
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -142,12 +146,7 @@ class PostgresStore(_SqlStore):
     """Bars in a PostgreSQL database (the table is created on first use)."""
 
     TIME, UNIT, MARK = "(EXTRACT(EPOCH FROM time) * 1000000)::bigint", "us", "%s"
-    SCHEMA = ("CREATE TABLE IF NOT EXISTS bars (source TEXT NOT NULL, symbol TEXT NOT NULL, "
-              "timeframe TEXT NOT NULL, time TIMESTAMPTZ NOT NULL, "
-              "open DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL, "
-              "low DOUBLE PRECISION NOT NULL, close DOUBLE PRECISION NOT NULL, "
-              "volume DOUBLE PRECISION NOT NULL, "
-              "PRIMARY KEY (source, symbol, timeframe, time))")
+    SCHEMA = _schema("TIMESTAMPTZ", "DOUBLE PRECISION")
 
     def __init__(self, url: str) -> None:
         try:

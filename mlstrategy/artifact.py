@@ -207,14 +207,13 @@ def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
                                     + "\n", encoding="utf-8")
     _write_extras(staging, manifest, importance)
     publish_directory(staging, final)
-    index_artifact(models_dir, final)
+    index_artifact(models_dir, final, manifest)
     return final
 
 
-def index_artifact(models_dir: Path, path: Path) -> None:
+def index_artifact(models_dir: Path, path: Path, manifest: Manifest) -> None:
     """Record the published artifact at ``path`` (its manifest's sha256 and listing figures)
     in the registry's index."""
-    manifest = load_artifact(path).manifest  # verifies the model file before vouching for it
     _record_in_index(models_dir, f"{manifest.name}/{manifest.version}",
                      {"manifest_sha256": sha256_file(path / MANIFEST), **manifest.summary()})
 

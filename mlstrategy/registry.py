@@ -12,12 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datafeeds.atomic import write_json_atomic
-from mlstrategy.artifact import MANIFEST, Artifact, load_artifact
+from datafeeds.atomic import write_atomic, write_json_atomic
+from mlstrategy.artifact import (
+    MANIFEST,
+    Artifact,
+    index_artifact,
+    load_artifact,
+    read_index,
+)
 from mlstrategy.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -123,25 +130,20 @@ def reconcile(models_dir: Path) -> list[str]:
     history line a kill prevented. Returns what was done, one line each. Run it while nothing
     else writes to ``models_dir`` (the cycle holds its lock).
     """
-    import shutil
-
-    from mlstrategy.artifact import index_artifact, read_index
-
     done = []
     for junk in [*models_dir.glob("*/.*.partial"), *models_dir.glob("**/.*.tmp")]:
         shutil.rmtree(junk) if junk.is_dir() else junk.unlink()
         done.append(f"removed {junk}, left by an interrupted write")
     indexed = read_index(models_dir)
     for ref in list_models(models_dir):
-        if str(ref) not in indexed:
-            index_artifact(models_dir, artifact_dir(models_dir, ref))
+        if str(ref) not in indexed:  # loading verifies the model before it is vouched for
+            path = artifact_dir(models_dir, ref)
+            index_artifact(models_dir, path, load_artifact(path).manifest)
             done.append(f"indexed {ref}, published just before an interruption")
     path = models_dir / HISTORY
     entries = history(models_dir)
     if path.is_file() and len(path.read_text(encoding="utf-8").splitlines()) > len(entries):
         write_lines = "".join(json.dumps(e) + "\n" for e in entries)
-        from datafeeds.atomic import write_atomic
-
         write_atomic(path, lambda tmp: tmp.write_text(write_lines, encoding="utf-8"))
         done.append(f"cut a torn last line from {path}")
     current = production_ref(models_dir)
@@ -221,11 +223,16 @@ def trials_on_same_data(models_dir: Path, artifact: Artifact) -> int:
     sha = artifact.manifest.training_data.sha256
     count = 0
     for ref in list_models(models_dir):
-        try:
-            manifest = json.loads((artifact_dir(models_dir, ref) / MANIFEST)
-                                  .read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
+        manifest = read_manifest(models_dir, ref)
         if manifest.get("training_data", {}).get("sha256") == sha:
             count += int(manifest.get("validation", {}).get("search", {}).get("trials", 1))
     return max(count, 1)
+
+
+def read_manifest(models_dir: Path, ref: ModelRef) -> dict:
+    """The manifest of ``ref`` as plain JSON, unverified ({} when unreadable): for scanning
+    the registry without loading every model."""
+    try:
+        return json.loads((artifact_dir(models_dir, ref) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}

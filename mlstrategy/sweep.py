@@ -93,11 +93,9 @@ class Job:
     threads: int
 
 
-def _train(job: Job, settings: TrainSettings):
-    m = job.market
-    dataset = _dataset(job.store, m.source, m.symbol, m.timeframe, job.sha256)
-    return dataset, train(dataset, FeatureSpec.default(timeframe_delta(m.timeframe)),
-                          settings.train_config(job.threads), progress=_Quiet())
+def _train(dataset, market: Market, settings: TrainSettings, threads: int):
+    return train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
+                 settings.train_config(threads), progress=_Quiet())
 
 
 class _Quiet:
@@ -114,7 +112,9 @@ def evaluate(job: Job) -> dict:
     """Train one trial and score it (runs in a worker)."""
     started = time.perf_counter()
     try:
-        _, result = _train(job, _settings(job.market.train, job.params))
+        m = job.market
+        dataset = _dataset(job.store, m.source, m.symbol, m.timeframe, job.sha256)
+        result = _train(dataset, m, _settings(m.train, job.params), job.threads)
     except (ValueError, ArithmeticError) as exc:  # a combination the learner refuses
         return {"number": job.number, "params": job.params, "value": None,
                 "error": str(exc), "seconds": round(time.perf_counter() - started, 2)}
@@ -149,8 +149,8 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
         raise ConfigError("give --trials N or --timeout SECONDS (or both)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = space(market)
-    sha256 = store_dataset(config.store, market.source, market.symbol,
-                           market.timeframe).info.sha256
+    dataset = store_dataset(config.store, market.source, market.symbol, market.timeframe)
+    sha256 = dataset.info.sha256
     study = optuna.create_study(direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     folder = config.sweeps_dir / market.name / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -179,8 +179,7 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
     search = {"trials": len(done), "objective": OBJECTIVE, "sampler": "optuna TPE",
               "seed": seed, "best_trial": best["number"], "best_value": best["value"],
               "best_params": best["params"]}
-    dataset, result = _train(Job(best["number"], best["params"], config.store, market, sha256,
-                                 threads), _settings(market.train, best["params"]))
+    result = _train(dataset, market, _settings(market.train, best["params"]), threads)
     result.manifest["validation"]["search"] = search
     path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
                          importance=result.importance)

@@ -31,6 +31,7 @@ import pandas as pd
 from datafeeds import load_sample
 from datafeeds.errors import DataError
 from datafeeds.loaders import load_file
+from datafeeds.quality import check_ohlcv
 from datafeeds.store import StoreKey, open_store
 from datafeeds.timeframes import timeframe_delta
 from features_numba import FeatureSpec
@@ -46,6 +47,7 @@ from mlstrategy.registry import (
     artifact_dir,
     history,
     list_models,
+    read_manifest,
     reconcile,
     trials_on_same_data,
 )
@@ -96,14 +98,14 @@ def _update(config: CycleConfig, market: Market) -> dict:
 
 def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
     """The stored series as a dataset, or a DataError naming the bar or gap that stops it."""
-    store, key = _stored_series(config, market)
-    report = store.check(key)  # reading validates every bar
+    _, key = _stored_series(config, market)
+    dataset = store_dataset(config.store, market.source, market.symbol, market.timeframe)
+    report = check_ohlcv(dataset.bars, source=str(key), timeframe=key.timeframe)[1]
     worst = max(report.gaps, key=lambda g: g.missing, default=None)
     if worst is not None and worst.missing > market.max_gap:
         raise DataError(f"{key}: gap of {worst.missing} bars ({worst}); more than max_gap = "
                         f"{market.max_gap}. Fill it (`mlstrategy data download`) or raise "
                         "max_gap for a market with closures")
-    dataset = store_dataset(config.store, market.source, market.symbol, market.timeframe)
     facts = {"bars": report.rows, "first": str(report.first), "last": str(report.last),
              "gaps": len(report.gaps), "largest_gap": 0 if worst is None else worst.missing,
              "sha256": dataset.info.sha256}
@@ -113,9 +115,8 @@ def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
 def _trained_on(registry: Path, sha256: str):
     """The newest model of ``registry`` trained on exactly these bars, if any."""
     for ref in reversed(list_models(registry)):
-        artifact = load_artifact(artifact_dir(registry, ref))
-        if artifact.manifest.training_data.sha256 == sha256:
-            return artifact
+        if read_manifest(registry, ref).get("training_data", {}).get("sha256") == sha256:
+            return load_artifact(artifact_dir(registry, ref))
     return None
 
 
@@ -126,14 +127,13 @@ def _decided(registry: Path, artifact) -> dict | None:
 
 def _too_soon(registry: Path, market: Market, dataset) -> str | None:
     """Why retraining waits for ``retrain_every``, or None when it is due."""
-    if market.retrain_every is None or not list_models(registry):
+    refs = list_models(registry)
+    if market.retrain_every is None or not refs:
         return None
-
-    newest = load_artifact(artifact_dir(registry, list_models(registry)[-1]))
-    trained_to = pd.Timestamp(newest.manifest.training_data.last_bar)
+    trained_to = pd.Timestamp(read_manifest(registry, refs[-1])["training_data"]["last_bar"])
     due = trained_to + timeframe_delta(market.retrain_every)
     if dataset.bars.index[-1] < due:
-        return (f"newest model {newest.name}/{newest.version} trained to {trained_to}; "
+        return (f"newest model {refs[-1]} trained to {trained_to}; "
                 f"retrain_every {market.retrain_every}: next once bars reach {due}")
     return None
 
@@ -232,11 +232,8 @@ def tidy(config: CycleConfig) -> list[str]:
     for market in config.markets:
         if config.registry(market).is_dir():
             done += reconcile(config.registry(market))
-    store, _ = _stored_series(config, config.markets[0])
-    root = getattr(store, "root", None)  # the Parquet store's folder
-    junk = [*root.glob("*/.*.tmp")] if root is not None and root.is_dir() else []
-    if config.cycles_dir.is_dir():
-        junk += config.cycles_dir.glob(".*.partial")
+    done += open_store(config.store).tidy()
+    junk = list(config.cycles_dir.glob(".*.partial")) if config.cycles_dir.is_dir() else []
     for path in junk:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
         done.append(f"removed {path}, left by an interrupted run")
