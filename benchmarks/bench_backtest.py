@@ -11,7 +11,11 @@ changes the size), a default CatBoost model (300 trees of depth 6) trained on th
   long/flat market orders (what a hand-rolled script does);
 - ``mlstrategy``: ``run_backtest`` with its report (JSON, trades.csv, equity.png), P(up)
   precomputed by the batch engine and read from a feed line;
-- ``mlstrategy-streaming``: the same, with features and trees evaluated bar by bar as live.
+- ``mlstrategy-streaming``: the same, with features and trees evaluated bar by bar as live;
+- ``same-orders-no-model``: ``NumpyData`` and a strategy that sends exactly the orders the
+  ``mlstrategy`` run sent (read from a dict), with no model, no features and no report: what
+  backtrader itself costs for this run's bars and orders, the floor of any backtrader backtest
+  of this model.
 
 A second group measures what each backtrader analyzer adds per bar to an empty run, which is
 why the statistics are numpy over the equity curve; a third the per-bar live path (one
@@ -26,9 +30,10 @@ import pytest
 
 from benchmarks.conftest import long_bars
 from datafeeds.bt.compat import bt
+from datafeeds.bt.feed import NumpyData
 from features_numba import FeatureSpec, FeatureStream, compute_features
 from mlstrategy.artifact import load_artifact, save_artifact
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
 from mlstrategy.dataset import describe, sample_dataset
 from mlstrategy.training import TrainConfig, train
 
@@ -63,6 +68,21 @@ class _Naive(bt.Strategy):
             self.close()
 
 
+class _SameOrders(bt.Strategy):
+    """The ML run's own orders by bar number (enter: a buy of its size, exit: a close)."""
+
+    params = (("orders", None),)
+
+    def next(self) -> None:
+        order = self.p.orders.get(len(self))
+        if order is not None:
+            intent, size = order
+            if intent == "exit":
+                self.close()
+            else:
+                self.buy(size=size)
+
+
 def _stock_empty() -> None:
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(bt.feeds.PandasData(dataname=BARS.tz_convert(None)))
@@ -80,11 +100,32 @@ def _naive(artifact, x) -> None:
     cerebro.run()
 
 
+def _config(artifact, streaming: bool = False) -> BacktestConfig:
+    return BacktestConfig(start=artifact.spec.warmup, allow_in_sample=True, plot=False,
+                          streaming=streaming)
+
+
 def _ours(artifact, out, streaming: bool) -> None:
-    dataset = describe(BARS, "bench", "BTC/USD", "1h")
-    run_backtest(dataset, artifact, BacktestConfig(start=artifact.spec.warmup,
-                                                   allow_in_sample=True, plot=False,
-                                                   streaming=streaming), out)
+    run_backtest(describe(BARS, "bench", "BTC/USD", "1h"), artifact,
+                 _config(artifact, streaming), out)
+
+
+def _orders_of(artifact) -> dict[int, tuple[str, float]]:
+    """The ``mlstrategy`` run's orders: bar number (``len(strategy)``) -> (intent, size)."""
+    config = _config(artifact)
+    sim = simulate(describe(BARS, "bench", "BTC/USD", "1h"), artifact, config)
+    bar_of = {t: i + 1 for i, t in enumerate(sim.bars.index.as_unit("ns").asi8)}
+    return {bar_of[ns]: (intent, size) for ns, _, intent, _, size in sim.strategy.decisions}
+
+
+def _same_orders(orders: dict[int, tuple[str, float]], config: BacktestConfig) -> None:
+    cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
+    cerebro.adddata(NumpyData.from_frame(BARS.iloc[config.start:], timeframe="1h"))
+    cerebro.addstrategy(_SameOrders, orders=orders)
+    cerebro.broker.setcash(config.cash)
+    cerebro.broker.setcommission(commission=config.commission)
+    cerebro.broker.set_checksubmit(False)
+    cerebro.run()
 
 
 def _measure(benchmark, fn, *args) -> None:
@@ -94,10 +135,14 @@ def _measure(benchmark, fn, *args) -> None:
 
 
 @pytest.mark.parametrize("contender", ["stock-empty", "naive-ml", "mlstrategy",
-                                       "mlstrategy-streaming"])
+                                       "mlstrategy-streaming", "same-orders-no-model"])
 def test_backtest_throughput(benchmark, contender, artifact, tmp_path):
     if contender == "stock-empty":
         _measure(benchmark, _stock_empty)
+    elif contender == "same-orders-no-model":
+        orders = _orders_of(artifact)
+        _measure(benchmark, _same_orders, orders, _config(artifact))
+        benchmark.extra_info["orders"] = len(orders)
     elif contender == "naive-ml":
         x = np.ascontiguousarray(compute_features(BARS, artifact.spec))
         _measure(benchmark, _naive, artifact, x)
@@ -112,8 +157,6 @@ ANALYZERS = {"none": None, "SharpeRatio": bt.analyzers.SharpeRatio,
 
 @pytest.mark.parametrize("analyzer", list(ANALYZERS))
 def test_analyzer_cost_per_bar(benchmark, analyzer):
-    from datafeeds.bt.feed import NumpyData
-
     def run() -> None:
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.adddata(NumpyData.from_frame(BARS, timeframe="1h"))
@@ -157,8 +200,6 @@ class _Flip(bt.Strategy):
 
 @pytest.mark.parametrize("strategy", ["empty", "order every 6 bars"])
 def test_backtrader_cost_per_order(benchmark, strategy):
-    from datafeeds.bt.feed import NumpyData
-
     def run() -> None:
         cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
         cerebro.adddata(NumpyData.from_frame(BARS, timeframe="1h"))

@@ -2,9 +2,10 @@
 
 Returns a float64 ``(n_bars, n_features)`` matrix written into one preallocated (column-major)
 array, NaN during each column's warm-up. Row t depends on bars ``<= t`` only. Kinds with a
-whole-array kernel (``kernels_1d``) use it; the others loop their per-bar step (``column_nb``);
-features sharing a window (Bollinger %b and width and the close z-score of one n; skew and
-kurtosis of one n) are computed in one pass over it (``siblings_nb``).
+whole-array kernel (``kernels_1d``) use it; the kinds reading rolling moments go through
+``kernels_moments``, one pass per window (features of the same input and n, such as Bollinger
+%b and width and the close z-score, or the volatility, skew and kurtosis of one n, share it);
+the others loop their per-bar step (``column_nb``).
 """
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ from features_numba.kernels_1d import (
     stochastic_1d_nb,
     williams_r_1d_nb,
 )
+from features_numba.kernels_moments import log_returns_nb, moments_nb, range_terms_nb
 from features_numba.spec import FeatureDef, FeatureSpec
-from features_numba.steps import column_nb, siblings_nb
+from features_numba.steps import column_nb
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -93,14 +95,18 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
 
     def compute(members: list[int]) -> None:
         f = members[0]
-        state = np.zeros(offsets[f + 1] - offsets[f])  # fresh: the window starts empty
+        window = _window(spec.features[f])
+        if window is not None:
+            x, lag = _window_input(window, params[f], arrays)
+            order = max(_ORDER[spec.features[g].kind] for g in members)
+            moments_nb(x, lag, window[1], order, params[members], codes[members], arrays[3],
+                       out, np.array(members, dtype=np.int64))
+            return
         kernel = WHOLE_ARRAY.get(spec.features[f].kind)
-        if len(members) > 1:
-            siblings_nb(_shared_window(spec.features[f])[0], params[members], codes[members],
-                        state, *arrays, ts, out, np.array(members, dtype=np.int64))
-        elif kernel is not None:
+        if kernel is not None:
             kernel(params[f], *arrays, ts, out[:, f])
         else:  # the kind's step looped over the bars
+            state = np.zeros(offsets[f + 1] - offsets[f])  # fresh: the window starts empty
             column_nb(codes[f], params[f], state, *arrays, ts, out[:, f])
 
     jobs = _jobs(spec)
@@ -115,23 +121,42 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     return out
 
 
-def _shared_window(definition: FeatureDef) -> tuple[int, int] | None:
-    """The window a feature shares with its siblings of the same n (``steps.siblings_nb``):
-    (7, n) the close's moments, (19, n) the log returns' moments; None for the rest."""
+# the highest power of the window's values each moments kind reads
+_ORDER = {"volatility": 2, "zscore": 2, "bollinger": 2, "moments": 4, "range_volatility": 1}
+
+
+def _window(definition: FeatureDef) -> tuple[str, int] | None:
+    """(input, n) of the rolling-moments window a feature reads; None for other kinds.
+    Features with the same window are computed in one pass over it."""
+    if definition.kind not in _ORDER:
+        return None
     params = dict(definition.params)
-    if definition.kind == "bollinger" or (definition.kind == "zscore"
-                                          and params["input"] == "close"):
-        return 7, int(params["n"])
-    if definition.kind == "moments":
-        return 19, int(params["n"])
-    return None
+    if definition.kind in ("volatility", "moments"):
+        source = "log_return"
+    elif definition.kind == "range_volatility":
+        source = params["estimator"]
+    else:
+        source = params.get("input", "close")
+    return source, int(params["n"])
+
+
+def _window_input(window: tuple[str, int], p: np.ndarray, arrays: list[np.ndarray]
+                  ) -> tuple[np.ndarray, int]:
+    """The values a window rolls over, and the bar its first value belongs to."""
+    o, h, l, c, v = arrays
+    source = window[0]
+    if source == "log_return":
+        return log_returns_nb(c), 1
+    if source in ("parkinson", "garman_klass"):
+        return range_terms_nb(p, o, h, l, c), 0
+    return (c if source == "close" else v), 0
 
 
 def _jobs(spec: FeatureSpec) -> list[list[int]]:
-    """The features to compute together: siblings sharing a window, every other alone."""
+    """The features to compute together: those sharing a window, every other alone."""
     jobs, shared = [], {}
     for f, definition in enumerate(spec.features):
-        window = _shared_window(definition)
+        window = _window(definition)
         if window is None:
             jobs.append([f])
         else:

@@ -146,107 +146,111 @@ def obv_1d_nb(p, o, h, l, c, v, ts, out):
 
 @njit(cache=True, nogil=True)
 def macd_1d_nb(p, o, h, l, c, v, ts, out):
-    """MACD line / signal / histogram as ``talib.MACD``; as ``macd_step``."""
+    """MACD line / signal / histogram as ``talib.MACD``; as ``macd_step``. In three phases
+    (seed sums, signal seed, steady state) so the long last loop has no warm-up branches."""
     fast, slow, sig, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
     k_fast, k_slow, k_sig = 2.0 / (fast + 1), 2.0 / (slow + 1), 2.0 / (sig + 1)
-    sum_fast = 0.0
+    m = c.shape[0]
+    first = slow - 1  # the first bar with a MACD line
+    for i in range(min(m, first)):
+        out[i] = NAN
+    if m <= first:
+        return
+    sum_fast = 0.0  # the EMAs' seeds: the means of their first windows
+    for i in range(slow - fast, slow):
+        sum_fast += c[i]
     sum_slow = 0.0
-    ema_fast = 0.0
-    ema_slow = 0.0
-    sum_sig = 0.0
-    ema_sig = 0.0
-    for i in range(c.shape[0]):
-        x = c[i]
-        if i >= slow - fast:
-            if i <= slow - 1:
-                sum_fast += x
-            else:
-                ema_fast = (x - ema_fast) * k_fast + ema_fast
-        if i <= slow - 1:
-            sum_slow += x
-        else:
-            ema_slow = (x - ema_slow) * k_slow + ema_slow
-        if i < slow - 1:
-            out[i] = NAN
-            continue
-        if i == slow - 1:
-            ema_fast = sum_fast / fast
-            ema_slow = sum_slow / slow
+    for i in range(slow):
+        sum_slow += c[i]
+    ema_fast = sum_fast / fast
+    ema_slow = sum_slow / slow
+    line = 0.0
+    sum_sig = 0.0  # the signal's seed: the mean of the first sig lines
+    for i in range(first, min(m, first + sig)):
+        if i > first:
+            ema_fast = (c[i] - ema_fast) * k_fast + ema_fast
+            ema_slow = (c[i] - ema_slow) * k_slow + ema_slow
         line = ema_fast - ema_slow
-        j = i - (slow - 1)
-        if j < sig - 1:
-            sum_sig += line
-            out[i] = NAN
-            continue
-        if j == sig - 1:
-            sum_sig += line
-            ema_sig = sum_sig / sig
-        else:
-            ema_sig = (line - ema_sig) * k_sig + ema_sig
+        sum_sig += line
+        out[i] = NAN
+    if m < first + sig:
+        return
+    ema_sig = sum_sig / sig
+    out[first + sig - 1] = line if part == 0 else (ema_sig if part == 1 else line - ema_sig)
+    for i in range(first + sig, m):
+        x = c[i]
+        ema_fast = (x - ema_fast) * k_fast + ema_fast
+        ema_slow = (x - ema_slow) * k_slow + ema_slow
+        line = ema_fast - ema_slow
+        ema_sig = (line - ema_sig) * k_sig + ema_sig
         out[i] = line if part == 0 else (ema_sig if part == 1 else line - ema_sig)
 
 
 @njit(cache=True, inline="always")
-def _rolling_extreme(x, n, sign):
-    """Largest (``sign`` 1.0) or smallest (-1.0) of ``x[i-n+1 .. i]`` at each bar i >= n-1
-    (van Herk / Gil-Werman: the window is the tail of one block of n bars plus the head of the
-    next, so its extreme is the tail's suffix extreme against the head's running one). Exact
-    selections, so equal value for value to the streaming steps' window extremes."""
-    m = x.shape[0]
-    suffix = np.empty(m)
-    for start in range(0, m, n):
-        run = x[min(start + n, m) - 1]
-        for i in range(min(start + n, m) - 1, start - 1, -1):
-            run = x[i] if sign * x[i] >= sign * run else run
-            suffix[i] = run
-    out = np.empty(m)
-    run = 0.0
-    pos = 0  # bar i's position in its block (no modulo in the loop: it costs as much as it)
-    for i in range(m):
-        run = x[i] if pos == 0 or sign * x[i] >= sign * run else run
-        if i < n - 1:
-            out[i] = NAN
-        elif pos == n - 1:  # the window is exactly this block
-            out[i] = run
-        else:
-            tail = suffix[i - n + 1]
-            out[i] = tail if sign * tail > sign * run else run
-        pos = 0 if pos == n - 1 else pos + 1
-    return out
+def _of_range(mode, hi, lo, c):
+    """What a kernel of ``_over_range`` reads from the n-bar range hi..lo and the close."""
+    if mode == 0:
+        return _williams_r(hi, lo, c)
+    if mode == 1:
+        return _range_position(hi, lo, c)
+    if mode == 2:
+        return _fast_k(hi, lo, c)
+    return c / hi - 1.0 if mode == 3 else c / lo - 1.0
 
 
 @njit(cache=True, inline="always")
-def _in_range(p, h, l, c, out, williams):
-    """Where the close sits in its n-bar high-low range: Williams %R (``williams`` True) or the
-    0..1 range position."""
-    n = int(p[0])
-    hi = _rolling_extreme(h, n, 1.0)
-    lo = _rolling_extreme(l, n, -1.0)
-    out[:n - 1] = NAN
-    for i in range(n - 1, c.shape[0]):
-        out[i] = _williams_r(hi[i], lo[i], c[i]) if williams else \
-            _range_position(hi[i], lo[i], c[i])
+def _over_range(mode, n, h, l, c, out):
+    """``out[i] = _of_range(mode, highest high, lowest low of bars i-n+1..i, c[i])``, NaN for
+    i < n-1. van Herk / Gil-Werman: bars fall into blocks of n; the window ending at a bar is
+    the tail of the previous block (its suffix extreme, kept in a buffer of n) plus the head of
+    this one (its running extreme): O(1) a bar, no window rescans, one pass. Exact selections,
+    so equal value for value to the streaming steps' window extremes (the selections are
+    written ``a if a > b else b``, which compiles to one max instruction)."""
+    m = c.shape[0]
+    tail_hi = np.empty(n)  # suffix extremes of the previous block
+    tail_lo = np.empty(n)
+    for start in range(0, m, n):
+        end = min(start + n, m)
+        run_hi = h[start]
+        run_lo = l[start]
+        for i in range(start, end):
+            run_hi = run_hi if run_hi > h[i] else h[i]
+            run_lo = run_lo if run_lo < l[i] else l[i]
+            at = i - start + 1  # the previous block's suffix still in the window
+            if start == 0:
+                out[i] = NAN
+            elif at < n:
+                out[i] = _of_range(mode, tail_hi[at] if tail_hi[at] > run_hi else run_hi,
+                                   tail_lo[at] if tail_lo[at] < run_lo else run_lo, c[i])
+            else:
+                out[i] = _of_range(mode, run_hi, run_lo, c[i])
+        if start == 0 and end == n:  # the first full window is the first block
+            out[n - 1] = _of_range(mode, run_hi, run_lo, c[n - 1])
+        run_hi = h[end - 1]
+        run_lo = l[end - 1]
+        for i in range(end - 1, start - 1, -1):
+            run_hi = run_hi if run_hi > h[i] else h[i]
+            run_lo = run_lo if run_lo < l[i] else l[i]
+            tail_hi[i - start] = run_hi
+            tail_lo[i - start] = run_lo
 
 
 @njit(cache=True, nogil=True)
 def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
     """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
-    _in_range(p, h, l, c, out, True)
+    _over_range(0, int(p[0]), h, l, c, out)
 
 
 @njit(cache=True, nogil=True)
 def range_position_1d_nb(p, o, h, l, c, v, ts, out):
     """Position of the close in the n-bar range; as ``range_position_step``."""
-    _in_range(p, h, l, c, out, False)
+    _over_range(1, int(p[0]), h, l, c, out)
 
 
 @njit(cache=True, nogil=True)
 def distance_extreme_1d_nb(p, o, h, l, c, v, ts, out):
     """Close over the n-bar high (or low), minus 1; as ``distance_extreme_step``."""
-    n = int(p[0])
-    extreme = _rolling_extreme(h, n, 1.0) if p[1] == 0.0 else _rolling_extreme(l, n, -1.0)
-    for i in range(c.shape[0]):
-        out[i] = c[i] / extreme[i] - 1.0
+    _over_range(3 if p[1] == 0.0 else 4, int(p[0]), h, l, c, out)
 
 
 @njit(cache=True, nogil=True)
@@ -254,8 +258,8 @@ def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
     """Slow stochastic %K / %D as ``talib.STOCH`` (SMA smoothing); as ``stochastic_step``,
     including its ring-order sums for the smoothing means."""
     n, slow, d, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
-    hi = _rolling_extreme(h, n, 1.0)
-    lo = _rolling_extreme(l, n, -1.0)
+    fast = np.empty(c.shape[0])
+    _over_range(2, n, h, l, c, fast)
     fast_ring = np.zeros(slow)
     slow_ring = np.zeros(d)
     for i in range(c.shape[0]):
@@ -263,7 +267,7 @@ def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
         if i < n - 1:
             continue
         pos = i - (n - 1)
-        fast_ring[pos % slow] = _fast_k(hi[i], lo[i], c[i])
+        fast_ring[pos % slow] = fast[i]
         if pos < slow - 1:
             continue
         total = 0.0

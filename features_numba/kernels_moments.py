@@ -1,0 +1,162 @@
+"""Whole-array kernel for the kinds that read rolling moments: volatility, z-scores, Bollinger
+bands, skew/kurtosis and the range estimators.
+
+It runs the very arithmetic of ``windows._moments_push`` (anchored power sums with Neumaier's
+compensation, re-anchored every n values) with the sums held in local variables and the ring
+being the input array itself, then each member's value comes from the same ``*_of`` function
+its step in ``steps.py`` uses: so every column is bit-identical to its step's, several times
+faster. Features reading the same window (same input, same n) are computed in one pass.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from features_numba.steps import (
+    bollinger_of,
+    moments_of,
+    range_term,
+    range_volatility_of,
+    volatility_of,
+    zscore_of,
+)
+from features_numba.windows import two_sum
+
+NAN = math.nan
+
+
+@njit(cache=True, nogil=True)
+def log_returns_nb(c):
+    """``log(c[i] / c[i-1])`` for i >= 1, as the steps compute it (``math.log``, not numpy's
+    vectorised log, which may differ in the last bit)."""
+    out = np.empty(max(c.shape[0] - 1, 0))
+    for i in range(1, c.shape[0]):
+        out[i - 1] = math.log(c[i] / c[i - 1])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def range_terms_nb(p, o, h, l, c):
+    """Every bar's term of a range estimator (``steps.range_term``)."""
+    out = np.empty(c.shape[0])
+    for i in range(c.shape[0]):
+        out[i] = range_term(p, o[i], h[i], l[i], c[i])
+    return out
+
+
+CHUNK = 2048  # bars whose window moments are buffered before the members read them
+
+
+@njit(cache=True, inline="always")
+def _window_sums(x, n, order, start, end, state, raw):
+    """Push ``x[start:end]`` through the window whose sums and position are in ``state``;
+    ``raw[q - start]`` gets (anchor, raw moments 1..order) of the window ending at q once it is
+    full. The arithmetic of ``windows._moments_push``, with the sums in locals. Called with a
+    constant ``order``, so each order compiles to its own loop without the others' branches."""
+    s1, c1, s2, c2, s3, c3, s4, c4, anchor = state[0], state[1], state[2], state[3], \
+        state[4], state[5], state[6], state[7], state[8]
+    pos = int(state[9])
+    for q in range(start, end):
+        pos += 1
+        if pos == n:  # n more values: re-anchor at their mean and sum them from scratch
+            pos = 0
+            total = 0.0
+            for k in range(q - n + 1, q + 1):
+                total += x[k]
+            anchor = total / n
+            s1 = c1 = s2 = c2 = s3 = c3 = s4 = c4 = 0.0
+            for k in range(q - n + 1, q + 1):
+                d = x[k] - anchor
+                s1, c1 = two_sum(s1, c1, d)
+                if order >= 2:
+                    power = d * d
+                    s2, c2 = two_sum(s2, c2, power)
+                if order == 4:
+                    power *= d
+                    s3, c3 = two_sum(s3, c3, power)
+                    power *= d
+                    s4, c4 = two_sum(s4, c4, power)
+        elif q >= n:  # the new value enters, the one n back leaves
+            d_new = x[q] - anchor
+            d_old = x[q - n] - anchor
+            s1, c1 = two_sum(s1, c1, d_new)
+            s1, c1 = two_sum(s1, c1, -d_old)
+            if order >= 2:
+                p_new = d_new * d_new
+                p_old = d_old * d_old
+                s2, c2 = two_sum(s2, c2, p_new)
+                s2, c2 = two_sum(s2, c2, -p_old)
+            if order == 4:
+                p_new *= d_new
+                p_old *= d_old
+                s3, c3 = two_sum(s3, c3, p_new)
+                s3, c3 = two_sum(s3, c3, -p_old)
+                p_new *= d_new
+                p_old *= d_old
+                s4, c4 = two_sum(s4, c4, p_new)
+                s4, c4 = two_sum(s4, c4, -p_old)
+        else:
+            continue  # the first window is not full yet
+        row = q - start
+        raw[row, 0] = anchor
+        raw[row, 1] = (s1 + c1) / n
+        if order >= 2:
+            raw[row, 2] = (s2 + c2) / n
+        if order == 4:
+            raw[row, 3] = (s3 + c3) / n
+            raw[row, 4] = (s4 + c4) / n
+    state[0], state[1], state[2], state[3], state[4] = s1, c1, s2, c2, s3
+    state[5], state[6], state[7], state[8], state[9] = c3, s4, c4, anchor, pos
+
+
+@njit(cache=True, nogil=True)
+def moments_nb(x, lag, n, order, params, codes, c, out, columns):
+    """Members reading the rolling window of the last n values of ``x``: member j has kind
+    ``codes[j]`` and parameters ``params[j]``, and fills ``out[:, columns[j]]``. ``x[q]`` is
+    the input of bar ``q + lag`` (lag 1: returns, which the first bar has none of); ``order``
+    is the highest power any member reads (1, 2 or 4).
+
+    In chunks: the window's moments of ``CHUNK`` bars go to a small buffer, then each member
+    reads them in its own loop (one loop choosing the member at every bar runs 3x slower)."""
+    for i in range(min(out.shape[0], n - 1 + lag)):  # before the first full window
+        for j in range(columns.shape[0]):
+            out[i, columns[j]] = NAN
+    state = np.zeros(10)
+    raw = np.empty((CHUNK, 5))
+    for start in range(0, x.shape[0], CHUNK):
+        end = min(start + CHUNK, x.shape[0])
+        if order == 4:
+            _window_sums(x, n, 4, start, end, state, raw)
+        elif order == 2:
+            _window_sums(x, n, 2, start, end, state, raw)
+        else:
+            _window_sums(x, n, 1, start, end, state, raw)
+        first = max(start, n - 1)  # the first full window in this chunk
+        for j in range(columns.shape[0]):
+            col = columns[j]
+            code = codes[j]
+            if code == 7:
+                k, part = params[j, 1], params[j, 2]
+                for q in range(first, end):
+                    r = raw[q - start]
+                    out[q + lag, col] = bollinger_of(k, part, r[0], r[1], r[2], c[q + lag])
+            elif code == 6:
+                for q in range(first, end):
+                    r = raw[q - start]
+                    out[q + lag, col] = zscore_of(n, r[0], r[1], r[2], x[q])
+            elif code == 5:
+                for q in range(first, end):
+                    r = raw[q - start]
+                    out[q + lag, col] = volatility_of(n, r[1], r[2])
+            elif code == 19:
+                moment = params[j, 1]
+                for q in range(first, end):
+                    r = raw[q - start]
+                    out[q + lag, col] = moments_of(n, moment, r[1], r[2], r[3], r[4])
+            else:
+                estimator = params[j, 1]
+                for q in range(first, end):
+                    r = raw[q - start]
+                    out[q + lag, col] = range_volatility_of(estimator, r[0], r[1])
