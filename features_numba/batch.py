@@ -9,6 +9,8 @@ the others loop their per-bar step (``column_nb``).
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -16,7 +18,6 @@ from features_numba.errors import FeatureError
 from features_numba.kernels_1d import (
     adx_1d_nb,
     cci_1d_nb,
-    distance_extreme_1d_nb,
     ema_ratio_1d_nb,
     log_return_1d_nb,
     macd_1d_nb,
@@ -24,11 +25,10 @@ from features_numba.kernels_1d import (
     natr_1d_nb,
     obv_1d_nb,
     pct_return_1d_nb,
-    range_position_1d_nb,
+    range_1d_nb,
     rsi_1d_nb,
     sma_ratio_1d_nb,
-    stochastic_1d_nb,
-    williams_r_1d_nb,
+    stochastic_1d,
 )
 from features_numba.kernels_moments import log_returns_nb, moments_nb, range_terms_nb
 from features_numba.spec import FeatureDef, FeatureSpec
@@ -49,18 +49,27 @@ WHOLE_ARRAY = {
     "adx": adx_1d_nb,
     "mfi": mfi_1d_nb,
     "cci": cci_1d_nb,
-    "williams_r": williams_r_1d_nb,
-    "stochastic": stochastic_1d_nb,
-    "range_position": range_position_1d_nb,
-    "distance_extreme": distance_extreme_1d_nb,
+    "williams_r": partial(range_1d_nb, 0),
+    "stochastic": stochastic_1d,
+    "range_position": partial(range_1d_nb, 1),
+    "distance_extreme": partial(range_1d_nb, 3),
 }
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """A read-only view: Numba compiles a kernel once per argument type and read-only is part
+    of the type, so every input goes in read-only (pandas hands out read-only arrays, numpy
+    writable ones), and each kernel is compiled once, not twice."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _f64(name: str, values: np.ndarray, n: int) -> np.ndarray:
     array = np.ascontiguousarray(values, dtype=np.float64)
     if array.shape != (n,):
         raise FeatureError(f"{name} has shape {array.shape}, expected ({n},) like the others")
-    return array
+    return readonly(array)
 
 
 def _arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
@@ -72,7 +81,7 @@ def _arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
     if ts.shape != (n,):
         raise FeatureError(f"ts_ns has shape {ts.shape}, expected ({n},)")
-    return arrays, ts
+    return arrays, readonly(ts)
 
 
 def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray,
@@ -146,9 +155,9 @@ def _window_input(window: tuple[str, int], p: np.ndarray, arrays: list[np.ndarra
     o, h, l, c, v = arrays
     source = window[0]
     if source == "log_return":
-        return log_returns_nb(c), 1
+        return readonly(log_returns_nb(c)), 1
     if source in ("parkinson", "garman_klass"):
-        return range_terms_nb(p, o, h, l, c), 0
+        return readonly(range_terms_nb(p, o, h, l, c)), 0
     return (c if source == "close" else v), 0
 
 

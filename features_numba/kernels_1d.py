@@ -236,33 +236,33 @@ def _over_range(mode, n, h, l, c, out):
 
 
 @njit(cache=True, nogil=True)
-def williams_r_1d_nb(p, o, h, l, c, v, ts, out):
-    """Williams %R as ``talib.WILLR``; as ``williams_r_step``."""
-    _over_range(0, int(p[0]), h, l, c, out)
+def range_1d_nb(mode, p, o, h, l, c, v, ts, out):
+    """Where the close sits in its n-bar range, for the four kinds that read one (one kernel,
+    compiled once): ``mode`` 0 Williams %R as ``talib.WILLR`` (``williams_r_step``), 1 the
+    range position (``range_position_step``), 2 the fast stochastic %K, 3 the distance to the
+    n-bar high, or low when p[1] = 1 (``distance_extreme_step``)."""
+    if mode == 3 and p[1] != 0.0:
+        mode = 4
+    _over_range(mode, int(p[0]), h, l, c, out)
 
 
-@njit(cache=True, nogil=True)
-def range_position_1d_nb(p, o, h, l, c, v, ts, out):
-    """Position of the close in the n-bar range; as ``range_position_step``."""
-    _over_range(1, int(p[0]), h, l, c, out)
-
-
-@njit(cache=True, nogil=True)
-def distance_extreme_1d_nb(p, o, h, l, c, v, ts, out):
-    """Close over the n-bar high (or low), minus 1; as ``distance_extreme_step``."""
-    _over_range(3 if p[1] == 0.0 else 4, int(p[0]), h, l, c, out)
-
-
-@njit(cache=True, nogil=True)
-def stochastic_1d_nb(p, o, h, l, c, v, ts, out):
-    """Slow stochastic %K / %D as ``talib.STOCH`` (SMA smoothing); as ``stochastic_step``,
-    including its ring-order sums for the smoothing means."""
-    n, slow, d, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
+def stochastic_1d(p, o, h, l, c, v, ts, out):
+    """Slow stochastic %K / %D as ``talib.STOCH`` (SMA smoothing); as ``stochastic_step``.
+    Plain Python around two kernels, so the range kernel is the one compiled for the other
+    range kinds (a call from inside a kernel would compile it a second time)."""
     fast = np.empty(c.shape[0])
-    _over_range(2, n, h, l, c, fast)
+    range_1d_nb(2, p, o, h, l, c, v, ts, fast)
+    stochastic_smooth_nb(p, fast, out)
+
+
+@njit(cache=True, nogil=True)
+def stochastic_smooth_nb(p, fast, out):
+    """The slow %K (SMA of ``slow`` fast %K values) or %D (SMA of ``d`` slow %K values) from
+    the fast %K of every bar, with the ring-order sums of ``stochastic_step``."""
+    n, slow, d, part = int(p[0]), int(p[1]), int(p[2]), int(p[3])
     fast_ring = np.zeros(slow)
     slow_ring = np.zeros(d)
-    for i in range(c.shape[0]):
+    for i in range(fast.shape[0]):
         out[i] = NAN
         if i < n - 1:
             continue

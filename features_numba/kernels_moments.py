@@ -52,9 +52,10 @@ CHUNK = 2048  # bars whose window moments are buffered before the members read t
 @njit(cache=True, inline="always")
 def _window_sums(x, n, order, start, end, state, raw):
     """Push ``x[start:end]`` through the window whose sums and position are in ``state``;
-    ``raw[q - start]`` gets (anchor, raw moments 1..order) of the window ending at q once it is
+    ``raw[q - start]`` gets (anchor, raw moments 1..2, or 1..4) of the window ending at q once it is
     full. The arithmetic of ``windows._moments_push``, with the sums in locals. Called with a
-    constant ``order``, so each order compiles to its own loop without the others' branches."""
+    constant ``order`` (2 or 4), so each compiles to its own loop without the other's
+    branches."""
     s1, c1, s2, c2, s3, c3, s4, c4, anchor = state[0], state[1], state[2], state[3], \
         state[4], state[5], state[6], state[7], state[8]
     pos = int(state[9])
@@ -70,9 +71,8 @@ def _window_sums(x, n, order, start, end, state, raw):
             for k in range(q - n + 1, q + 1):
                 d = x[k] - anchor
                 s1, c1 = two_sum(s1, c1, d)
-                if order >= 2:
-                    power = d * d
-                    s2, c2 = two_sum(s2, c2, power)
+                power = d * d
+                s2, c2 = two_sum(s2, c2, power)
                 if order == 4:
                     power *= d
                     s3, c3 = two_sum(s3, c3, power)
@@ -83,11 +83,10 @@ def _window_sums(x, n, order, start, end, state, raw):
             d_old = x[q - n] - anchor
             s1, c1 = two_sum(s1, c1, d_new)
             s1, c1 = two_sum(s1, c1, -d_old)
-            if order >= 2:
-                p_new = d_new * d_new
-                p_old = d_old * d_old
-                s2, c2 = two_sum(s2, c2, p_new)
-                s2, c2 = two_sum(s2, c2, -p_old)
+            p_new = d_new * d_new
+            p_old = d_old * d_old
+            s2, c2 = two_sum(s2, c2, p_new)
+            s2, c2 = two_sum(s2, c2, -p_old)
             if order == 4:
                 p_new *= d_new
                 p_old *= d_old
@@ -102,8 +101,7 @@ def _window_sums(x, n, order, start, end, state, raw):
         row = q - start
         raw[row, 0] = anchor
         raw[row, 1] = (s1 + c1) / n
-        if order >= 2:
-            raw[row, 2] = (s2 + c2) / n
+        raw[row, 2] = (s2 + c2) / n
         if order == 4:
             raw[row, 3] = (s3 + c3) / n
             raw[row, 4] = (s4 + c4) / n
@@ -116,7 +114,7 @@ def moments_nb(x, lag, n, order, params, codes, c, out, columns):
     """Members reading the rolling window of the last n values of ``x``: member j has kind
     ``codes[j]`` and parameters ``params[j]``, and fills ``out[:, columns[j]]``. ``x[q]`` is
     the input of bar ``q + lag`` (lag 1: returns, which the first bar has none of); ``order``
-    is the highest power any member reads (1, 2 or 4).
+    is the highest power any member reads (1, 2 or 4; the first two sums are always kept).
 
     In chunks: the window's moments of ``CHUNK`` bars go to a small buffer, then each member
     reads them in its own loop (one loop choosing the member at every bar runs 3x slower)."""
@@ -127,12 +125,10 @@ def moments_nb(x, lag, n, order, params, codes, c, out, columns):
     raw = np.empty((CHUNK, 5))
     for start in range(0, x.shape[0], CHUNK):
         end = min(start + CHUNK, x.shape[0])
-        if order == 4:
+        if order == 4:  # a constant each: two loops, each without the other's branches
             _window_sums(x, n, 4, start, end, state, raw)
-        elif order == 2:
+        else:  # (order 1 runs this one too: a third variant costs more compiling than it saves)
             _window_sums(x, n, 2, start, end, state, raw)
-        else:
-            _window_sums(x, n, 1, start, end, state, raw)
         first = max(start, n - 1)  # the first full window in this chunk
         for j in range(columns.shape[0]):
             col = columns[j]
