@@ -20,6 +20,9 @@ from features_numba.steps import (
     _range_position,
     _true_range,
     _williams_r,
+    cci_of,
+    ema_next,
+    wilder_next,
 )
 
 NAN = math.nan
@@ -78,7 +81,7 @@ def ema_ratio_1d_nb(p, o, h, l, c, v, ts, out):
     ema = total / n
     out[n - 1] = c[n - 1] / ema - 1.0
     for i in range(n, m):
-        ema = (c[i] - ema) * k + ema
+        ema = ema_next(ema, c[i], k)
         out[i] = c[i] / ema - 1.0
 
 
@@ -104,8 +107,8 @@ def rsi_1d_nb(p, o, h, l, c, v, ts, out):
             gain_avg = (gain_avg + gain) / n
             loss_avg = (loss_avg + loss) / n
         else:
-            gain_avg = gain_avg * decay + gain * inv
-            loss_avg = loss_avg * decay + loss * inv
+            gain_avg = wilder_next(gain_avg, gain, decay, inv)
+            loss_avg = wilder_next(loss_avg, loss, decay, inv)
         total = gain_avg + loss_avg
         out[i] = 100.0 * (gain_avg / total) if total != 0.0 else 0.0
 
@@ -125,8 +128,10 @@ def natr_1d_nb(p, o, h, l, c, v, ts, out):
         return
     atr = (total + _true_range(h[n], l[n], c[n - 1])) / n
     out[n] = (atr / c[n]) * 100.0
+    prev = c[n]  # carried, not c[i - 1]: an index Numba cannot prove >= 0 costs a check a bar
     for i in range(n + 1, m):
-        atr = atr * decay + _true_range(h[i], l[i], c[i - 1]) * inv
+        atr = wilder_next(atr, _true_range(h[i], l[i], prev), decay, inv)
+        prev = c[i]
         out[i] = (atr / c[i]) * 100.0
 
 
@@ -168,8 +173,8 @@ def macd_1d_nb(p, o, h, l, c, v, ts, out):
     sum_sig = 0.0  # the signal's seed: the mean of the first sig lines
     for i in range(first, min(m, first + sig)):
         if i > first:
-            ema_fast = (c[i] - ema_fast) * k_fast + ema_fast
-            ema_slow = (c[i] - ema_slow) * k_slow + ema_slow
+            ema_fast = ema_next(ema_fast, c[i], k_fast)
+            ema_slow = ema_next(ema_slow, c[i], k_slow)
         line = ema_fast - ema_slow
         sum_sig += line
         out[i] = NAN
@@ -179,10 +184,10 @@ def macd_1d_nb(p, o, h, l, c, v, ts, out):
     out[first + sig - 1] = line if part == 0 else (ema_sig if part == 1 else line - ema_sig)
     for i in range(first + sig, m):
         x = c[i]
-        ema_fast = (x - ema_fast) * k_fast + ema_fast
-        ema_slow = (x - ema_slow) * k_slow + ema_slow
+        ema_fast = ema_next(ema_fast, x, k_fast)
+        ema_slow = ema_next(ema_slow, x, k_slow)
         line = ema_fast - ema_slow
-        ema_sig = (line - ema_sig) * k_sig + ema_sig
+        ema_sig = ema_next(ema_sig, line, k_sig)
         out[i] = line if part == 0 else (ema_sig if part == 1 else line - ema_sig)
 
 
@@ -354,21 +359,37 @@ def mfi_1d_nb(p, o, h, l, c, v, ts, out):
 
 @njit(cache=True, nogil=True)
 def cci_1d_nb(p, o, h, l, c, v, ts, out):
-    """CCI as ``talib.CCI``; as ``cci_step`` (same ring, summed in ring order)."""
+    """CCI as ``talib.CCI``; as ``cci_step`` (same ring, summed in ring order). The mean
+    deviation needs its window rescanned every bar (as TA-Lib does); two bars are done per
+    rescan, the second reading the ring with its own new value in place, so their sums are two
+    independent chains the CPU runs side by side, each adding in the step's order."""
     n = int(p[0])
+    m = c.shape[0]
     ring = np.zeros(n)
-    for i in range(c.shape[0]):
-        tp = (h[i] + l[i] + c[i]) / 3.0
-        ring[i % n] = tp
-        if i < n - 1:
-            out[i] = NAN
-            continue
-        total = 0.0
+    for i in range(min(n - 1, m)):
+        ring[i] = (h[i] + l[i] + c[i]) / 3.0
+        out[i] = NAN
+    for i in range(n - 1, m, 2):
+        tp_a = (h[i] + l[i] + c[i]) / 3.0
+        ring[i % n] = tp_a
+        pair = i + 1 < m
+        at = (i + 1) % n  # the slot bar i+1 overwrites
+        tp_b = (h[i + 1] + l[i + 1] + c[i + 1]) / 3.0 if pair else 0.0
+        total_a = 0.0
+        total_b = 0.0
         for k in range(n):
-            total += ring[k]
-        mean = total / n
-        dev = 0.0
+            x = ring[k]
+            total_a += x
+            total_b += tp_b if k == at else x
+        mean_a = total_a / n
+        mean_b = total_b / n
+        dev_a = 0.0
+        dev_b = 0.0
         for k in range(n):
-            dev += abs(ring[k] - mean)
-        diff = tp - mean
-        out[i] = diff / (0.015 * (dev / n)) if diff != 0.0 and dev != 0.0 else 0.0
+            x = ring[k]
+            dev_a += abs(x - mean_a)
+            dev_b += abs((tp_b if k == at else x) - mean_b)
+        out[i] = cci_of(n, tp_a, mean_a, dev_a)
+        if pair:
+            ring[at] = tp_b
+            out[i + 1] = cci_of(n, tp_b, mean_b, dev_b)

@@ -14,6 +14,7 @@ import math
 
 from numba import njit
 
+from features_numba.fused import fma
 from features_numba.windows import _extreme_push, _moments_push, _raw_moment, mean_var
 
 NAN = math.nan
@@ -35,8 +36,27 @@ def _push(s, at, base, n, x):
 
 @njit(cache=True, inline="always")
 def _true_range(h, l, prev_c):
-    """Wilder's true range of a bar given the previous close."""
-    return max(h - l, abs(h - prev_c), abs(l - prev_c))
+    """Wilder's true range of a bar given the previous close (selects, not ``max()``: which
+    term wins is data-dependent, and a mispredicted branch costs more than the rest)."""
+    hl = h - l
+    up = abs(h - prev_c)
+    down = abs(l - prev_c)
+    top = hl if hl > up else up
+    return top if top > down else down
+
+
+@njit(cache=True, inline="always")
+def ema_next(ema, x, k):
+    """The EMA after x with smoothing k: ``(x - ema) * k + ema`` as TA-Lib writes it, the
+    multiply and add fused (one rounding, half the latency of the chain)."""
+    return fma(x - ema, k, ema)
+
+
+@njit(cache=True, inline="always")
+def wilder_next(avg, x, decay, inv):
+    """Wilder's average after x: ``avg * (n-1)/n + x / n`` with ``decay`` = (n-1)/n and
+    ``inv`` = 1/n, the multiply and add of the chain fused."""
+    return fma(avg, decay, x * inv)
 
 
 @njit(cache=True, inline="always")
@@ -149,7 +169,7 @@ def ema_ratio_step(p, s, o, h, l, c, v, ts):
         s[1] += c
         s[2] = s[1] / n
     else:
-        s[2] = (c - s[2]) * (2.0 / (n + 1)) + s[2]
+        s[2] = ema_next(s[2], c, 2.0 / (n + 1))
     return c / s[2] - 1.0
 
 
@@ -175,9 +195,8 @@ def rsi_step(p, s, o, h, l, c, v, ts):
         s[2] = (s[2] + gain) / n
         s[3] = (s[3] + loss) / n
     else:
-        # Wilder smoothing as decay * avg + x / n: a short dependency chain per bar
-        s[2] = s[2] * ((n - 1.0) / n) + gain * (1.0 / n)
-        s[3] = s[3] * ((n - 1.0) / n) + loss * (1.0 / n)
+        s[2] = wilder_next(s[2], gain, (n - 1.0) / n, 1.0 / n)
+        s[3] = wilder_next(s[3], loss, (n - 1.0) / n, 1.0 / n)
     total = s[2] + s[3]
     return 100.0 * (s[2] / total) if total != 0.0 else 0.0
 
@@ -200,7 +219,7 @@ def natr_step(p, s, o, h, l, c, v, ts):
     if count == n + 1:
         s[3] = (s[2] + tr) / n
     else:
-        s[3] = s[3] * ((n - 1.0) / n) + tr * (1.0 / n)
+        s[3] = wilder_next(s[3], tr, (n - 1.0) / n, 1.0 / n)
     return (s[3] / c) * 100.0
 
 
@@ -329,11 +348,11 @@ def macd_step(p, s, o, h, l, c, v, ts):
         if i <= slow - 1:
             s[1] += c
         else:
-            s[3] = (c - s[3]) * (2.0 / (fast + 1)) + s[3]
+            s[3] = ema_next(s[3], c, 2.0 / (fast + 1))
     if i <= slow - 1:
         s[2] += c
     else:
-        s[4] = (c - s[4]) * (2.0 / (slow + 1)) + s[4]
+        s[4] = ema_next(s[4], c, 2.0 / (slow + 1))
     if i < slow - 1:
         return NAN
     if i == slow - 1:
@@ -348,7 +367,7 @@ def macd_step(p, s, o, h, l, c, v, ts):
         s[5] += line
         s[6] = s[5] / sig
     else:
-        s[6] = (line - s[6]) * (2.0 / (sig + 1)) + s[6]
+        s[6] = ema_next(s[6], line, 2.0 / (sig + 1))
     part = int(p[3])
     if part == 0:
         return line
@@ -412,6 +431,12 @@ def cci_step(p, s, o, h, l, c, v, ts):
     dev = 0.0
     for k in range(n):
         dev += abs(s[2 + k] - mean)
+    return cci_of(n, tp, mean, dev)
+
+
+@njit(cache=True, inline="always")
+def cci_of(n, tp, mean, dev):
+    """CCI from the typical price, its n-bar mean and the sum of absolute deviations."""
     diff = tp - mean
     return diff / (0.015 * (dev / n)) if diff != 0.0 and dev != 0.0 else 0.0
 
