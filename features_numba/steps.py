@@ -2,9 +2,11 @@
 
 Each step has the same signature ``(p, s, o, h, l, c, v, ts) -> value``: parameters ``p``,
 the feature's own state slice ``s`` (updated in place), one closed bar, and returns the
-feature at that bar (NaN during warm-up). The batch engine loops a step over all bars; the
-streaming engine calls it once per bar: both run the very same float operations, so their
-outputs are bit-identical, and a step can only see bars up to the current one.
+feature at that bar (NaN during warm-up). The streaming engine calls it once per bar; the
+batch engine runs a whole-array kernel doing the very same float operations (``kernels_1d``,
+``kernels_moments``, which share this module's ``*_of`` and smoothing helpers), or loops the
+step itself for the kinds without one: their outputs are bit-identical, and a step can only see
+bars up to the current one.
 
 State layout: ``s[0]`` counts bars seen; ring buffers hold the last ``n`` inputs.
 """
