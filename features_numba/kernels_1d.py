@@ -99,18 +99,23 @@ def rsi_1d_nb(p, o, h, l, c, v, ts, out):
             diff = c[i] - c[i - 1]
             gain_avg += diff if diff > 0.0 else 0.0
             loss_avg += -diff if diff < 0.0 else 0.0
-    for i in range(n, m):
-        diff = c[i] - c[i - 1]
-        gain = diff if diff > 0.0 else 0.0
-        loss = -diff if diff < 0.0 else 0.0
-        if i == n:  # the seed: the mean of the first n changes
-            gain_avg = (gain_avg + gain) / n
-            loss_avg = (loss_avg + loss) / n
-        else:
-            gain_avg = wilder_next(gain_avg, gain, decay, inv)
-            loss_avg = wilder_next(loss_avg, loss, decay, inv)
+    if m <= n:
+        return
+    diff = c[n] - c[n - 1]  # the seed: the mean of the first n changes
+    gain_avg = (gain_avg + (diff if diff > 0.0 else 0.0)) / n
+    loss_avg = (loss_avg + (-diff if diff < 0.0 else 0.0)) / n
+    total = gain_avg + loss_avg
+    out[n] = 100.0 * (gain_avg / total) if total != 0.0 else 0.0
+    # slices indexed from 0: Numba handles an index it cannot prove >= 0 at every access
+    closes, dst = c[n + 1:], out[n + 1:]
+    prev = c[n]
+    for t in range(closes.shape[0]):
+        diff = closes[t] - prev
+        prev = closes[t]
+        gain_avg = wilder_next(gain_avg, diff if diff > 0.0 else 0.0, decay, inv)
+        loss_avg = wilder_next(loss_avg, -diff if diff < 0.0 else 0.0, decay, inv)
         total = gain_avg + loss_avg
-        out[i] = 100.0 * (gain_avg / total) if total != 0.0 else 0.0
+        dst[t] = 100.0 * (gain_avg / total) if total != 0.0 else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -128,11 +133,13 @@ def natr_1d_nb(p, o, h, l, c, v, ts, out):
         return
     atr = (total + _true_range(h[n], l[n], c[n - 1])) / n
     out[n] = (atr / c[n]) * 100.0
-    prev = c[n]  # carried, not c[i - 1]: an index Numba cannot prove >= 0 costs a check a bar
-    for i in range(n + 1, m):
-        atr = wilder_next(atr, _true_range(h[i], l[i], prev), decay, inv)
-        prev = c[i]
-        out[i] = (atr / c[i]) * 100.0
+    # slices indexed from 0: Numba handles an index it cannot prove >= 0 at every access
+    highs, lows, closes, dst = h[n + 1:], l[n + 1:], c[n + 1:], out[n + 1:]
+    prev = c[n]
+    for t in range(closes.shape[0]):
+        atr = wilder_next(atr, _true_range(highs[t], lows[t], prev), decay, inv)
+        prev = closes[t]
+        dst[t] = (atr / prev) * 100.0
 
 
 @njit(cache=True, nogil=True)
