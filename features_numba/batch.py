@@ -30,7 +30,7 @@ from features_numba.kernels_1d import (
     sma_ratio_1d_nb,
     stochastic_1d,
 )
-from features_numba.kernels_moments import log_returns_nb, moments_nb, range_terms_nb
+from features_numba.kernels_moments import moments_nb, range_terms_nb
 from features_numba.spec import FeatureDef, FeatureSpec
 from features_numba.steps import column_nb
 
@@ -102,11 +102,11 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
     codes, params, offsets = spec.layout()
 
-    def compute(members: list[int]) -> None:
+    def compute(job: tuple[tuple[str, int] | None, list[int]]) -> None:
+        window, members = job
         f = members[0]
-        window = _window(spec.features[f])
         if window is not None:
-            x, lag = _window_input(window, params[f], arrays)
+            x, lag = _window_input(window, params[f], arrays, ts)
             order = max(_ORDER[spec.features[g].kind] for g in members)
             moments_nb(x, lag, window[1], order, params[members], codes[members], arrays[3],
                        out, np.array(members, dtype=np.int64))
@@ -125,8 +125,8 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(compute, jobs))
     else:
-        for members in jobs:
-            compute(members)
+        for job in jobs:
+            compute(job)
     return out
 
 
@@ -149,28 +149,31 @@ def _window(definition: FeatureDef) -> tuple[str, int] | None:
     return source, int(params["n"])
 
 
-def _window_input(window: tuple[str, int], p: np.ndarray, arrays: list[np.ndarray]
-                  ) -> tuple[np.ndarray, int]:
+def _window_input(window: tuple[str, int], p: np.ndarray, arrays: list[np.ndarray],
+                  ts: np.ndarray) -> tuple[np.ndarray, int]:
     """The values a window rolls over, and the bar its first value belongs to."""
     o, h, l, c, v = arrays
     source = window[0]
-    if source == "log_return":
-        return readonly(log_returns_nb(c)), 1
+    if source == "log_return":  # the 1-bar log return kind's own kernel, bar 0 (NaN) dropped
+        returns = np.empty(len(c))
+        log_return_1d_nb(np.array([1.0]), o, h, l, c, v, ts, returns)
+        return readonly(returns[1:]), 1
     if source in ("parkinson", "garman_klass"):
         return readonly(range_terms_nb(p, o, h, l, c)), 0
     return (c if source == "close" else v), 0
 
 
-def _jobs(spec: FeatureSpec) -> list[list[int]]:
-    """The features to compute together: those sharing a window, every other alone."""
+def _jobs(spec: FeatureSpec) -> list[tuple[tuple[str, int] | None, list[int]]]:
+    """The features to compute together, each job with its moments window (None for the
+    other kinds): those sharing a window together, every other alone."""
     jobs, shared = [], {}
     for f, definition in enumerate(spec.features):
         window = _window(definition)
         if window is None:
-            jobs.append([f])
+            jobs.append((None, [f]))
         else:
             shared.setdefault(window, []).append(f)
-    return jobs + list(shared.values())
+    return jobs + list(shared.items())
 
 
 def _bar_times(ohlcv: pd.DataFrame) -> np.ndarray:

@@ -28,16 +28,6 @@ NAN = math.nan
 
 
 @njit(cache=True, nogil=True)
-def log_returns_nb(c):
-    """``log(c[i] / c[i-1])`` for i >= 1, as the steps compute it (``math.log``, not numpy's
-    vectorised log, which may differ in the last bit)."""
-    out = np.empty(max(c.shape[0] - 1, 0))
-    for i in range(1, c.shape[0]):
-        out[i - 1] = math.log(c[i] / c[i - 1])
-    return out
-
-
-@njit(cache=True, nogil=True)
 def range_terms_nb(p, o, h, l, c):
     """Every bar's term of a range estimator (``steps.range_term``)."""
     out = np.empty(c.shape[0])
@@ -50,14 +40,30 @@ CHUNK = 2048  # bars whose window moments are buffered before the members read t
 
 
 @njit(cache=True, inline="always")
+def _add_powers(sums, d, sign, order):
+    """``sums`` (s1, c1, .., s4, c4: compensated sums of powers 1..4) after ``sign * d ** j``
+    is added to sum j, for j = 1..2, or 1..4 when ``order`` is 4."""
+    s1, c1, s2, c2, s3, c3, s4, c4 = sums
+    s1, c1 = two_sum(s1, c1, sign * d)
+    power = d * d
+    s2, c2 = two_sum(s2, c2, sign * power)
+    if order == 4:
+        power *= d
+        s3, c3 = two_sum(s3, c3, sign * power)
+        power *= d
+        s4, c4 = two_sum(s4, c4, sign * power)
+    return s1, c1, s2, c2, s3, c3, s4, c4
+
+
+@njit(cache=True, inline="always")
 def _window_sums(x, n, order, start, end, state, raw):
-    """Push ``x[start:end]`` through the window whose sums and position are in ``state``;
-    ``raw[q - start]`` gets (anchor, raw moments 1..2, or 1..4) of the window ending at q once it is
-    full. The arithmetic of ``windows._moments_push``, with the sums in locals. Called with a
-    constant ``order`` (2 or 4), so each compiles to its own loop without the other's
-    branches."""
-    s1, c1, s2, c2, s3, c3, s4, c4, anchor = state[0], state[1], state[2], state[3], \
-        state[4], state[5], state[6], state[7], state[8]
+    """Push ``x[start:end]`` through the window whose sums, anchor and position are in
+    ``state``; ``raw[q - start]`` gets (anchor, raw moments 1..2, or 1..4) of the window ending
+    at q once it is full. The arithmetic of ``windows._moments_push`` (each sum sees the same
+    adds in the same order), with the sums in locals. Called with a constant ``order`` (2 or
+    4), so each compiles to its own loop without the other's branches."""
+    sums = (state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7])
+    anchor = state[8]
     pos = int(state[9])
     for q in range(start, end):
         pos += 1
@@ -67,46 +73,24 @@ def _window_sums(x, n, order, start, end, state, raw):
             for k in range(q - n + 1, q + 1):
                 total += x[k]
             anchor = total / n
-            s1 = c1 = s2 = c2 = s3 = c3 = s4 = c4 = 0.0
+            sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
             for k in range(q - n + 1, q + 1):
-                d = x[k] - anchor
-                s1, c1 = two_sum(s1, c1, d)
-                power = d * d
-                s2, c2 = two_sum(s2, c2, power)
-                if order == 4:
-                    power *= d
-                    s3, c3 = two_sum(s3, c3, power)
-                    power *= d
-                    s4, c4 = two_sum(s4, c4, power)
+                sums = _add_powers(sums, x[k] - anchor, 1.0, order)
         elif q >= n:  # the new value enters, the one n back leaves
-            d_new = x[q] - anchor
-            d_old = x[q - n] - anchor
-            s1, c1 = two_sum(s1, c1, d_new)
-            s1, c1 = two_sum(s1, c1, -d_old)
-            p_new = d_new * d_new
-            p_old = d_old * d_old
-            s2, c2 = two_sum(s2, c2, p_new)
-            s2, c2 = two_sum(s2, c2, -p_old)
-            if order == 4:
-                p_new *= d_new
-                p_old *= d_old
-                s3, c3 = two_sum(s3, c3, p_new)
-                s3, c3 = two_sum(s3, c3, -p_old)
-                p_new *= d_new
-                p_old *= d_old
-                s4, c4 = two_sum(s4, c4, p_new)
-                s4, c4 = two_sum(s4, c4, -p_old)
+            sums = _add_powers(sums, x[q] - anchor, 1.0, order)
+            sums = _add_powers(sums, x[q - n] - anchor, -1.0, order)
         else:
             continue  # the first window is not full yet
         row = q - start
         raw[row, 0] = anchor
-        raw[row, 1] = (s1 + c1) / n
-        raw[row, 2] = (s2 + c2) / n
+        raw[row, 1] = (sums[0] + sums[1]) / n
+        raw[row, 2] = (sums[2] + sums[3]) / n
         if order == 4:
-            raw[row, 3] = (s3 + c3) / n
-            raw[row, 4] = (s4 + c4) / n
-    state[0], state[1], state[2], state[3], state[4] = s1, c1, s2, c2, s3
-    state[5], state[6], state[7], state[8], state[9] = c3, s4, c4, anchor, pos
+            raw[row, 3] = (sums[4] + sums[5]) / n
+            raw[row, 4] = (sums[6] + sums[7]) / n
+    state[:8] = sums
+    state[8] = anchor
+    state[9] = pos
 
 
 @njit(cache=True, nogil=True)
