@@ -199,52 +199,71 @@ def macd_1d_nb(p, o, h, l, c, v, ts, out):
 
 
 @njit(cache=True, inline="always")
-def _of_range(mode, hi, lo, c):
-    """What a kernel of ``_over_range`` reads from the n-bar range hi..lo and the close."""
+def _range_outputs(mode, hi, lo, c, out):
+    """``out[k]``: what ``mode`` reads from the range hi[k]..lo[k] and the close c[k]. One loop
+    a mode, so each compiles to vector instructions (a mode chosen per bar would not)."""
     if mode == 0:
-        return _williams_r(hi, lo, c)
-    if mode == 1:
-        return _range_position(hi, lo, c)
-    if mode == 2:
-        return _fast_k(hi, lo, c)
-    return c / hi - 1.0 if mode == 3 else c / lo - 1.0
+        for k in range(out.shape[0]):
+            out[k] = _williams_r(hi[k], lo[k], c[k])
+    elif mode == 1:
+        for k in range(out.shape[0]):
+            out[k] = _range_position(hi[k], lo[k], c[k])
+    elif mode == 2:
+        for k in range(out.shape[0]):
+            out[k] = _fast_k(hi[k], lo[k], c[k])
+    elif mode == 3:
+        for k in range(out.shape[0]):
+            out[k] = c[k] / hi[k] - 1.0
+    else:
+        for k in range(out.shape[0]):
+            out[k] = c[k] / lo[k] - 1.0
+
+
+# bars a range chunk holds (whole blocks of n): its extremes stay in the L1 cache
+_RANGE_CHUNK = 1024
 
 
 @njit(cache=True, inline="always")
 def _over_range(mode, n, h, l, c, out):
-    """``out[i] = _of_range(mode, highest high, lowest low of bars i-n+1..i, c[i])``, NaN for
-    i < n-1. van Herk / Gil-Werman: bars fall into blocks of n; the window ending at a bar is
-    the tail of the previous block (its suffix extreme, kept in a buffer of n) plus the head of
-    this one (its running extreme): O(1) a bar, no window rescans, one pass. Exact selections,
-    so equal value for value to the streaming steps' window extremes (the selections are
-    written ``a if a > b else b``, which compiles to one max instruction)."""
+    """``out[i]`` = ``_range_outputs`` of the highest high and lowest low of bars i-n+1..i and
+    c[i]; NaN for i < n-1. van Herk / Gil-Werman: bars fall into blocks of n; the window
+    ending at a bar is the tail of the previous block (its suffix extreme, kept in a buffer of
+    n) plus the head of this one (its running extreme): O(1) a bar, no window rescans. Exact
+    selections, so equal value for value to the streaming steps' window extremes (written
+    ``a if a > b else b``, which compiles to one max instruction). The extremes of a chunk of
+    blocks go to two buffers, then one vector loop turns them into outputs.
+    Indices are cast to unsigned: Numba checks every signed index it cannot prove >= 0 for
+    wrap-around, which here cost half as much again as the loop itself."""
     m = c.shape[0]
-    tail_hi = np.empty(n)  # suffix extremes of the previous block
-    tail_lo = np.empty(n)
-    for start in range(0, m, n):
-        end = min(start + n, m)
-        run_hi = h[start]
-        run_lo = l[start]
-        for i in range(start, end):
-            run_hi = run_hi if run_hi > h[i] else h[i]
-            run_lo = run_lo if run_lo < l[i] else l[i]
-            at = i - start + 1  # the previous block's suffix still in the window
-            if start == 0:
-                out[i] = NAN
-            elif at < n:
-                out[i] = _of_range(mode, tail_hi[at] if tail_hi[at] > run_hi else run_hi,
-                                   tail_lo[at] if tail_lo[at] < run_lo else run_lo, c[i])
-            else:
-                out[i] = _of_range(mode, run_hi, run_lo, c[i])
-        if start == 0 and end == n:  # the first full window is the first block
-            out[n - 1] = _of_range(mode, run_hi, run_lo, c[n - 1])
-        run_hi = h[end - 1]
-        run_lo = l[end - 1]
-        for i in range(end - 1, start - 1, -1):
-            run_hi = run_hi if run_hi > h[i] else h[i]
-            run_lo = run_lo if run_lo < l[i] else l[i]
-            tail_hi[i - start] = run_hi
-            tail_lo[i - start] = run_lo
+    span = max(1, _RANGE_CHUNK // n) * n
+    # the previous block's suffix extremes; [n], read at a block's last bar, is neutral
+    tail_hi = np.full(n + 1, -np.inf)
+    tail_lo = np.full(n + 1, np.inf)
+    hi = np.empty(span)
+    lo = np.empty(span)
+    for start in range(0, m, span):
+        hs, ls = h[start:start + span], l[start:start + span]
+        size = hs.shape[0]
+        for block in range(0, size, n):
+            end = min(block + n, size)
+            run_hi, run_lo = hs[block], ls[block]
+            for i in range(block, end):
+                k, at = np.uint64(i), np.uint64(i - block + 1)
+                run_hi = run_hi if run_hi > hs[k] else hs[k]
+                run_lo = run_lo if run_lo < ls[k] else ls[k]
+                hi[k] = tail_hi[at] if tail_hi[at] > run_hi else run_hi
+                lo[k] = tail_lo[at] if tail_lo[at] < run_lo else run_lo
+            run_hi, run_lo = hs[end - 1], ls[end - 1]
+            for j in range(end - block):  # backwards: this block's suffix extremes
+                k, at = np.uint64(end - 1 - j), np.uint64(end - 1 - j - block)
+                run_hi = run_hi if run_hi > hs[k] else hs[k]
+                run_lo = run_lo if run_lo < ls[k] else ls[k]
+                tail_hi[at] = run_hi
+                tail_lo[at] = run_lo
+        first = max(0, min(n - 1 - start, size))  # warm-up bars in this chunk
+        out[start:start + first] = NAN
+        _range_outputs(mode, hi[first:size], lo[first:size], c[start + first:start + size],
+                       out[start + first:start + size])
 
 
 @njit(cache=True, nogil=True)

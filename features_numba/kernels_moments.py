@@ -69,19 +69,29 @@ def _window_sums(x, n, order, start, end, state, raw):
         pos += 1
         if pos == n:  # n more values: re-anchor at their mean and sum them from scratch
             pos = 0
+            window = x[q - n + 1:q + 1]
             total = 0.0
-            for k in range(q - n + 1, q + 1):
-                total += x[k]
+            for k in range(n):
+                total += window[k]
             anchor = total / n
-            sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-            for k in range(q - n + 1, q + 1):
-                sums = _add_powers(sums, x[k] - anchor, 1.0, order)
+            p1 = p2 = p3 = p4 = 0.0
+            for k in range(n):
+                d = window[k] - anchor
+                power = d * d
+                p1 += d
+                p2 += power
+                if order == 4:
+                    power *= d
+                    p3 += power
+                    power *= d
+                    p4 += power
+            sums = (p1, 0.0, p2, 0.0, p3, 0.0, p4, 0.0)
         elif q >= n:  # the new value enters, the one n back leaves
-            sums = _add_powers(sums, x[q] - anchor, 1.0, order)
-            sums = _add_powers(sums, x[q - n] - anchor, -1.0, order)
+            sums = _add_powers(sums, x[np.uint64(q)] - anchor, 1.0, order)
+            sums = _add_powers(sums, x[np.uint64(q - n)] - anchor, -1.0, order)
         else:
             continue  # the first window is not full yet
-        row = q - start
+        row = np.uint64(q - start)
         raw[row, 0] = anchor
         raw[row, 1] = (sums[0] + sums[1]) / n
         raw[row, 2] = (sums[2] + sums[3]) / n
@@ -114,29 +124,31 @@ def moments_nb(x, lag, n, order, params, codes, c, out, columns):
         else:  # (order 1 runs this one too: a third variant costs more compiling than it saves)
             _window_sums(x, n, 2, start, end, state, raw)
         first = max(start, n - 1)  # the first full window in this chunk
+        # slices indexed from 0: Numba checks every index it cannot prove >= 0
+        rows, xs, cs = raw[first - start:end - start], x[first:end], c[first + lag:end + lag]
         for j in range(columns.shape[0]):
-            col = columns[j]
+            dst = out[first + lag:end + lag, columns[j]]
             code = codes[j]
             if code == 7:
                 k, part = params[j, 1], params[j, 2]
-                for q in range(first, end):
-                    r = raw[q - start]
-                    out[q + lag, col] = bollinger_of(k, part, r[0], r[1], r[2], c[q + lag])
+                for u in range(dst.shape[0]):
+                    r = rows[u]
+                    dst[u] = bollinger_of(k, part, r[0], r[1], r[2], cs[u])
             elif code == 6:
-                for q in range(first, end):
-                    r = raw[q - start]
-                    out[q + lag, col] = zscore_of(n, r[0], r[1], r[2], x[q])
+                for u in range(dst.shape[0]):
+                    r = rows[u]
+                    dst[u] = zscore_of(n, r[0], r[1], r[2], xs[u])
             elif code == 5:
-                for q in range(first, end):
-                    r = raw[q - start]
-                    out[q + lag, col] = volatility_of(n, r[1], r[2])
+                for u in range(dst.shape[0]):
+                    r = rows[u]
+                    dst[u] = volatility_of(n, r[1], r[2])
             elif code == 19:
                 moment = params[j, 1]
-                for q in range(first, end):
-                    r = raw[q - start]
-                    out[q + lag, col] = moments_of(n, moment, r[1], r[2], r[3], r[4])
+                for u in range(dst.shape[0]):
+                    r = rows[u]
+                    dst[u] = moments_of(n, moment, r[1], r[2], r[3], r[4])
             else:
                 estimator = params[j, 1]
-                for q in range(first, end):
-                    r = raw[q - start]
-                    out[q + lag, col] = range_volatility_of(estimator, r[0], r[1])
+                for u in range(dst.shape[0]):
+                    r = rows[u]
+                    dst[u] = range_volatility_of(estimator, r[0], r[1])
