@@ -23,6 +23,7 @@ from features_numba.steps import (
     cci_of,
     ema_next,
     wilder_next,
+    wilder_sum_next,
 )
 
 NAN = math.nan
@@ -321,6 +322,7 @@ def stochastic_smooth_nb(p, fast, out):
 def adx_1d_nb(p, o, h, l, c, v, ts, out):
     """ADX as ``talib.ADX``; as ``adx_step``."""
     n = int(p[0])
+    decay, inv = (n - 1.0) / n, 1.0 / n
     plus_s = 0.0
     minus_s = 0.0
     tr_s = 0.0
@@ -337,9 +339,9 @@ def adx_1d_nb(p, o, h, l, c, v, ts, out):
             minus_s += minus_dm
             tr_s += tr
             continue
-        plus_s = plus_s - plus_s / n + plus_dm
-        minus_s = minus_s - minus_s / n + minus_dm
-        tr_s = tr_s - tr_s / n + tr
+        plus_s = wilder_sum_next(plus_s, plus_dm, inv)
+        minus_s = wilder_sum_next(minus_s, minus_dm, inv)
+        tr_s = wilder_sum_next(tr_s, tr, inv)
         dx = _dx(plus_s, minus_s, tr_s)
         if i < 2 * n - 1:
             dx_sum += dx
@@ -347,7 +349,7 @@ def adx_1d_nb(p, o, h, l, c, v, ts, out):
         if i == 2 * n - 1:
             adx = (dx_sum + dx) / n
         else:
-            adx = (adx * (n - 1) + dx) / n
+            adx = wilder_next(adx, dx, decay, inv)
         out[i] = adx
 
 

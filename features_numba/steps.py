@@ -75,13 +75,22 @@ def _directional_movement(h, l, prev_h, prev_l):
 
 @njit(cache=True, inline="always")
 def _dx(plus_s, minus_s, tr_s):
-    """Directional index from smoothed +DM, -DM and true range (0 when undefined)."""
+    """Directional index from smoothed +DM, -DM and true range (0 when undefined); one
+    division for both DIs (multiplies by 100 / TR: a last-bit change from TA-Lib's two)."""
     if tr_s == 0.0:
         return 0.0
-    minus_di = 100.0 * (minus_s / tr_s)
-    plus_di = 100.0 * (plus_s / tr_s)
+    scale = 100.0 / tr_s
+    minus_di = minus_s * scale
+    plus_di = plus_s * scale
     total = minus_di + plus_di
     return 100.0 * (abs(minus_di - plus_di) / total) if total != 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def wilder_sum_next(total, x, inv):
+    """A Wilder-smoothed sum after x: TA-Lib's ``total - total / n + x``, with ``inv`` = 1/n
+    multiplied rather than n divided (divisions were most of ADX's time)."""
+    return total - total * inv + x
 
 
 @njit(cache=True, inline="always")
@@ -461,9 +470,10 @@ def adx_step(p, s, o, h, l, c, v, ts):
         s[5] += minus_dm
         s[6] += tr
         return NAN
-    s[4] = s[4] - s[4] / n + plus_dm
-    s[5] = s[5] - s[5] / n + minus_dm
-    s[6] = s[6] - s[6] / n + tr
+    inv = 1.0 / n
+    s[4] = wilder_sum_next(s[4], plus_dm, inv)
+    s[5] = wilder_sum_next(s[5], minus_dm, inv)
+    s[6] = wilder_sum_next(s[6], tr, inv)
     dx = _dx(s[4], s[5], s[6])
     if count < 2 * n:
         s[7] += dx
@@ -471,7 +481,7 @@ def adx_step(p, s, o, h, l, c, v, ts):
     if count == 2 * n:
         s[8] = (s[7] + dx) / n
     else:
-        s[8] = (s[8] * (n - 1) + dx) / n
+        s[8] = wilder_next(s[8], dx, (n - 1.0) / n, inv)
     return s[8]
 
 
