@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from features_numba.errors import FeatureError
 from features_numba.windows import extreme_size, moments_size
 
-KERNEL_VERSION = 5  # 5: moments re-anchor with plain sums; 4: EMA and Wilder fused (fma)
+KERNEL_VERSION = 5  # 5: plain re-anchor sums, ADX by 1/n; 4: EMA and Wilder fused (fma)
 
 
 @dataclass(frozen=True)
