@@ -74,7 +74,7 @@ def _window_sums(x, n, order, start, end, state, raw):
             for k in range(n):
                 total += window[k]
             anchor = total / n
-            p1 = p2 = p3 = p4 = 0.0
+            p1 = p2 = p3 = p4 = 0.0  # plain sums, as ``windows._reanchor`` (see there)
             for k in range(n):
                 d = window[k] - anchor
                 power = d * d
@@ -86,7 +86,8 @@ def _window_sums(x, n, order, start, end, state, raw):
                     power *= d
                     p4 += power
             sums = (p1, 0.0, p2, 0.0, p3, 0.0, p4, 0.0)
-        elif q >= n:  # the new value enters, the one n back leaves
+        elif q >= n:  # the new value enters, the one n back leaves (unsigned indices:
+            # Numba checks every signed index it cannot prove >= 0 for wrap-around)
             sums = _add_powers(sums, x[np.uint64(q)] - anchor, 1.0, order)
             sums = _add_powers(sums, x[np.uint64(q - n)] - anchor, -1.0, order)
         else:
