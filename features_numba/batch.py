@@ -102,11 +102,19 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
     codes, params, offsets = spec.layout()
 
+    jobs = _jobs(spec)
+    # each window input once: the log returns serve every window of returns
+    sources = {window[0]: params[members[0]] for window, members in jobs if window is not None}
+    inputs: dict[str, tuple[np.ndarray, int]] = {}
+
+    def window_input(source: str) -> None:
+        inputs[source] = _window_input(source, sources[source], arrays, ts)
+
     def compute(job: tuple[tuple[str, int] | None, list[int]]) -> None:
         window, members = job
         f = members[0]
         if window is not None:
-            x, lag = _window_input(window, params[f], arrays, ts)
+            x, lag = inputs[window[0]]
             order = max(_ORDER[spec.features[g].kind] for g in members)
             moments_nb(x, lag, window[1], order, params[members], codes[members], arrays[3],
                        out, np.array(members, dtype=np.int64))
@@ -118,13 +126,15 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
             state = np.zeros(offsets[f + 1] - offsets[f])  # fresh: the window starts empty
             column_nb(codes[f], params[f], state, *arrays, ts, out[:, f])
 
-    jobs = _jobs(spec)
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(window_input, sources))
             list(pool.map(compute, jobs))
     else:
+        for source in sources:
+            window_input(source)
         for job in jobs:
             compute(job)
     return out
@@ -149,11 +159,10 @@ def _window(definition: FeatureDef) -> tuple[str, int] | None:
     return source, int(params["n"])
 
 
-def _window_input(window: tuple[str, int], p: np.ndarray, arrays: list[np.ndarray],
+def _window_input(source: str, p: np.ndarray, arrays: list[np.ndarray],
                   ts: np.ndarray) -> tuple[np.ndarray, int]:
-    """The values a window rolls over, and the bar its first value belongs to."""
+    """The values a window of ``source`` rolls over, and the bar its first value belongs to."""
     o, h, l, c, v = arrays
-    source = window[0]
     if source == "log_return":  # the 1-bar log return kind's own kernel, bar 0 (NaN) dropped
         returns = np.empty(len(c))
         log_return_1d_nb(np.array([1.0]), o, h, l, c, v, ts, returns)

@@ -40,18 +40,25 @@ CHUNK = 2048  # bars whose window moments are buffered before the members read t
 
 
 @njit(cache=True, inline="always")
-def _add_powers(sums, d, sign, order):
-    """``sums`` (s1, c1, .., s4, c4: compensated sums of powers 1..4) after ``sign * d ** j``
-    is added to sum j, for j = 1..2, or 1..4 when ``order`` is 4."""
+def _add(total, comp, x, compensated):
+    """``two_sum``, or a plain add leaving the compensation alone."""
+    return two_sum(total, comp, x) if compensated else (total + x, comp)
+
+
+@njit(cache=True, inline="always")
+def _add_powers(sums, d, sign, order, compensated):
+    """``sums`` (s1, c1, .., s4, c4: sums of powers 1..4 and their compensations) after
+    ``sign * d ** j`` is added to sum j, for j = 1..2, or 1..4 when ``order`` is 4;
+    compensated, or plainly for the re-anchor's sums from scratch (as ``windows._reanchor``)."""
     s1, c1, s2, c2, s3, c3, s4, c4 = sums
-    s1, c1 = two_sum(s1, c1, sign * d)
+    s1, c1 = _add(s1, c1, sign * d, compensated)
     power = d * d
-    s2, c2 = two_sum(s2, c2, sign * power)
+    s2, c2 = _add(s2, c2, sign * power, compensated)
     if order == 4:
         power *= d
-        s3, c3 = two_sum(s3, c3, sign * power)
+        s3, c3 = _add(s3, c3, sign * power, compensated)
         power *= d
-        s4, c4 = two_sum(s4, c4, sign * power)
+        s4, c4 = _add(s4, c4, sign * power, compensated)
     return s1, c1, s2, c2, s3, c3, s4, c4
 
 
@@ -74,22 +81,13 @@ def _window_sums(x, n, order, start, end, state, raw):
             for k in range(n):
                 total += window[k]
             anchor = total / n
-            p1 = p2 = p3 = p4 = 0.0  # plain sums, as ``windows._reanchor`` (see there)
-            for k in range(n):
-                d = window[k] - anchor
-                power = d * d
-                p1 += d
-                p2 += power
-                if order == 4:
-                    power *= d
-                    p3 += power
-                    power *= d
-                    p4 += power
-            sums = (p1, 0.0, p2, 0.0, p3, 0.0, p4, 0.0)
+            sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            for k in range(n):  # plain sums, as ``windows._reanchor`` (see there)
+                sums = _add_powers(sums, window[k] - anchor, 1.0, order, False)
         elif q >= n:  # the new value enters, the one n back leaves (unsigned indices:
             # Numba checks every signed index it cannot prove >= 0 for wrap-around)
-            sums = _add_powers(sums, x[np.uint64(q)] - anchor, 1.0, order)
-            sums = _add_powers(sums, x[np.uint64(q - n)] - anchor, -1.0, order)
+            sums = _add_powers(sums, x[np.uint64(q)] - anchor, 1.0, order, True)
+            sums = _add_powers(sums, x[np.uint64(q - n)] - anchor, -1.0, order, True)
         else:
             continue  # the first window is not full yet
         row = np.uint64(q - start)
