@@ -16,14 +16,21 @@ Contract: ``with ExchangeSimulator(bars, interval="1m", clock=SimClock(...)) as 
 
 Faults, so a client's failure handling can be tested for real:
 
-- ``sim.fail(Fault(...))`` queues a fault for the next request to ``Fault.path``: an HTTP
-  status and body (429, 5xx, 400 with a binance error, 200 with a malformed body), ``status=0``
-  to drop the connection unanswered, ``delay`` seconds of silence first (past a client's
-  timeout). On ``POST /order``, ``book=True`` books the order *before* the fault: the exchange
-  acts and the answer is lost, which is what makes naive clients place orders twice.
+- ``sim.fail(Fault(...))`` queues a fault for the next request to ``Fault.path`` (of
+  ``Fault.method`` when set; or the one ``after`` more such requests): an HTTP status and body
+  (429, 5xx, 400 with a binance error, 200 with a malformed body), ``status=0`` to drop the
+  connection unanswered, ``delay`` seconds of silence first (past a client's timeout). On
+  ``POST /order``, ``book=True`` books the order *before* the fault: the exchange acts and the
+  answer is lost, which is what makes naive clients place orders twice; ``late=True`` holds
+  the request ``delay`` seconds and *then* acts (a busy exchange): the order executes after
+  the client has given up on the answer.
+- Signed requests carry binance's ``timestamp`` and ``recvWindow``: an order request acted on
+  more than ``recvWindow`` ms (wall clock) after its timestamp is rejected (-1021), as binance
+  promises; ``sim.honour_recv_window = False`` makes an exchange that breaks that promise.
 - ``sim.chaos(rate, seed)`` draws such faults at random for a fraction of all requests,
   including rejected orders and partial fills.
-- ``sim.on_booked`` is called with each booked order (a test kills its client there).
+- ``sim.on_booked`` is called with each booked order, ``sim.on_order_request`` with each order
+  request as it arrives, before any fault (a test kills its client there).
 - ``sim.die_after(n)`` / ``sim.revive()`` drop every connection after ``n`` more requests.
 """
 from __future__ import annotations
@@ -59,7 +66,10 @@ class Fault:
     body: str = _INTERNAL
     delay: float = 0.0  # seconds of silence before acting (longer than the client timeout)
     path: str = KLINES
+    method: str = ""  # only requests with this method ("POST"...); "" for any
     book: bool = False  # POST /order: book the order first, then fail the answer
+    late: bool = False  # POST /order: wait ``delay`` first, then act (and answer)
+    after: int = 0  # let this many requests to ``path`` pass before striking
     partial: float | None = None  # POST /order: fill only this fraction of a market order
     kind: str = ""  # name for counting (chaos)
 
@@ -72,6 +82,7 @@ def chaos_fault(kind: str, path: str, method: str, slow: float) -> Fault | None:
         "500": Fault(500, _INTERNAL),
         "503": Fault(503, _UNKNOWN, book=placing),  # execution status unknown: it did act
         "slow": Fault(200, "", delay=slow, book=placing),  # the answer never arrives in time
+        "late": Fault(200, "", delay=slow, late=True) if placing else None,  # acts late
         "drop": Fault(0, book=placing),
         "malformed": Fault(200, '{"unexpected": ', book=placing),
         "reject": Fault(400, '{"code": -2010, "msg": "Order rejected: market is closed."}')
@@ -90,8 +101,8 @@ class Chaos:
 
     rate: float
     seed: int
-    kinds: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "malformed", "reject",
-                              "partial")
+    kinds: tuple[str, ...] = ("429", "500", "503", "slow", "late", "drop", "malformed",
+                              "reject", "partial")
     slow: float = 1.5  # seconds a slow answer takes (set above the client's timeout)
     counts: Counter = field(default_factory=Counter)
 
@@ -228,6 +239,22 @@ def _account(request: Request, state: ExchangeState) -> tuple[int, object]:
                  "balances": account.balance_rows(), "permissions": ["SPOT"]}
 
 
+def _outside_recv_window(query: dict[str, str]) -> str | None:
+    """binance's refusal of a signed request acted on outside its window, or None.
+
+    binance acts on a signed request only while its wall-clock time is within ``recvWindow``
+    ms (default 5,000) after the request's ``timestamp``, and not more than 1 s before it.
+    """
+    if "timestamp" not in query:
+        return None
+    now, stamp = time.time() * 1000.0, float(query["timestamp"])
+    if stamp > now + 1000.0:
+        return "Timestamp for this request was 1000ms ahead of the server's time."
+    if now - stamp > float(query.get("recvWindow", 5000)):
+        return "Timestamp for this request is outside of the recvWindow."
+    return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else ~40 ms per request (delayed ACK)
     protocol_version = "HTTP/1.1"  # keep-alive, as real exchanges do
@@ -259,6 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim.requests.append(request)
             if method == "POST" and url.path == ORDER:  # every order request that arrives
                 sim.order_requests.append(query.get("newClientOrderId", ""))
+                if sim.on_order_request is not None:
+                    sim.on_order_request(request)
             dead = sim.alive_for is not None and sim.alive_for <= 0
             if sim.alive_for is not None:
                 sim.alive_for -= 1
@@ -267,13 +296,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         time.sleep(sim.latency)
-        # the exchange acts unless the fault strikes before it: booked orders, partial fills
-        # and answers that are only late are acted on; errors and drops are not
-        acts = fault is None or fault.book or fault.partial is not None or (
+        # the exchange acts unless the fault strikes before it: booked orders, partial fills,
+        # late executions and answers that are only late are acted on; errors and drops are not
+        acts = fault is None or fault.book or fault.late or fault.partial is not None or (
             fault.status == 200 and not fault.body)
+        late = fault is not None and fault.late
+        if late:
+            time.sleep(fault.delay)  # a busy exchange: it acts only now
         status, payload = self._answer(request, fault) if acts else (0, "")
         if fault is not None:
-            time.sleep(fault.delay)
+            if not late:
+                time.sleep(fault.delay)
             if fault.status == 0:
                 self.close_connection = True
                 return
@@ -290,6 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
         if request.path in _PRIVATE and sim.state.api_key is not None and \
                 request.api_key != sim.state.api_key:
             return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+        if request.path in _PRIVATE and sim.honour_recv_window:
+            stale = _outside_recv_window(request.query)
+            if stale is not None:
+                return 400, {"code": -1021, "msg": stale}
         placing = request.method == "POST" and request.path == ORDER
         with sim.state.lock:
             if not placing:
@@ -370,7 +407,9 @@ class ExchangeSimulator:
         self.order_requests: list[str] = []  # client order id of every POST /order received
         self.alive_for: int | None = None  # requests still answered before dying
         self.latency = 0.0  # seconds added to every answer (a slow exchange)
+        self.honour_recv_window = True  # False: act on signed requests however late
         self.on_booked: Callable[[dict], None] | None = None
+        self.on_order_request: Callable[[Request], None] | None = None  # before any fault
         handler = type("Handler", (_Handler,), {"sim": self})
         self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -410,11 +449,19 @@ class ExchangeSimulator:
         return policy
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """The queued fault for ``path`` if any, else a chaos draw (call under the lock)."""
-        for queued in self.faults:
-            if queued.path == path:
+        """The queued fault for ``path`` due now if any, else a chaos draw (call under the
+        lock). Queued faults for ``path`` that wait for later requests count this one."""
+        due = None
+        for queued in list(self.faults):
+            if queued.path != path or queued.method not in ("", method):
+                continue
+            if queued.after == 0 and due is None:
+                due = queued
                 self.faults.remove(queued)
-                return queued
+            elif queued.after > 0:
+                queued.after -= 1
+        if due is not None:
+            return due
         return self.chaos_policy.draw(method, path) if self.chaos_policy else None
 
     def place_partial(self, request: Request, fraction: float) -> tuple[int, object]:

@@ -7,6 +7,8 @@ within one bar and a wrong one is refused while the old one keeps trading.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,43 @@ def test_until_ends_the_run_after_that_bar(market, minute_model, minute_bars, tm
     result = run_bot(_config(market, tmp_path / "bot.sqlite", minute_model.models_dir,
                              live=False, max_bars=None, until=until), minute_model.artifact)
     assert result.summary.last_bar == until.tz_localize(None).isoformat()
+
+
+def _bot_orders(sim) -> list[dict]:
+    """The exchange's orders that carry a bot client id (``ml...``), oldest first."""
+    with sim.state.lock:
+        return [dict(o) for o in sim.account.orders.values()
+                if o["clientOrderId"].startswith("ml")]
+
+
+def _decision(client_id: str) -> str:
+    """The decision a client id carries out: the id without its attempt number."""
+    return client_id.rsplit("-", 1)[0]
+
+
+def test_slow_answers_executed_late_never_execute_a_decision_twice(minute_bars, minute_model,
+                                                                   tmp_path):
+    # the 2nd and 4th order requests: the exchange sits on them past the client's timeout,
+    # then executes them; the answer never reaches the bot in time
+    late = dict(status=200, body="", delay=1.6, path=ORDER, method="POST", late=True)
+    with simulator(minute_bars, speed=None, balances={"USDT": 10_000.0, "BTC": 0.05}) as sim:
+        sim.fail(Fault(**late, after=1), Fault(**late, after=3))
+        journal = tmp_path / "bot.sqlite"
+        run_bot(_config(sim, journal, minute_model.models_dir, live=True, max_bars=120),
+                minute_model.artifact)
+        time.sleep(2.0)  # anything still in the exchange's hands has executed by now
+        orders = _bot_orders(sim)
+        with sim.state.lock:
+            exchange_btc = sim.account.total("BTC")
+            lowest_btc = sim.account.min_base_total
+            trades = {str(t["id"]) for t in sim.account.trades}
+    assert len(sim.order_requests) >= 4, "the run should place at least four orders"
+    executed = [_decision(o["clientOrderId"]) for o in orders if float(o["executedQty"]) > 0]
+    assert len(executed) == len(set(executed)), "a decision was executed twice"
+    bought = sum(float(o["executedQty"]) for o in orders if o["side"] == "BUY")
+    sold = sum(float(o["executedQty"]) for o in orders if o["side"] == "SELL")
+    assert sold <= bought + 1e-12 and lowest_btc >= 0.05 - 1e-12
+    held = Journal.read(journal)
+    assert {f.trade_id for f in held.fills()} == trades
+    assert held.position() == pytest.approx(exchange_btc - 0.05, abs=1e-12)
+    held.close()
