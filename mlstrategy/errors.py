@@ -22,6 +22,13 @@ class ConfigError(MLStrategyError, ValueError):
     """A configuration file or option is invalid."""
 
 
+class PositionMismatch(MLStrategyError):
+    """The bot's journal and the exchange disagree on what the bot holds: it stopped trading.
+
+    The CLIs exit with code 3 (not 2: nothing the user typed was wrong).
+    """
+
+
 USER_ERRORS: tuple[type[BaseException], ...] = (
     MLStrategyError,
     DataError,

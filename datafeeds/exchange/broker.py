@@ -2,10 +2,17 @@
 
 Orders go through ``orders.place`` (journaled before sending, never placed twice), fills come
 from the exchange's own trades and reach ``notify_order`` as Partial/Completed executions with
-their fees. The broker's position is what its own filled orders add up to, never more than the
-exchange's balance of the base asset: holdings it did not trade are never sold. Cash is the
-exchange's free quote balance. Orders below the market's precision or minimum notional are
-refused here, with the reason, and never sent.
+their fees. An order whose answer was lost stays Submitted, and nothing new is sent, until
+``orders.follow_up`` finds it or the deadline passes (then it is Rejected: the bar's decision is
+skipped and the strategy decides again on a later bar). Orders below the market's precision or
+minimum notional are refused here, with the reason, and never sent.
+
+Holdings: the broker's position is what its own filled orders add up to, and it sells at most
+what the account holds above ``held_before`` (what it held before the bot's first order), so
+holdings it did not buy are never sold. On every live bar it sweeps the trade history for
+executions the journal lacks (``sweep``) and checks the position against the balance
+(``holdings``): a mismatch halts buying and is reported in ``mismatch``; when the account
+cannot be read, ``unchecked`` says so for that bar. Cash is the exchange's free quote balance.
 
 The journal (``BrokerJournal``) is the bot's: it remembers attempts and fills across restarts.
 """
@@ -19,6 +26,7 @@ from typing import Protocol
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from datafeeds.errors import ExchangeError
+from datafeeds.exchange import holdings
 from datafeeds.exchange.orders import (
     ABSENT,
     CANCELED,
@@ -34,9 +42,11 @@ from datafeeds.exchange.orders import (
     OrderIntent,
     OrderJournal,
     OrderState,
+    follow_up,
     intent_key,
     place,
 )
+from datafeeds.exchange.sweep import SweepJournal, sweep
 
 log = logging.getLogger(__name__)
 # backtrader's order arguments besides owner, data, size, price and plimit
@@ -44,20 +54,15 @@ _ORDER_ARGS = ("exectype", "valid", "tradeid", "oco", "trailamount", "trailperce
                "transmit")
 
 
-class BrokerJournal(OrderJournal, Protocol):
+class BrokerJournal(OrderJournal, SweepJournal, Protocol):
     """The order journal plus fills: what ``CcxtBroker`` needs to survive restarts."""
-
-    def fill(self, fill: Fill) -> bool:
-        """Record a fill; False when it was recorded before (same trade id)."""
 
     def fills(self) -> list[Fill]:
         """Every fill recorded, oldest first."""
 
-    def event(self, kind: str, **detail: object) -> None:
-        """Record something worth knowing later (a refusal, a position check)."""
-
-    def settled(self, client_id: str, settle_s: float) -> bool:
-        """Whether ``settle_s`` seconds have passed since ``client_id`` was written."""
+    def watch_since(self) -> int | None:
+        """Exchange time (ms) from which executions may still be missing from the journal:
+        the decision bar of the oldest attempt not provably final; None when there is none."""
 
 
 class CcxtBroker(bt.BrokerBase):
@@ -73,25 +78,44 @@ class CcxtBroker(bt.BrokerBase):
         This bot's tag in client order ids (``orders.strategy_tag``).
     data : backtrader data feed
         The market's feed: bar times for client ids, last close for the value.
+    held_before : float
+        Base asset the account held before the bot's first order: never sold.
     balance_ttl : float
         Seconds a fetched balance is reused before asking the exchange again.
+    follow_every : float
+        Seconds between follow-ups of orders not final yet.
     """
 
     def __init__(self, gateway: OrderGateway, journal: BrokerJournal, tag: str, data: object,
-                 *, balance_ttl: float = 2.0) -> None:
+                 *, held_before: float = 0.0, balance_ttl: float = 2.0,
+                 follow_every: float = 0.25) -> None:
         super().__init__()
         self.gateway = gateway
         self.journal = journal
         self.tag = tag
         self.data = data
+        self.held_before = held_before
         self.balance_ttl = balance_ttl
+        self.follow_every = follow_every
         self.notifs: deque = deque()
+        self.mismatch: str | None = None  # the position is not provably the bot's: halted
+        self.unchecked: str | None = None  # this bar's holdings check could not run
         self._tracked: dict[str, bt.Order] = {}  # client id -> bt order not final yet
         self._position = bt.Position()
         self._balance: Balance | None = None
         self._balance_at = -1e18
-        for fill in journal.fills():  # the book so far (a restart continues it)
+        self._next_follow = 0.0
+        self._bars_checked = 0
+        self._foreign: set[str] = set()  # exchange ids of orders that are not this bot's
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the book from the journal again (at start: a restart continues it; at the end:
+        after reconciliation recorded the last fills) and forget the cached balance."""
+        self._position = bt.Position()
+        for fill in self.journal.fills():
             self._position.update(fill.base_delta, fill.price)
+        self._balance_at = -1e18
 
     def start(self) -> None:
         super().start()
@@ -102,25 +126,25 @@ class CcxtBroker(bt.BrokerBase):
         """The exchange's balances, fetched again when older than ``balance_ttl``."""
         if fresh or time.monotonic() - self._balance_at > self.balance_ttl:
             try:
-                self._balance = self.gateway.balance()
+                return self._fetch_balance()
             except ExchangeError as exc:
                 if self._balance is None:
                     raise
                 log.warning("balance not refreshed (%s); using the last one", exc)
-                return self._balance
-            self._balance_at = time.monotonic()
-            own = self._position.size
-            if own > self._balance.base_total + 1e-9:
-                log.warning("own position %.8f exceeds the exchange's %s balance %.8f: "
-                            "trading only what is there", own, self.gateway.base,
-                            self._balance.base_total)
-                self.journal.event("position_above_balance", own=own,
-                                   balance=self._balance.base_total)
+        return self._balance
+
+    def _fetch_balance(self) -> Balance:
+        """The exchange's balances now (ExchangeError when it cannot be asked)."""
+        self._balance = self.gateway.balance()
+        self._balance_at = time.monotonic()
         return self._balance
 
     def position_size(self) -> float:
-        """Own position, never more than the exchange's base balance."""
-        return max(0.0, min(self._position.size, self.balance().base_total))
+        """Own position, never more than the account holds above ``held_before``, in whole
+        steps of the market's amount precision (dust the exchange would refuse is no position).
+        """
+        room = holdings.attributable(self.balance().base_total, self.held_before)
+        return self.gateway.round_amount(min(self._position.size, room))
 
     def getcash(self) -> float:
         return self.balance().quote_free
@@ -174,6 +198,8 @@ class CcxtBroker(bt.BrokerBase):
         amount = abs(order.created.size)
         if side == "sell":  # never more than own holdings, never what is not free
             amount = min(amount, self.position_size(), self.balance(fresh=True).base_free)
+        elif self.mismatch is not None:
+            return self._refuse(order, key, f"buying halted: {self.mismatch}")
         amount = self.gateway.round_amount(amount)
         signed = amount if side == "buy" else -amount  # the order is for what is sent
         order.size = order.created.size = order.created.remsize = signed
@@ -270,22 +296,76 @@ class CcxtBroker(bt.BrokerBase):
                       opened, abs(opened) * price, openedcomm, 0.0, pnl, psize, pprice)
 
     def next(self) -> None:
-        """Follow the orders not final yet: fills, cancels, unknown outcomes resolved."""
-        for client_id in list(self._tracked):
-            order = self._tracked[client_id]
-            try:
+        """Follow the orders not final yet; on each new live bar, check the holdings."""
+        now = time.monotonic()
+        if self._tracked and now >= self._next_follow:
+            self._next_follow = now + self.follow_every
+            for client_id in list(self._tracked):
+                self._follow_up(client_id)
+        bars = len(self.data)
+        if bars != self._bars_checked and _tradable(self.data):
+            self._bars_checked = bars
+            self.check_holdings()
+
+    def _follow_up(self, client_id: str) -> None:
+        """Ask the exchange about one tracked order and bring its bt order up to date."""
+        order = self._tracked[client_id]
+        try:
+            if order.status == order.Submitted:  # outcome unknown: found, absent or waiting
+                state = follow_up(self.gateway, self.journal, client_id)
+            else:
                 state = self.gateway.lookup(client_id)
-            except ExchangeError as exc:
-                log.debug("order %s: %s; asking again next time", client_id, exc)
-                continue
-            if state is None:
-                if order.status == order.Submitted and \
-                        self.journal.settled(client_id, self.gateway.settle_s):
-                    self.journal.order_state(client_id, ABSENT,
-                                             reason="not at the exchange after an unknown "
-                                                    "outcome")
-                    order.reject(self)
-                    self._notify(order)
-                    del self._tracked[client_id]
-                continue
+        except ExchangeError as exc:
+            log.debug("order %s: %s; asking again next time", client_id, exc)
+            return
+        if state == ABSENT:
+            order.addinfo(reason="the exchange never executed it (its answer was lost): the "
+                                 "bar's decision is skipped")
+            order.reject(self)
+            self._notify(order)
+            del self._tracked[client_id]
+        elif isinstance(state, OrderState):
             self._follow(client_id, state)
+
+    def check_holdings(self) -> None:
+        """Adopt executions the journal lacks, then check the position against the balance.
+
+        Sets ``mismatch`` (buying halts) when the position is not provably the bot's, and
+        ``unchecked`` when it cannot be told on this bar (the exchange could not be asked, or
+        an order in flight is moving the balance).
+        """
+        since = self.journal.watch_since()
+        try:
+            found = sweep(self.gateway, self.journal, f"{self.tag}-", since,
+                          skip=set(self._tracked), foreign=self._foreign) \
+                if since is not None else None
+            for fill in found.fills if found is not None else ():
+                self._position.update(fill.base_delta, fill.price)
+            if found is not None and found.unattributed:
+                self.unchecked, self.mismatch = None, (
+                    f"orders {', '.join(found.unattributed)} carry this bot's client id but "
+                    "are not in its journal")
+            elif self._tracked:  # an order in flight moves the balance before the journal
+                self.unchecked = "an order is still in flight"
+            else:
+                self.unchecked, self.mismatch = None, self._confirmed_mismatch()
+        except ExchangeError as exc:
+            self.unchecked = f"the account could not be checked ({exc})"
+
+    def _confirmed_mismatch(self) -> str | None:
+        """The mismatch the balance shows now; a new one only when a second read agrees (one
+        odd answer halts nothing)."""
+        for _ in range(1 if self.mismatch is not None else 2):
+            balance = self._fetch_balance()
+            problem = holdings.mismatch(self._position.size, balance.base_total,
+                                        self.held_before, self.gateway.base)
+            if problem is None:
+                return None
+        return problem
+
+
+def _tradable(data: object) -> bool:
+    """Whether the feed's current bar may be traded on (not warm-up, not backfill)."""
+    if getattr(data, "in_history", False):
+        return False
+    return data._laststatus not in (data.DELAYED, data.DISCONNECTED)

@@ -1,15 +1,19 @@
 """Orders through ccxt so that none is ever placed twice, and every fill is accounted for.
 
 The rule: a submit whose outcome is unknown (timeout, dropped connection, 5xx, garbled answer)
-is never blindly retried. Every order carries a client order id derived from (strategy, bar
-time, intent, attempt) and is written to the journal *before* it is sent. After an unknown
-outcome the order is looked up by that id: found, it is adopted; not found, the lookup is
-repeated once the exchange can no longer act on the request (its ``recvWindow`` has passed),
-and only then is a new attempt made, under a new client id. So no client id reaches the
-exchange twice, and an order the exchange did book is never booked again.
+is never retried. Every order carries a client order id derived from (strategy, bar time,
+intent, attempt) and is written to the journal *before* it is sent. After an unknown outcome
+the order is looked up by that id: found, it is adopted; not found, it stays unknown and is
+asked for again (``follow_up``) until the exchange can no longer execute it (the deadline of
+``datafeeds.exchange.deadline``: request timeout + receive window + clock margin), and only
+then is it recorded absent. Nothing is sent in its place meanwhile, and no new attempt at the
+same decision is made in the same bar: the strategy decides again on a later bar, under a new
+client id. So no client id reaches the exchange twice, and an order the exchange did book is
+never booked again. An execution the exchange reports later still is adopted by the history
+sweep (``datafeeds.exchange.sweep``).
 
-``OrderGateway`` wraps the ccxt calls (reads retried, the submit never), ``place`` runs the
-rule above against an ``OrderJournal`` (the bot's SQLite journal implements it).
+``OrderGateway`` wraps the ccxt calls (reads retried, the submit never), ``place`` and
+``follow_up`` run the rule above against an ``OrderJournal`` (the bot's SQLite journal).
 """
 from __future__ import annotations
 
@@ -29,15 +33,17 @@ from datafeeds.errors import (
     RateLimited,
 )
 from datafeeds.exchange.client import load_market
+from datafeeds.exchange.deadline import ExecutionDeadline, execution_deadline
 from datafeeds.exchange.translate import PARSE_ERRORS, read_ccxt, submit_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_TRADES_PAGE = 1000  # trades asked for per request (binance's most)
 
 # Order states as the journal keeps them: ccxt's statuses plus ours.
 PENDING = "pending"  # written, maybe sent: its fate is not known yet
-UNKNOWN = "unknown"  # sent, the answer was lost, and the lookup could not tell yet
-ABSENT = "absent"  # looked up after an unknown outcome: the exchange has no such order
+UNKNOWN = "unknown"  # sent, the answer was lost, and the exchange could still execute it
+ABSENT = "absent"  # unknown outcome, not at the exchange after the deadline
 REFUSED = "refused"  # refused here before sending (below the market's minimums)
 REJECTED = "rejected"  # refused by the exchange
 OPEN, CLOSED, CANCELED, EXPIRED = "open", "closed", "canceled", "expired"
@@ -62,6 +68,11 @@ def _base36(n: int) -> str:
 def intent_key(tag: str, bar_ms: int, intent: str) -> str:
     """What one decision is known by: the strategy, the bar it was taken on, and the intent."""
     return f"{tag}-{_base36(bar_ms // 1000)}-{intent}"
+
+
+def key_bar_ms(key: str) -> int:
+    """The open time (ms) of the bar decision ``key`` was taken on (``intent_key``'s bar)."""
+    return int(key.split("-")[1], 36) * 1000
 
 
 def client_order_id(key: str, attempt: int) -> str:
@@ -135,6 +146,9 @@ class OrderJournal(Protocol):
                     reason: str = "") -> None:
         """Record what is now known of ``client_id``."""
 
+    def sent_at(self, client_id: str) -> float:
+        """``time.time()`` when ``client_id`` was written, just before it was sent."""
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -155,21 +169,21 @@ class OrderGateway:
         From ``make_exchange(..., credentials=True)``.
     symbol : str
         Unified symbol, e.g. ``BTC/USDT``.
-    settle_s : float
-        How long after sending the exchange may still act on an order request (binance:
-        its ``recvWindow``). A lookup that finds nothing only proves the order absent after it.
+    deadline : ExecutionDeadline, optional
+        How long after sending the exchange may still execute an order request; default from
+        the exchange's timeout and receive window (``deadline.execution_deadline``).
     retries, backoff : int, float
         Retries of reads and the first wait between them (doubled each time).
     sleep : callable
         Waits (tests pass a recorder).
     """
 
-    def __init__(self, exchange: ccxt.Exchange, symbol: str, *, settle_s: float = 6.0,
-                 retries: int = 3, backoff: float = 0.25,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, exchange: ccxt.Exchange, symbol: str, *,
+                 deadline: ExecutionDeadline | None = None, retries: int = 3,
+                 backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> None:
         self.exchange = exchange
         self.symbol = symbol
-        self.settle_s = settle_s
+        self.deadline = deadline or execution_deadline(exchange)
         self._retries = retries
         self._backoff = backoff
         self._sleep = sleep
@@ -197,10 +211,12 @@ class OrderGateway:
 
     def round_amount(self, amount: float) -> float:
         """``amount`` truncated to the market's amount precision (never rounded up)."""
-        if not amount > 0:
+        if not amount > 0 or not self.market:
+            return max(amount, 0.0)
+        try:
+            return float(self.exchange.amount_to_precision(self.symbol, amount))
+        except ccxt.InvalidOrder:  # less than one step of the market's precision
             return 0.0
-        return float(self.exchange.amount_to_precision(self.symbol, amount)) \
-            if self.market else amount
 
     def check(self, amount: float, price: float) -> str | None:
         """Why an order of ``amount`` at about ``price`` may not be sent, or None if it may."""
@@ -258,46 +274,67 @@ class OrderGateway:
         except OrderNotFound:
             return None
 
-    def resolve(self, client_id: str, sent_at: float) -> OrderState | None:
-        """After an unknown outcome: the order if the exchange has it, None once it cannot.
+    def order_by_id(self, exchange_id: str) -> OrderState:
+        """The order the exchange has under its own id ``exchange_id``.
 
-        Looks up at once; if nothing is found, waits until ``settle_s`` after ``sent_at``
-        (``time.monotonic()`` when it was sent), when the exchange can no longer act on the
-        request, and looks again.
+        Raises
+        ------
+        ExchangeError
+            When the exchange cannot be asked, or has no such order.
         """
-        found = self.lookup(client_id)
-        if found is not None:
-            return found
-        wait = sent_at + self.settle_s - time.monotonic()
-        if wait > 0:
-            self._sleep(wait)
-        return self.lookup(client_id)
+        return self._read(f"fetch_order #{exchange_id}", self.exchange.fetch_order,
+                          exchange_id, self.symbol, parse=self._order_state)
 
     def fills(self, order: OrderState) -> list[Fill]:
         """Every execution of ``order`` (its trades at the exchange), fees included."""
         def parse(raw: object) -> list[Fill]:
             if not isinstance(raw, list):
                 raise TypeError("trades are not a list")
-            return [self._fill(t, order) for t in raw if str(t.get("order")) ==
-                    order.exchange_id]
+            return [self.fill_of(t, order.client_id, order.side) for t in raw
+                    if str(t.get("order")) == order.exchange_id]
 
         return self._read(f"fetch_my_trades of {order.client_id}",
                           self.exchange.fetch_my_trades, self.symbol, None, None,
                           {"orderId": order.exchange_id}, parse=parse)
 
-    def _fill(self, trade: dict, order: OrderState) -> Fill:
+    def trades_since(self, since_ms: int) -> list[dict]:
+        """The account's trades in this market from ``since_ms`` (exchange time) on, ccxt's
+        trade structures, oldest first; every page of them."""
+        def parse(raw: object) -> list[dict]:
+            if not isinstance(raw, list) or any(
+                    t.get("id") is None or t.get("order") is None for t in raw):
+                raise TypeError("trades without id or order")
+            return raw
+
+        trades: dict[str, dict] = {}
+        start = since_ms
+        while True:
+            page = self._read(f"fetch_my_trades since {start}", self.exchange.fetch_my_trades,
+                              self.symbol, start, _TRADES_PAGE, parse=parse)
+            fresh = [t for t in page if str(t["id"]) not in trades]
+            trades.update((str(t["id"]), t) for t in fresh)
+            if len(page) < _TRADES_PAGE or not fresh:
+                return sorted(trades.values(), key=lambda t: (t["timestamp"], str(t["id"])))
+            start = max(int(t["timestamp"]) for t in page)
+
+    def fill_of(self, trade: dict, client_id: str, side: str) -> Fill:
+        """ccxt's ``trade`` of order ``client_id`` (a ``side`` order) as a ``Fill``."""
         amount, price = float(trade["amount"]), float(trade["price"])
         fee = trade.get("fee") or {}
         fee_cost, fee_currency = float(fee.get("cost") or 0.0), fee.get("currency") or ""
-        sign = 1.0 if order.side == "buy" else -1.0
+        sign = 1.0 if side == "buy" else -1.0
         base_delta = sign * amount - (fee_cost if fee_currency == self.base else 0.0)
         quote_delta = -sign * amount * price - (fee_cost if fee_currency == self.quote else 0.0)
-        return Fill(str(trade["id"]), order.client_id, int(trade["timestamp"]), order.side,
-                    amount, price, fee_cost, fee_currency, base_delta, quote_delta)
+        return Fill(str(trade["id"]), client_id, int(trade["timestamp"]), side, amount, price,
+                    fee_cost, fee_currency, base_delta, quote_delta)
 
     def balance(self) -> Balance:
         """Free and total base and quote balances."""
         def parse(raw: dict) -> Balance:
+            info = raw.get("info")  # ccxt parses a garbled body into no assets, silently
+            if not isinstance(info, (dict, list)) or not info or (
+                    isinstance(info, dict) and not isinstance(info.get("balances", []), list)):
+                raise ValueError("a balance answer without the account's balances")
             base, quote = raw.get(self.base) or {}, raw.get(self.quote) or {}
             return Balance(float(base.get("free") or 0.0), float(base.get("total") or 0.0),
                            float(quote.get("free") or 0.0), float(quote.get("total") or 0.0))
@@ -325,54 +362,74 @@ class OrderGateway:
                           None if average is None else float(average))
 
 
-def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent, *,
-          max_attempts: int = 3) -> Placement:
+def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent) -> Placement:
     """Carry out ``intent`` at the exchange, at most once, whatever the network does.
 
     An earlier attempt at the same decision (a restart re-deciding the same bar) that may be
-    at the exchange is adopted, not repeated. Each new attempt is journaled before it is sent;
-    an unknown outcome is resolved by client id before the next attempt.
+    at the exchange is adopted, not repeated. A new attempt is journaled before it is sent. An
+    unknown outcome is looked up by client id at once (a lost answer of a booked order); not
+    found, the attempt stays unknown: ``follow_up`` asks again, and nothing is sent in its
+    place, until the deadline.
 
     Returns
     -------
     Placement
         ``open``/``closed``/``expired``... with the exchange's order; ``rejected`` with the
-        reason; ``unknown`` when the exchange could not be asked (resolve it later, and send
-        nothing new until then).
+        reason; ``unknown`` when the exchange may still execute it (follow it up).
     """
     earlier = journal.order_attempts(intent.key)
     for client_id, state in reversed(earlier):
         if state not in (ABSENT, REFUSED):  # may be at the exchange: adopt, never resend
             return _adopt(gateway, journal, client_id, state)
-    for attempt in range(len(earlier), len(earlier) + max_attempts):
-        client_id = client_order_id(intent.key, attempt)
-        journal.order_attempt(intent, client_id, attempt)
-        sent_at = time.monotonic()
+    attempt = len(earlier)
+    client_id = client_order_id(intent.key, attempt)
+    journal.order_attempt(intent, client_id, attempt)
+    try:
+        order = gateway.submit(client_id, intent)
+    except (OrderRejected, RateLimited) as exc:  # certainly not placed
+        journal.order_state(client_id, REJECTED, reason=str(exc))
+        return Placement(client_id, REJECTED, reason=str(exc))
+    except ExchangeError as exc:  # credentials: nothing can be placed, stop the bot
+        journal.order_state(client_id, REJECTED, reason=str(exc))
+        raise
+    if order is None:
         try:
-            order = gateway.submit(client_id, intent)
-        except OrderRejected as exc:
-            journal.order_state(client_id, REJECTED, reason=str(exc))
-            return Placement(client_id, REJECTED, reason=str(exc))
-        except RateLimited as exc:  # not placed; the strategy decides again on a later bar
-            journal.order_state(client_id, REJECTED, reason=str(exc))
-            return Placement(client_id, REJECTED, reason=str(exc))
-        except ExchangeError as exc:  # credentials: nothing can be placed, stop the bot
-            journal.order_state(client_id, REJECTED, reason=str(exc))
-            raise
+            order = gateway.lookup(client_id)
+        except ExchangeError:
+            order = None
         if order is None:
-            try:
-                order = gateway.resolve(client_id, sent_at)
-            except ExchangeError as exc:
-                journal.order_state(client_id, UNKNOWN, reason=str(exc))
-                return Placement(client_id, UNKNOWN, reason=str(exc))
-            if order is None:
-                journal.order_state(client_id, ABSENT,
-                                    reason="not at the exchange after an unknown outcome")
-                continue
+            reason = (f"answer lost; the exchange may execute it until "
+                      f"{gateway.deadline.seconds:g} s after sending")
+            journal.order_state(client_id, UNKNOWN, reason=reason)
+            return Placement(client_id, UNKNOWN, reason=reason)
+    journal.order_state(client_id, order.status, order)
+    return Placement(client_id, order.status, order)
+
+
+def follow_up(gateway: OrderGateway, journal: OrderJournal, client_id: str) -> OrderState | str:
+    """Ask again for an attempt whose outcome is unknown.
+
+    Returns
+    -------
+    OrderState or str
+        The exchange's order once it has one (journaled); ``ABSENT`` (journaled) when it has
+        none and the deadline had passed before it was asked; ``UNKNOWN`` before that.
+
+    Raises
+    ------
+    ExchangeError
+        When the exchange cannot be asked: the question stays open.
+    """
+    past_deadline = time.time() >= journal.sent_at(client_id) + gateway.deadline.seconds
+    order = gateway.lookup(client_id)  # asked after the deadline, if it had passed before
+    if order is not None:
         journal.order_state(client_id, order.status, order)
-        return Placement(client_id, order.status, order)
-    reason = f"no answer from the exchange after {max_attempts} attempts"
-    return Placement(None, REJECTED, reason=reason)
+        return order
+    if not past_deadline:
+        return UNKNOWN
+    journal.order_state(client_id, ABSENT, reason="not at the exchange "
+                        f"{gateway.deadline.seconds:g} s after it was sent")
+    return ABSENT
 
 
 def _adopt(gateway: OrderGateway, journal: OrderJournal, client_id: str,
@@ -382,7 +439,7 @@ def _adopt(gateway: OrderGateway, journal: OrderJournal, client_id: str,
         order = gateway.lookup(client_id)
     except ExchangeError as exc:
         return Placement(client_id, UNKNOWN, reason=str(exc))
-    if order is None:  # unresolved: only a settled lookup (reconcile) may call it absent
+    if order is None:  # unresolved: only ``follow_up`` past the deadline may call it absent
         return Placement(client_id, UNKNOWN if state in UNRESOLVED else state,
                          reason="earlier attempt not resolved yet")
     journal.order_state(client_id, order.status, order)

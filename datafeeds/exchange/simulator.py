@@ -27,8 +27,9 @@ Faults, so a client's failure handling can be tested for real:
 - Signed requests carry binance's ``timestamp`` and ``recvWindow``: an order request acted on
   more than ``recvWindow`` ms (wall clock) after its timestamp is rejected (-1021), as binance
   promises; ``sim.honour_recv_window = False`` makes an exchange that breaks that promise.
-- ``sim.chaos(rate, seed)`` draws such faults at random for a fraction of all requests,
-  including rejected orders and partial fills.
+- ``sim.chaos(rate, seed)`` draws such faults at random for a fraction of all requests
+  (``order_rate`` of order placements), including late executions, rejected orders and
+  partial fills.
 - ``sim.on_booked`` is called with each booked order, ``sim.on_order_request`` with each order
   request as it arrives, before any fault (a test kills its client there).
 - ``sim.die_after(n)`` / ``sim.revive()`` drop every connection after ``n`` more requests.
@@ -97,13 +98,15 @@ def chaos_fault(kind: str, path: str, method: str, slow: float) -> Fault | None:
 
 @dataclass
 class Chaos:
-    """Random faults on ``rate`` of all requests, reproducible from ``seed``."""
+    """Random faults on ``rate`` of all requests (``order_rate`` of order placements, when
+    given), reproducible from ``seed``."""
 
     rate: float
     seed: int
     kinds: tuple[str, ...] = ("429", "500", "503", "slow", "late", "drop", "malformed",
                               "reject", "partial")
     slow: float = 1.5  # seconds a slow answer takes (set above the client's timeout)
+    order_rate: float | None = None
     counts: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -111,7 +114,9 @@ class Chaos:
 
     def draw(self, method: str, path: str) -> Fault | None:
         """A fault for this request, or None (most of the time)."""
-        if self._random.random() >= self.rate:
+        placing = method == "POST" and path == ORDER
+        rate = self.order_rate if placing and self.order_rate is not None else self.rate
+        if self._random.random() >= rate:
             return None
         kinds = [k for k in self.kinds if chaos_fault(k, path, method, self.slow) is not None]
         fault = chaos_fault(self._random.choice(kinds), path, method, self.slow)
@@ -441,10 +446,11 @@ class ExchangeSimulator:
             self.faults.extend(faults)
 
     def chaos(self, rate: float, seed: int, *, slow: float = 1.5,
-              kinds: tuple[str, ...] | None = None) -> Chaos:
-        """Inject random faults into ``rate`` of all requests from now on; returns the policy."""
-        policy = Chaos(rate, seed, slow=slow) if kinds is None else \
-            Chaos(rate, seed, kinds=kinds, slow=slow)
+              kinds: tuple[str, ...] | None = None, order_rate: float | None = None) -> Chaos:
+        """Inject random faults into ``rate`` of all requests (``order_rate`` of order
+        placements) from now on; returns the policy."""
+        policy = Chaos(rate, seed, slow=slow, order_rate=order_rate) if kinds is None else \
+            Chaos(rate, seed, kinds=kinds, slow=slow, order_rate=order_rate)
         self.chaos_policy = policy
         return policy
 

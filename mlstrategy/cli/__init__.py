@@ -1,7 +1,8 @@
 """The ``mlstrategy`` command line: ``data``, ``train``, ``backtest``, ``bot``, ``models``.
 
 Only the CLIs print. Every error a user can cause (``USER_ERRORS``) becomes one line on stderr
-and exit code 2; ``--debug`` shows the traceback instead.
+and exit code 2; a bot that stopped on a position mismatch exits with 3; ``--debug`` shows the
+traceback instead.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mlstrategy.cli.data import data
 from mlstrategy.cli.models import models
 from mlstrategy.cli.sweep import sweep
 from mlstrategy.cli.train import train
-from mlstrategy.errors import USER_ERRORS
+from mlstrategy.errors import USER_ERRORS, PositionMismatch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,6 +53,11 @@ def run(command: click.Command, args: list[str] | None = None) -> NoReturn:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except PositionMismatch as exc:  # the bot stopped itself: not a user error
+        if is_debug():
+            raise
+        click.echo(f"stopped: position mismatch: {exc}", err=True)
+        sys.exit(3)
     except USER_ERRORS as exc:
         if is_debug():
             raise

@@ -94,7 +94,9 @@ exchange_options = _options(
     click.option("--sandbox", is_flag=True, help="Use the exchange's testnet (ccxt sandbox "
                  "mode)."),
     click.option("--timeout", type=click.IntRange(min=100), default=10_000, show_default=True,
-                 help="Per-request timeout in milliseconds."),
+                 help="Per-request timeout in milliseconds. An order whose answer is lost is "
+                      "declared absent only after this + the exchange's receive window + 1 s "
+                      "(binance's engine itself times out at 10 s: keep at least that)."),
     click.option("--rate-limit/--no-rate-limit", default=True, show_default=True,
                  help="Let ccxt space requests by the exchange's published rate limit (turn "
                       "it off only against a local simulator)."),
@@ -154,6 +156,17 @@ def _printer(log_json: bool) -> Callable:
     return emit
 
 
+def _stop_on_mismatch(result, on_mismatch: str) -> None:
+    """Exit non-zero (code 3) when the run stopped on a position mismatch."""
+    from mlstrategy.errors import PositionMismatch
+
+    problem = result.summary.mismatch
+    if problem is not None and on_mismatch == "stop":
+        raise PositionMismatch(f"{problem}; trading stopped after the bar (journal "
+                               f"{result.journal}). Find out who moved the coins; see "
+                               "--on-mismatch")
+
+
 def _summary(result, log_json: bool) -> None:
     s = result.summary.to_dict()
     if log_json:
@@ -170,6 +183,7 @@ def _summary(result, log_json: bool) -> None:
                f"{s['bars'] - s['history_bars']} traded ({s['live_bars']} LIVE), "
                f"{s['first_bar'] or '-'} .. {s['last_bar'] or '-'}")
     click.echo(f"  orders {s['orders'] or 'none'}; blocked {s['blocked'] or 'none'}")
+    click.echo(f"  fills {s['fills']}: bought {s['bought']:.8g}, sold {s['sold']:.8g}")
     click.echo(f"  equity {start if start is not None else float('nan'):,.2f} -> "
                f"{end if end is not None else float('nan'):,.2f}{change}; position "
                f"{s['position']:.8f}")
@@ -179,6 +193,8 @@ def _summary(result, log_json: bool) -> None:
         click.echo(f"  reconciled at start: {vars(result.reconciliation)}")
     if result.closing is not None:
         click.echo(f"  reconciled at stop:  {vars(result.closing)}")
+    if s["mismatch"] is not None:
+        click.echo(f"  POSITION MISMATCH: {s['mismatch']}")
     click.echo(f"  journal {result.journal}")
 
 
@@ -201,7 +217,7 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
                       poll_interval: float | None, fraction: float, max_position: float | None,
                       max_daily_loss: float | None, max_orders_per_minute: int,
                       log_json: bool, cash: float = 10_000.0, commission: float = 0.001,
-                      settle: float = 6.0) -> None:
+                      recv_window: int | None = None, on_mismatch: str = "stop") -> None:
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
     from mlstrategy.registry import resolve
 
@@ -217,9 +233,11 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
         else default_poll_interval(timeframe),
         fraction=fraction, cash=cash, commission=commission,
         limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
-        timeout_ms=timeout, settle_s=settle, rate_limit=rate_limit)
+        timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
+        rate_limit=rate_limit)
     result = run_bot(config, artifact, on_status=_printer(log_json))
     _summary(result, log_json)
+    _stop_on_mismatch(result, on_mismatch)
 
 
 @bot.command(context_settings=_CONTEXT)
@@ -243,17 +261,25 @@ def paper(**options) -> None:
 @run_options
 @click.option("--confirm-live", is_flag=True,
               help="Required: confirms that real orders may be placed with real money.")
-@click.option("--settle", type=click.FloatRange(min=0.0), default=6.0, show_default=True,
-              help="Seconds the exchange may still act on an order request after sending "
-                   "(binance: its recvWindow); an order lost in transit is only declared "
-                   "absent after this.")
+@click.option("--recv-window", type=click.IntRange(1, 60_000),
+              help="binance: milliseconds after its timestamp during which the exchange may "
+                   "act on a signed request, after which it refuses it (default ccxt's 10,000)."
+                   " Shorter means an order whose answer is lost is settled sooner.")
+@click.option("--on-mismatch", type=click.Choice(["stop", "continue"]), default="stop",
+              show_default=True,
+              help="When the journal's position is more than the account holds above what it "
+                   "held before the bot's first order: stop after the bar and exit with code "
+                   "3, or go on with buying halted (sells limited to what both hold).")
 @debug_option
 def live(confirm_live: bool, **options) -> None:
     """Trade the real account (keys from MLSTRATEGY_API_KEY / MLSTRATEGY_API_SECRET).
 
     Needs --confirm-live. At start the journal is reconciled with the exchange (orders left
     unresolved by a crash are looked up by client id, fills recovered) before any new order.
-    Only the bot's own position is ever sold; holdings it did not buy are left alone.
+    An order whose answer is lost is never sent again: the bot waits until the exchange can no
+    longer execute it (--timeout + the receive window + 1 s), and adopts any execution it finds
+    later in the trade history. Only the bot's own position is ever sold; what the account held
+    before its first order is never touched.
     """
     if not confirm_live:
         raise ConfigError("live trading places real orders with real money: add "
@@ -325,9 +351,10 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
             else (0.0 if speed is None else 0.05),
             fraction=fraction, cash=cash, commission=commission,
             limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
-            timeout_ms=5_000, settle_s=0.5, rate_limit=False)
+            timeout_ms=5_000, recv_window_ms=1_000, rate_limit=False)
         result = run_bot(config, artifact, on_status=_printer(log_json))
     _summary(result, log_json)
+    _stop_on_mismatch(result, config.on_mismatch)
 
 
 @bot.command(context_settings=_CONTEXT)

@@ -24,15 +24,18 @@ from pathlib import Path
 import pandas as pd
 
 from datafeeds.exchange.orders import (
+    ABSENT,
     OPEN,
     UNRESOLVED,
     Fill,
     OrderIntent,
     OrderState,
+    key_bar_ms,
 )
 from mlstrategy.errors import ConfigError
 
 SCHEMA_VERSION = 1
+LATE_HORIZON_S = 86_400.0  # an attempt not provably final is watched for late executions this long
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -284,11 +287,51 @@ class Journal:
                          (state, order.exchange_id, order.filled, order.average, reason,
                           time.time(), client_id))
 
-    def settled(self, client_id: str, settle_s: float) -> bool:
-        """Whether ``settle_s`` seconds have passed since ``client_id`` was written."""
+    def sent_at(self, client_id: str) -> float:
+        """``time.time()`` when ``client_id`` was written, just before it was sent."""
         row = self._db.execute("SELECT created FROM orders WHERE client_id = ?",
                                (client_id,)).fetchone()
-        return row is None or time.time() - row[0] >= settle_s
+        if row is None:
+            raise KeyError(f"no order attempt {client_id!r} in journal {self.path}")
+        return float(row[0])
+
+    def attempt_state(self, client_id: str) -> str | None:
+        """The recorded state of attempt ``client_id``; None when it was never written."""
+        row = self._db.execute("SELECT state FROM orders WHERE client_id = ?",
+                               (client_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def client_id_of(self, exchange_id: str) -> str | None:
+        """The client id of the attempt the exchange knows as ``exchange_id``, if any."""
+        row = self._db.execute("SELECT client_id FROM orders WHERE exchange_id = ?",
+                               (exchange_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def watch_since(self, horizon_s: float = LATE_HORIZON_S) -> int | None:
+        """Exchange time (ms) from which executions may still be missing: the decision bar of
+        the oldest attempt written in the last ``horizon_s`` seconds that is not provably final
+        (unresolved, open, or absent: an exchange may break its promise); None if none is."""
+        keys = self._db.execute(
+            f"SELECT intent_key FROM orders WHERE state IN ({','.join('?' * 4)}) AND "
+            "created >= ?", (*UNRESOLVED, OPEN, ABSENT, time.time() - horizon_s)).fetchall()
+        return min((key_bar_ms(k) for (k,) in keys), default=None)
+
+    def orders_sent_since(self, wall_s: float) -> int:
+        """Order attempts written (each just before it was sent) since ``wall_s``."""
+        return int(self._db.execute("SELECT COUNT(*) FROM orders WHERE created >= ?",
+                                    (wall_s,)).fetchone()[0])
+
+    def session_orders(self, session: int) -> dict[str, int]:
+        """How many of ``session``'s order attempts are in each state."""
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM orders WHERE session = ? "
+                                     "GROUP BY state ORDER BY state", (session,)))
+
+    def session_fills(self, session: int) -> list[Fill]:
+        """The fills recorded by ``session`` (late ones adopted by it included)."""
+        return [Fill(*row) for row in self._db.execute(
+            "SELECT trade_id, client_id, time_ms, side, amount, price, fee, fee_currency, "
+            "base_delta, quote_delta FROM fills WHERE session = ? ORDER BY time_ms, rowid",
+            (session,))]
 
     def orders(self, states: tuple[str, ...] | None = None) -> list[OrderRecord]:
         """Order attempts (in these states), oldest first."""

@@ -2,17 +2,25 @@
 
 A gate in front of the one decision path: it can only shrink or veto what ``MLStrategy``
 decided, never add to it. Limits: the position's notional, the day's loss (a kill switch: no
-new entries until the next UTC day, exits still allowed), orders per minute, and the feed's
-health (nothing is traded on a DELAYED or DISCONNECTED feed).
+new entries until the next UTC day, exits still allowed), order attempts per wall-clock minute,
+and the feed's health (nothing is traded on a DELAYED or DISCONNECTED feed).
+
+Its state lives in the journal (``RiskLedger``), so a restart continues it: each UTC day's
+starting equity (the loss baseline) and each kill-switch trip are journaled events, and the
+orders counted toward the rate limit are the journal's order attempts, each written just before
+it was sent. Days are the exchange's (bar times); the rate limit's minute is the wall clock's.
 """
 from __future__ import annotations
 
 import logging
-from collections import deque
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
+DAY_START, KILL_SWITCH = "risk_day", "kill_switch"  # journal event kinds
 
 
 @dataclass(frozen=True)
@@ -21,7 +29,7 @@ class RiskLimits:
 
     max_position: float | None = None  # notional of the position, at the bar's close
     max_daily_loss: float | None = None  # equity drop since the UTC day's first bar
-    max_orders_per_minute: int = 6
+    max_orders_per_minute: int = 6  # order attempts sent in any 60 s of wall-clock time
 
 
 @dataclass(frozen=True)
@@ -32,28 +40,55 @@ class Verdict:
     reason: str = ""
 
 
-class RiskGuard:
-    """Applies ``RiskLimits`` bar by bar; the clock is the exchange's (bar times, ms)."""
+class RiskLedger(Protocol):
+    """Where the guard keeps its state: the bot's journal."""
 
-    def __init__(self, limits: RiskLimits) -> None:
+    def event(self, kind: str, **detail: object) -> None:
+        """Record an event."""
+
+    def events(self, kind: str | None = None) -> list[tuple[str, int, str, dict]]:
+        """``(time, session, kind, detail)`` of recorded events, oldest first."""
+
+    def orders_sent_since(self, wall_s: float) -> int:
+        """Order attempts sent since ``wall_s`` (``time.time()``)."""
+
+
+class RiskGuard:
+    """Applies ``RiskLimits`` bar by bar, continuing the state ``ledger`` holds.
+
+    Parameters
+    ----------
+    limits : RiskLimits
+        The limits.
+    ledger : RiskLedger
+        The journal: the day's baseline and kill-switch trips are read from and written to it.
+    clock : callable
+        Wall-clock seconds (``time.time``) for the orders-per-minute limit.
+    """
+
+    def __init__(self, limits: RiskLimits, ledger: RiskLedger,
+                 clock: Callable[[], float] = time.time) -> None:
         self.limits = limits
-        self.killed_day: int | None = None  # UTC day (ms // day) the kill switch tripped on
-        self._day: int | None = None
-        self._day_start_equity = 0.0
-        self._sent: deque[int] = deque()
+        self.ledger = ledger
+        self.clock = clock
+        days, trips = ledger.events(DAY_START), ledger.events(KILL_SWITCH)
+        self._day: int | None = days[-1][3]["day"] if days else None
+        self._day_start_equity = float(days[-1][3]["start_equity"]) if days else 0.0
+        self.killed_day: int | None = trips[-1][3]["day"] if trips else None
 
     def on_bar(self, now_ms: int, equity: float) -> None:
         """Track the day's starting equity; trip the kill switch on the day's loss limit."""
         day = now_ms // _DAY_MS
         if day != self._day:
             self._day, self._day_start_equity = day, equity
+            self.ledger.event(DAY_START, day=day, start_equity=equity)
         limit = self.limits.max_daily_loss
-        if limit is not None and self.killed_day != day and \
-                self._day_start_equity - equity >= limit:
+        loss = self._day_start_equity - equity
+        if limit is not None and self.killed_day != day and loss >= limit:
             self.killed_day = day
+            self.ledger.event(KILL_SWITCH, day=day, loss=loss, limit=limit)
             log.warning("kill switch: the day's loss %.2f reached the limit %.2f; no new "
-                        "entries until the next UTC day", self._day_start_equity - equity,
-                        limit)
+                        "entries until the next UTC day", loss, limit)
 
     @property
     def killed(self) -> bool:
@@ -61,15 +96,13 @@ class RiskGuard:
         return self.killed_day is not None and self.killed_day == self._day
 
     def review(self, *, entering: bool, size: float, price: float, position: float,
-               now_ms: int, feed_live: bool) -> Verdict:
+               feed_live: bool) -> Verdict:
         """How much of an order of ``size`` (base units, at about ``price``) may be sent."""
         if not feed_live:
             return Verdict(0.0, "feed not live")
-        while self._sent and now_ms - self._sent[0] >= 60_000:
-            self._sent.popleft()
-        if len(self._sent) >= self.limits.max_orders_per_minute:
-            return Verdict(0.0, f"{self.limits.max_orders_per_minute} orders in the last "
-                                "minute")
+        per_minute = self.limits.max_orders_per_minute
+        if self.ledger.orders_sent_since(self.clock() - 60.0) >= per_minute:
+            return Verdict(0.0, f"{per_minute} orders sent in the last minute")
         if entering:
             if self.killed:
                 return Verdict(0.0, "kill switch: daily loss limit reached")
@@ -79,7 +112,3 @@ class RiskGuard:
                 if room < size:
                     return Verdict(room, f"position capped at {cap:g} notional")
         return Verdict(size)
-
-    def sent(self, now_ms: int) -> None:
-        """Count an order sent at ``now_ms``."""
-        self._sent.append(now_ms)

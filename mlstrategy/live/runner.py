@@ -6,7 +6,8 @@ The same ``MLStrategy`` and per-bar path as the backtest; only the feed and the 
   kept in the journal so a restart continues it;
 - ``live``: the exchange's own account through ``CcxtBroker`` (keys from the environment), after
   reconciling the journal with the exchange, and reconciling again when the run ends (no
-  order is left unresolved or working, every fill is in the journal);
+  order is left unresolved or working, every fill is in the journal). A position that is not
+  provably the bot's stops the run (``PositionMismatch``) unless ``on_mismatch="continue"``;
 - ``replay``: a file served by the local ``ExchangeSimulator`` on its own clock, traded with
   either broker, so a recorded market runs through exactly the live machinery.
 
@@ -30,10 +31,11 @@ from datafeeds.bt.live_feed import LiveFeed
 from datafeeds.exchange.broker import CcxtBroker
 from datafeeds.exchange.candles import CandlePoller
 from datafeeds.exchange.client import make_exchange
+from datafeeds.exchange.deadline import set_recv_window
 from datafeeds.exchange.orders import OrderGateway, strategy_tag
 from datafeeds.timeframes import timeframe_delta
 from mlstrategy.artifact import Artifact
-from mlstrategy.errors import ConfigError
+from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.reconcile import Reconciliation, reconcile
@@ -67,7 +69,8 @@ class BotConfig:
     commission: float = 0.001  # simulated broker's fee per side
     limits: RiskLimits = field(default_factory=RiskLimits)
     timeout_ms: int = 10_000
-    settle_s: float = 6.0  # how long the exchange may act on an order request after sending
+    recv_window_ms: int | None = None  # binance: refuse our signed requests older than this
+    on_mismatch: str = "stop"  # a position not provably the bot's: "stop" or "continue"
     rate_limit: bool = True
     simulator_keys: bool = False  # sign with throwaway keys (our local simulator)
 
@@ -135,6 +138,8 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
                              rate_limit=config.rate_limit, timeout_ms=config.timeout_ms,
                              sandbox=config.sandbox,
                              credentials=config.exchange_broker and not config.simulator_keys)
+    if config.recv_window_ms is not None:
+        set_recv_window(exchange, config.recv_window_ms)
     if config.simulator_keys:  # our local simulator accepts any key: nothing secret here
         exchange.apiKey = exchange.secret = "replay-simulator"
     journal = Journal.open(config.journal, identity)
@@ -146,35 +151,63 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
                              stop=stop)
         cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
         cerebro.adddata(feed)
-        reconciliation = None
+        reconciliation = broker = None
         if config.exchange_broker:
-            gateway = OrderGateway(exchange, config.symbol, settle_s=config.settle_s)
+            gateway = OrderGateway(exchange, config.symbol)
             gateway.load()
-            reconciliation = reconcile(gateway, journal)  # before the first new order
+            log.info("an order whose answer is lost is declared absent only after %s",
+                     gateway.deadline.describe())
             tag = strategy_tag(config.exchange, config.symbol, config.timeframe,
                                str(config.journal.resolve()))
-            cerebro.setbroker(CcxtBroker(gateway, journal, tag, feed))
+            reconciliation = reconcile(gateway, journal, tag)  # before the first new order
+            _check_start(reconciliation, journal, config)
+            broker = CcxtBroker(gateway, journal, tag, feed,
+                                held_before=reconciliation.held_before)
+            broker.mismatch = reconciliation.mismatch
+            cerebro.setbroker(broker)
         else:
             cerebro.broker.setcash(config.cash)
             cerebro.broker.setcommission(commission=config.commission)
         watcher = ModelWatcher(config.models_dir, artifact, timeframe=config.timeframe,
                                journal=journal, follow=config.follow_production)
-        session = LiveSession(journal, RiskGuard(config.limits), watcher, on_status=on_status,
-                              stop=stop, until=config.until,
+        session = LiveSession(journal, RiskGuard(config.limits, journal), watcher,
+                              on_status=on_status, stop=stop, until=config.until,
                               paper_cash=None if config.exchange_broker else config.cash,
                               label=f"{config.mode} bot: {config.exchange} {config.symbol} "
-                                    f"{config.timeframe}, journal {config.journal}")
+                                    f"{config.timeframe}, journal {config.journal}",
+                              on_mismatch=config.on_mismatch)
         cerebro.addstrategy(MLStrategy, model=artifact, fraction=config.fraction,
                             session=session)
         with stop_on_signals(stop):
             strategy = cerebro.run()[0]
         closing = None
-        if config.exchange_broker:  # a clean stop leaves no order unresolved or working
-            closing = reconcile(gateway, journal)
-        return BotResult(session.summary, config.journal, reconciliation, closing,
-                         strategy.probas)
+        if broker is not None:  # a clean stop leaves no order unresolved or working
+            closing = reconcile(gateway, journal, tag)
+            broker.reload()
+            if closing.mismatch is not None and session.summary.mismatch is None:
+                session.summary.mismatch = closing.mismatch
+                journal.event("position_mismatch", reason=closing.mismatch, at="stop")
+        summary = session.summarize(strategy.broker.getvalue())
+        return BotResult(summary, config.journal, reconciliation, closing, strategy.probas)
     finally:
         journal.close()
+
+
+def _check_start(reconciliation: Reconciliation, journal: Journal, config: BotConfig) -> None:
+    """Refuse to trade a market whose position is not provably the bot's (unless told to go
+    on with entries halted)."""
+    problem = reconciliation.mismatch
+    if problem is None:
+        return
+    journal.event("position_mismatch", reason=problem, on_mismatch=config.on_mismatch,
+                  at="start")
+    if config.on_mismatch == "stop":
+        raise PositionMismatch(f"{config.symbol}: {problem}; nothing was traded. Find out who "
+                               "moved the coins; if they are settled, start a new --journal "
+                               "(it takes the account as it is), or pass --on-mismatch "
+                               "continue to run with buying halted")
+    log.error("POSITION MISMATCH at start: %s; going on with buying halted "
+              "(--on-mismatch continue)", problem)
 
 
 def default_poll_interval(timeframe: str) -> float:

@@ -3,8 +3,11 @@
 Between bars it lets ``ModelWatcher`` swap in a newly promoted model. On each bar it journals
 the bar and the model's signal, puts the strategy's order through the risk gate (nothing is
 traded on warm-up history or a feed that is not LIVE), reports one status line, and stops the
-run at ``until``. With a simulated (paper) broker it journals the fills itself; a live broker
-journals its own orders and fills before and after the exchange sees them.
+run at ``until``. A live broker that finds the position not provably the bot's (``mismatch``)
+halts entries; the session journals it once, says so loudly, and (``on_mismatch="stop"``, the
+default) ends the run after the bar. With a simulated (paper) broker it journals the orders
+and fills itself; a live broker journals its own before and after the exchange sees them. The
+summary is made at the very end (``summarize``), from the journal, once every order is resolved.
 """
 from __future__ import annotations
 
@@ -19,15 +22,28 @@ import pandas as pd
 
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
-from datafeeds.exchange.orders import Fill
+from datafeeds.exchange.orders import (
+    CANCELED,
+    CLOSED,
+    EXPIRED,
+    OPEN,
+    REFUSED,
+    REJECTED,
+    Fill,
+    OrderIntent,
+    intent_key,
+)
 from mlstrategy.inference import SignalEngine
 from mlstrategy.live.hot_swap import ModelWatcher, model_label
 from mlstrategy.live.journal import Journal
-from mlstrategy.live.risk import RiskGuard
+from mlstrategy.live.risk import RiskGuard, Verdict
 from mlstrategy.strategy import ENTER, MLStrategy
 
 log = logging.getLogger(__name__)
 _FLUSH_EVERY = 500  # history rows journaled per transaction
+# a simulated broker's order notifications as journal states
+_PAPER_STATES = {"Accepted": OPEN, "Partial": OPEN, "Completed": CLOSED, "Canceled": CANCELED,
+                 "Expired": EXPIRED, "Margin": REJECTED, "Rejected": REJECTED}
 
 
 @dataclass(frozen=True)
@@ -47,23 +63,27 @@ class BarStatus:
 
 @dataclass
 class SessionSummary:
-    """What a run did, for the end of the run and the journal."""
+    """What a run did, for the end of the run and the journal (orders and fills from it)."""
 
     model: str
     history_bars: int = 0
     bars: int = 0
     live_bars: int = 0
     long_signals: int = 0
-    orders: Counter = field(default_factory=Counter)  # notifications by status name
+    orders: Counter = field(default_factory=Counter)  # this run's order attempts by state
     blocked: Counter = field(default_factory=Counter)  # vetoed orders by reason
+    fills: int = 0  # this run's fills (late executions it adopted included)
+    bought: float = 0.0  # base asset bought and sold by them
+    sold: float = 0.0
     swaps: int = 0
     refused_models: int = 0
     feed: Counter = field(default_factory=Counter)  # status changes
     start_equity: float = math.nan
     end_equity: float = math.nan
-    position: float = 0.0
+    position: float = 0.0  # the journal's, after the last order was resolved
     first_bar: str = ""
     last_bar: str = ""
+    mismatch: str | None = None  # the position was found not provably the bot's
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -95,12 +115,15 @@ class LiveSession:
         A paper (simulated broker) run: its opening cash; the book is restored from the journal.
     label : str
         What the run is, logged once the warm-up history has arrived.
+    on_mismatch : {"stop", "continue"}
+        On a position mismatch: end the run after the bar (exit non-zero), or go on with
+        entries halted (exits limited to what the journal and the account both hold).
     """
 
     def __init__(self, journal: Journal, guard: RiskGuard, watcher: ModelWatcher, *,
                  on_status: Callable[[BarStatus], None], stop: threading.Event,
                  until: pd.Timestamp | None = None, paper_cash: float | None = None,
-                 label: str = "bot") -> None:
+                 label: str = "bot", on_mismatch: str = "stop") -> None:
         self.journal = journal
         self.guard = guard
         self.watcher = watcher
@@ -109,10 +132,12 @@ class LiveSession:
         self.until = until
         self.paper_cash = paper_cash
         self.label = label
+        self.on_mismatch = on_mismatch
         self.summary = SessionSummary(model=model_label(watcher.current))
         self._bars: list[tuple] = []
         self._signals: list[tuple] = []
         self._paper_fills = 0  # simulated fills journaled this session
+        self._paper_open: set[str] = set()  # client ids of paper orders not final yet
 
     # --- hooks MLStrategy calls ----------------------------------------------------------
     def begin(self, strategy: MLStrategy) -> None:
@@ -168,18 +193,18 @@ class LiveSession:
         s.last_bar, s.end_equity, s.position = pd.Timestamp(bar_ms, unit="ms").isoformat(), \
             equity, position
         close = float(data.close[0])
-        now_ms = bar_ms + _bar_ms(data)
-        self.guard.on_bar(now_ms, equity)
+        self.guard.on_bar(bar_ms + _bar_ms(data), equity)
+        halted = self._holdings_problem(strategy.broker)
         action = "hold"
         if intent is not None and size > 0:
             verdict = self.guard.review(entering=intent == ENTER, size=size, price=close,
-                                        position=position, now_ms=now_ms,
-                                        feed_live=feed == "LIVE")
+                                        position=position, feed_live=feed == "LIVE")
+            if halted and (intent == ENTER or self.stop.is_set()):
+                verdict = Verdict(0.0, halted)  # stopping: not even a limited exit
             size = verdict.size if verdict.size > 0 else 0.0
             if verdict.reason:
                 s.blocked[verdict.reason] += 1
             if size > 0:
-                self.guard.sent(now_ms)
                 action = f"{intent} {size:.8g}" + (f" ({verdict.reason})" if verdict.reason
                                                      else "")
             else:
@@ -196,19 +221,50 @@ class LiveSession:
             self.stop.set()
         return size
 
+    def _holdings_problem(self, broker: object) -> str:
+        """Why entries are halted on this bar by the live broker's holdings check, or ""."""
+        problem = getattr(broker, "mismatch", None)
+        if problem is not None and self.summary.mismatch is None:
+            self.summary.mismatch = problem
+            self.journal.event("position_mismatch", reason=problem,
+                               on_mismatch=self.on_mismatch)
+            log.error("POSITION MISMATCH: %s. Nothing is bought; sells are limited to what "
+                      "the journal and the account both hold. %s", problem,
+                      "Stopping after this bar." if self.on_mismatch == "stop"
+                      else "Going on (--on-mismatch continue).")
+            if self.on_mismatch == "stop":
+                self.stop.set()
+        if problem is not None:
+            return "market halted: position mismatch"
+        unchecked = getattr(broker, "unchecked", None)
+        return "" if unchecked is None else f"no entry: {unchecked}"
+
     def on_order(self, strategy: MLStrategy, order: bt.Order, fills: list[dict]) -> None:
-        """Count order notifications; journal a simulated broker's fills."""
-        self.summary.orders[order.getstatusname()] += 1
+        """Journal a simulated broker's orders and fills (a live broker journals its own)."""
         if order.status in (order.Rejected, order.Margin):
             self.journal.event("order_" + order.getstatusname().lower(),
                                reason=order.info.get("reason", order.getstatusname()))
         if self.paper_cash is None:
-            return  # a live broker journals its own fills, from the exchange's trades
+            return  # a live broker journals its own orders and fills, from the exchange
+        client_id = f"paper-{self.journal.session}-{order.ref}"
+        status = order.getstatusname()
+        if order.status == order.Submitted:
+            bar_ms = num2ns(order.data.datetime[0]) // 1_000_000
+            side = "buy" if order.isbuy() else "sell"
+            intent = OrderIntent(intent_key("paper", bar_ms, order.info.get("intent", side)),
+                                 side, abs(order.created.size))
+            self.journal.order_attempt(intent, client_id, 0)
+            self._paper_open.add(client_id)
+        elif status in _PAPER_STATES:
+            state = _PAPER_STATES[status]
+            self.journal.order_state(client_id, state, reason=order.info.get("reason", ""))
+            if state != OPEN:
+                self._paper_open.discard(client_id)
         for fill in fills:
             self._paper_fills += 1
             size, price, fee = fill["size"], fill["price"], fill["fee"]
             self.journal.fill(Fill(f"paper-{self.journal.session}-{self._paper_fills}",
-                                   f"paper-{order.ref}", num2ns(fill["time"]) // 1_000_000,
+                                   client_id, num2ns(fill["time"]) // 1_000_000,
                                    "buy" if size > 0 else "sell", abs(size), price, fee,
                                    "quote", size, -size * price - fee))
 
@@ -218,12 +274,34 @@ class LiveSession:
         self.journal.event("feed", status=status)
 
     def finish(self, strategy: MLStrategy) -> None:
-        """Flush the journal and close the session with its summary."""
+        """The run's last bar is done: flush the journal; paper orders that never filled end."""
         self._flush()
-        self.summary.refused_models = self.watcher.refusals
-        self.summary.swaps = self.watcher.swaps
-        self.summary.model = model_label(self.watcher.current)
-        self.journal.end_session(self.summary.to_dict())
+        for client_id in self._paper_open:  # a paper order fills at the next bar: none came
+            self.journal.order_state(client_id, CANCELED, reason="the run ended before it "
+                                                                 "could fill")
+        self._paper_open.clear()
+
+    def summarize(self, end_equity: float) -> SessionSummary:
+        """The run's summary, from the journal once every order is resolved; closes the
+        session with it."""
+        s = self.summary
+        session = self.journal.session
+        s.orders = Counter(self.journal.session_orders(session))
+        refused = sum(e[1] == session for e in self.journal.events(REFUSED))
+        if refused:
+            s.orders[REFUSED] += refused
+        fills = self.journal.session_fills(session)
+        s.fills = len(fills)
+        s.bought = sum(f.amount for f in fills if f.side == "buy")
+        s.sold = sum(f.amount for f in fills if f.side == "sell")
+        s.position = self.journal.position()
+        if s.first_bar:
+            s.end_equity = end_equity
+        s.refused_models = self.watcher.refusals
+        s.swaps = self.watcher.swaps
+        s.model = model_label(self.watcher.current)
+        self.journal.end_session(s.to_dict())
+        return s
 
     def _flush(self) -> None:
         if self._bars or self._signals:

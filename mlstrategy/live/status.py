@@ -1,4 +1,4 @@
-"""What a bot's journal says now: position, open orders, last signals and PnL.
+"""What a bot's journal says now: position, open orders, last signals, PnL and risk state.
 
 Read-only, so it can be asked while the bot runs (SQLite WAL readers never block the writer).
 PnL is that of the bot's own fills marked at the last bar's close: the quote it paid or got,
@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlstrategy.live.journal import Journal
+from mlstrategy.live.risk import KILL_SWITCH
 
 
 def journal_status(path: Path, signals: int = 10) -> list[str]:
@@ -57,6 +58,26 @@ def journal_status(path: Path, signals: int = 10) -> list[str]:
         swaps = journal.events("model_swap")
         if swaps:
             lines.append(f"model swaps: {len(swaps)}, last {json.dumps(swaps[-1][3])}")
+        lines += _risk_lines(journal)
         return lines
     finally:
         journal.close()
+
+
+def _risk_lines(journal: Journal) -> list[str]:
+    """Kill-switch trips, late executions adopted and position mismatches, newest last."""
+    lines = []
+    trips = journal.events(KILL_SWITCH)
+    if trips:
+        day = pd.Timestamp(trips[-1][3]["day"] * 86_400_000, unit="ms")
+        lines.append(f"kill switch tripped on UTC day {day:%Y-%m-%d} (loss "
+                     f"{trips[-1][3]['loss']:.2f} >= {trips[-1][3]['limit']:g}): no entries "
+                     "that day")
+    late = journal.events("late_execution")
+    if late:
+        lines.append(f"late executions adopted: {len(late)}, last {json.dumps(late[-1][3])}")
+    mismatches = journal.events("position_mismatch")
+    if mismatches:
+        when, _, _, detail = mismatches[-1]
+        lines.append(f"POSITION MISMATCH at {when}: {detail['reason']}")
+    return lines

@@ -43,7 +43,7 @@ def test_limit_orders_rest_fill_and_cancel(tmp_path):
                            balances={"USDT": 10_000.0}) as sim:
         ex = make_exchange("binance", api_url=sim.url, rate_limit=False, timeout_ms=500)
         ex.apiKey = ex.secret = "test"
-        gateway = OrderGateway(ex, "BTC/USDT", settle_s=0.1, retries=1, backoff=0.01)
+        gateway = OrderGateway(ex, "BTC/USDT", retries=1, backoff=0.01)
         gateway.load()
         journal = Journal.open(tmp_path / "j.sqlite", {"mode": "live", "exchange": "binance",
                                                        "symbol": "BTC/USDT", "timeframe": "1m"})

@@ -2,7 +2,8 @@
 
 The model learns on the embedded BTC perpetual sample's first 6,000 minutes; the bots trade
 the minutes after, served by ``ExchangeSimulator`` over HTTP on 127.0.0.1 on an accelerated
-clock (forming candle included), through real ccxt.
+clock (forming candle included), through real ccxt. ``books_agree`` holds what every live run
+must end with, whatever went wrong on the way.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from datafeeds.exchange.simulator import ExchangeSimulator
 from features_numba import FeatureSpec
 from mlstrategy.artifact import Artifact, load_artifact, save_artifact
 from mlstrategy.dataset import describe
+from mlstrategy.live.journal import Journal
 from mlstrategy.registry import ModelRef, promote
 from mlstrategy.training import train
 from tests.mlstrategy.conftest import FAST
@@ -59,5 +61,60 @@ def simulator(bars, *, speed: float | None = 600.0, start: int = FIRST_TRADED,
 
 @pytest.fixture
 def market(minute_bars) -> Iterator[ExchangeSimulator]:
-    with simulator(minute_bars, balances={"USDT": 10_000.0, "BTC": 0.05}) as sim:
+    """A stepped clock: the next bar closes once the bot has read the last, so every bar is
+    LIVE however slowly the bot runs (a cold Numba cache included)."""
+    with simulator(minute_bars, speed=None, balances={"USDT": 10_000.0, "BTC": 0.05}) as sim:
         yield sim
+
+
+@dataclass(frozen=True)
+class Books:
+    """The exchange's side of a bot's run: its orders (client ids ``ml...``) and their trades."""
+
+    requests: list[str]  # client id of every order request that reached the exchange
+    executed: list[str]  # the decision (client id less its attempt) of each executed order
+    bought: float
+    sold: float
+    trades: set[str]  # trade ids of the bot's orders
+    base_total: float
+    lowest_base: float  # the lowest base balance the account ever had
+
+
+def decision(client_id: str) -> str:
+    """The decision a client id carries out: the id without its attempt number."""
+    return client_id.rsplit("-", 1)[0]
+
+
+def exchange_books(sim: ExchangeSimulator) -> Books:
+    """What the simulated exchange holds of the bot's orders (read under its lock)."""
+    with sim.state.lock:
+        account = sim.account
+        orders = [o for o in account.orders.values() if o["clientOrderId"].startswith("ml")]
+        ids = {o["orderId"] for o in orders}
+        executed = [o for o in orders if float(o["executedQty"]) > 0]
+        return Books(list(sim.order_requests), [decision(o["clientOrderId"]) for o in executed],
+                     sum(float(o["executedQty"]) for o in executed if o["side"] == "BUY"),
+                     sum(float(o["executedQty"]) for o in executed if o["side"] == "SELL"),
+                     {str(t["id"]) for t in account.trades if t["orderId"] in ids},
+                     account.total(account.base), account.min_base_total)
+
+
+def books_agree(sim: ExchangeSimulator, journal: Path, held: float) -> Books:
+    """Assert what every live run must end with; returns the exchange's books.
+
+    No client id reached the exchange twice, no decision executed twice, the bot sold no more
+    than it bought, the ``held`` coins the account had before were never touched, and the
+    journal's fills and position are the exchange's.
+    """
+    books = exchange_books(sim)
+    assert len(books.requests) == len(set(books.requests)), "a client id was sent twice"
+    assert len(books.executed) == len(set(books.executed)), "a decision executed twice"
+    assert books.sold <= books.bought + 1e-9, "the bot sold more than it bought"
+    assert books.lowest_base >= held - 1e-9, "holdings the bot did not buy were sold"
+    kept = Journal.read(journal)
+    try:
+        assert {f.trade_id for f in kept.fills()} == books.trades, "the journal's fills differ"
+        assert kept.position() == pytest.approx(books.base_total - held, abs=1e-9)
+    finally:
+        kept.close()
+    return books
