@@ -286,12 +286,18 @@ class OrderGateway:
                           exchange_id, self.symbol, parse=self._order_state)
 
     def fills(self, order: OrderState) -> list[Fill]:
-        """Every execution of ``order`` (its trades at the exchange), fees included."""
+        """Every execution of ``order`` (its trades at the exchange), fees included; asked
+        again while they do not add up to the order's filled amount (a garbled answer parses
+        into no trades, and an exchange may list trades a moment after the order)."""
         def parse(raw: object) -> list[Fill]:
             if not isinstance(raw, list):
                 raise TypeError("trades are not a list")
-            return [self.fill_of(t, order.client_id, order.side) for t in raw
-                    if str(t.get("order")) == order.exchange_id]
+            fills = [self.fill_of(t, order.client_id, order.side) for t in raw
+                     if str(t.get("order")) == order.exchange_id]
+            if abs(sum(f.amount for f in fills) - order.filled) > 1e-9 * max(order.filled, 1):
+                raise ValueError(f"its trades add up to {sum(f.amount for f in fills):g}, "
+                                 f"the order says {order.filled:g} filled")
+            return fills
 
         return self._read(f"fetch_my_trades of {order.client_id}",
                           self.exchange.fetch_my_trades, self.symbol, None, None,

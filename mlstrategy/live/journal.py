@@ -310,10 +310,13 @@ class Journal:
     def watch_since(self, horizon_s: float = LATE_HORIZON_S) -> int | None:
         """Exchange time (ms) from which executions may still be missing: the decision bar of
         the oldest attempt written in the last ``horizon_s`` seconds that is not provably final
-        (unresolved, open, or absent: an exchange may break its promise); None if none is."""
+        (unresolved, open, or absent: an exchange may break its promise) or whose recorded
+        fills fall short of its filled amount; None if there is none."""
         keys = self._db.execute(
-            f"SELECT intent_key FROM orders WHERE state IN ({','.join('?' * 4)}) AND "
-            "created >= ?", (*UNRESOLVED, OPEN, ABSENT, time.time() - horizon_s)).fetchall()
+            f"SELECT intent_key FROM orders o WHERE created >= ? AND (state IN "
+            f"({','.join('?' * 4)}) OR filled > 1e-12 + (SELECT COALESCE(SUM(amount), 0) "
+            "FROM fills f WHERE f.client_id = o.client_id))",
+            (time.time() - horizon_s, *UNRESOLVED, OPEN, ABSENT)).fetchall()
         return min((key_bar_ms(k) for (k,) in keys), default=None)
 
     def orders_sent_since(self, wall_s: float) -> int:
