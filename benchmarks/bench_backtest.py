@@ -47,7 +47,7 @@ def artifact(tmp_path_factory):
     """A default CatBoost model trained on the real hourly sample."""
     result = train(sample_dataset("btcusd-1h"), FeatureSpec.default(), TrainConfig(folds=2))
     path = save_artifact(tmp_path_factory.mktemp("models"), "bench", result.model,
-                         result.manifest)
+                         result.manifest, training_bars=result.training_bars)
     return load_artifact(path)
 
 

@@ -1,4 +1,5 @@
-"""Atomic file and directory writes: a reader sees the old content or the new, never half.
+"""Atomic file and directory writes: a reader sees the old content or the new, never half;
+and append-only JSON-lines logs whose only possible damage is a torn last line.
 
 Used by the bar store here and by mlstrategy's artifacts and registry (which may import
 datafeeds; never the other way round). Each write goes to a temporary file in the target's
@@ -74,3 +75,26 @@ def staging_directory(parent: Path, name: str) -> Path:
         shutil.rmtree(staging)
     staging.mkdir()
     return staging
+
+
+def append_json_line(path: Path, entry: dict) -> None:
+    """Append one JSON object as a line to ``path`` and fsync it (an append-only log)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """The objects of an append-only JSON-lines log, oldest first ([] when there is none); a
+    last line torn by a crash is left out (every earlier one was fsynced whole)."""
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return entries

@@ -2,11 +2,14 @@
 
 The manifest is one typed dataclass (``Manifest``), written and read here only, with a schema
 version that is checked. Saving assembles the directory under a hidden name (model file,
-manifest, ``metrics.json``, ``feature_importance.png``, ``report.md``) and publishes it with one
-rename, then records the manifest's sha256 in the registry's ``index.json``. Loading refuses,
-each with a one-line reason: an unknown schema or learner kind, a pickle, a model file whose
-sha256 differs, features that now hash differently, a model whose input width is not the
-spec's, and a manifest edited after publishing.
+manifest, ``training_bars.npy``, ``metrics.json``, ``feature_importance.png``, ``report.md``)
+and publishes it with one rename, then records the manifest's sha256 in the registry's
+``index.json``. ``training_bars.npy`` holds the fingerprint of every training bar
+(``datafeeds.fingerprint``: 8 bytes a bar), so a backtest finds them by content whatever the
+file is called. Loading refuses, each with a one-line reason: an unknown schema or learner
+kind, a pickle, a model or fingerprint file whose sha256 differs, features that now hash
+differently, a model whose input width is not the spec's, and a manifest edited after
+publishing.
 """
 from __future__ import annotations
 
@@ -21,15 +24,18 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from datafeeds.atomic import publish_directory, staging_directory, write_json_atomic
+from datafeeds.fingerprint import matches
 from features_numba import KERNEL_VERSION, FeatureSpec
 from mlstrategy.dataset import DatasetInfo
 from mlstrategy.errors import ModelError
 from mlstrategy.labels import LabelSpec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
+TRAINING_BARS = "training_bars.npy"  # sorted unique fingerprints of the training bars
 INDEX = "index.json"  # models_dir/index.json: "name/version" -> manifest sha256 and metrics
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
 _LIBRARIES = ("mlstrategy", "catboost", "scikit-learn", "skops", "xgboost", "numba", "numpy",
@@ -58,11 +64,17 @@ class Learner:
 
 @dataclass(frozen=True)
 class TrainingData(DatasetInfo):
-    """The bars a model was trained on, and where its holdout (its first clean bar) starts."""
+    """The bars a model was trained on, and where its holdout (its first clean bar) starts.
+
+    ``fingerprint_*`` describe ``training_bars.npy``: the fingerprints of the bars before the
+    first clean bar (the training span and its label purge).
+    """
 
     train_bars: list[int]
     holdout_bars: list[int]
     holdout_first_bar: str
+    fingerprint_bars: int
+    fingerprint_sha256: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,11 @@ class Artifact:
     label: LabelSpec
     thresholds: Thresholds
     manifest: Manifest
+    training_bars: np.ndarray  # sorted fingerprints of the training bars
+
+    def is_training_bar(self, bars: pd.DataFrame) -> np.ndarray:
+        """Per bar of ``bars``: whether it is one of this model's training bars (by content)."""
+        return matches(bars, self.training_bars)
 
 
 def sha256_file(path: Path) -> str:
@@ -180,14 +197,15 @@ def _record_in_index(models_dir: Path, ref: str, entry: dict) -> None:
 
 # --- saving -----------------------------------------------------------------------------
 def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
-                  importance: np.ndarray | None = None) -> Path:
+                  training_bars: np.ndarray, importance: np.ndarray | None = None) -> Path:
     """Write the model and its manifest to ``models_dir/name/<version>/`` atomically.
 
     ``draft`` carries the training description (``TrainResult.manifest``: features, label,
     thresholds, learner, data, validation, suspicious); this adds schema, name, version,
     creation time, library versions and the model file's sha256, checks it as a ``Manifest``,
-    and writes ``metrics.json``, ``feature_importance.png`` and ``report.md`` beside it.
-    Returns the published directory.
+    and writes ``training_bars.npy`` (``training_bars``: the sorted fingerprints of the
+    training bars, ``TrainResult.training_bars``), ``metrics.json``,
+    ``feature_importance.png`` and ``report.md`` beside it. Returns the published directory.
     """
     version = draft.get("version") or new_version()
     parent = models_dir / name
@@ -197,7 +215,11 @@ def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
                          "wait a second or pass another --name")
     staging = staging_directory(parent, version)
     model_path = model.save(staging)
+    np.save(staging / TRAINING_BARS, np.asarray(training_bars, dtype=np.uint64),
+            allow_pickle=False)
     body = {k: v for k, v in draft.items() if k != "version"}
+    body["training_data"] = {**body["training_data"], "fingerprint_bars": len(training_bars),
+                             "fingerprint_sha256": sha256_file(staging / TRAINING_BARS)}
     manifest = Manifest.from_dict({
         "schema_version": SCHEMA_VERSION, "name": name, "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -296,7 +318,21 @@ def load_artifact(path: Path) -> Artifact:
                     spec=spec, label=LabelSpec.from_dict(manifest.label),
                     thresholds=Thresholds(enter=float(thresholds["enter"]),
                                           exit=float(thresholds["exit"])),
-                    manifest=manifest)
+                    manifest=manifest, training_bars=_training_bars(path, manifest))
+
+
+def _training_bars(path: Path, manifest: Manifest) -> np.ndarray:
+    """The verified fingerprints of the artifact's training bars."""
+    file = path / TRAINING_BARS
+    if not file.is_file():
+        raise ModelError(f"{file} is missing; the artifact is incomplete, retrain it")
+    if sha256_file(file) != manifest.training_data.fingerprint_sha256:
+        raise ModelError(f"{file}: sha256 differs from the manifest's: the file was modified "
+                         "or corrupted; retrain or restore it")
+    try:
+        return np.load(file, allow_pickle=False)
+    except ValueError as exc:
+        raise ModelError(f"{file} is unreadable ({exc}); retrain the model") from None
 
 
 def _check_unedited(path: Path, manifest: Manifest, sha: str) -> None:

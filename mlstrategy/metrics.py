@@ -4,17 +4,18 @@ each beside the baseline a useless model would reach.
 ML: balanced accuracy, precision, recall, F1, ROC AUC, log loss, Brier; the baseline always
 predicts the majority class (with the base rate as its probability).
 
-Trading: long/flat on the test bars with the one decision rule of ``MLStrategy``
-(``decision.decide``): decided on a bar's close, held from the next open to the open after,
-``cost`` paid per side on every change. Baselines on the same bars and costs: buy-and-hold
-(enter at the first open, hold) and always-long (take the label's trade on every bar, paying
-a round trip each time).
+Trading: the trading engine (``mlstrategy.engine``: ``MLStrategy``'s default rules, trade for
+trade the Cerebro run's) over each test stretch of bars, with the backtest's cash, sizing,
+commission and final mark, and the report's statistics, so a holdout's figures are the
+``backtest``'s on the same bars. Baselines on the same bars and costs: buy-and-hold (the
+report's) and always-long (take the label's trade on every bar, paying a round trip each time).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     balanced_accuracy_score,
     brier_score_loss,
@@ -25,7 +26,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mlstrategy.decision import decide
+from mlstrategy.backtest.stats import bar_returns, observed_periods_per_year, performance
+from mlstrategy.engine import buy_and_hold, run_long_flat
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
@@ -68,53 +70,45 @@ def signal_metrics(proba: np.ndarray, forward: np.ndarray, enter: float) -> dict
             "edge_bps": float((chosen.mean() - forward.mean()) * 1e4)}
 
 
-def _curve_stats(returns: np.ndarray, periods_per_year: float) -> tuple[float, float, float]:
-    """Total return, annualised Sharpe and max drawdown of per-bar simple returns."""
-    if not len(returns):
-        return math.nan, math.nan, math.nan
-    equity = np.cumprod(1.0 + returns)
-    std = returns.std(ddof=1) if len(returns) > 1 else 0.0
-    sharpe = returns.mean() / std * math.sqrt(periods_per_year) if std > 0 else math.nan
-    peak = np.maximum.accumulate(np.concatenate(([1.0], equity)))
-    drawdown = float((1.0 - np.concatenate(([1.0], equity)) / peak).max())
-    return float(equity[-1] - 1.0), float(sharpe), drawdown
+def trading_metrics(bars: pd.DataFrame, blocks: list[tuple[int, int]],
+                    probas: list[np.ndarray], forward: np.ndarray, *, enter: float,
+                    exit_: float, cost: float, cash: float = 100_000.0,
+                    fraction: float = 0.95) -> dict[str, float]:
+    """Trading P(up) over the bar ranges ``blocks`` (``[a, b)`` each, ``probas`` one array per
+    block), with buy-and-hold and always-long beside it (see module doc).
 
-
-def trading_metrics(proba: np.ndarray, opens: np.ndarray, forward: np.ndarray,
-                    blocks: list[np.ndarray], *, enter: float, exit_: float, cost: float,
-                    periods_per_year: float) -> dict[str, float]:
-    """Long/flat trading on ``proba`` over the test ``blocks`` (row indices, contiguous each),
-    with its buy-and-hold and always-long baselines (see module doc).
-
-    ``proba``, ``forward`` are per test row in block order; ``opens`` are the opens of all bars.
+    Each block starts flat with ``cash``; their per-bar returns are chained. One block's figures
+    are exactly a backtest's of those bars with the same settings (annualised by the bars a
+    year they hold); several blocks are annualised by the whole data's.
     """
-    strat, hold, wins, trades, offset = [], [], [], 0, 0
-    for rows in blocks:
-        p = proba[offset:offset + len(rows)]
-        offset += len(rows)
-        usable = rows[rows + 2 < len(opens)]
-        step = opens[usable + 2] / opens[usable + 1] - 1.0  # next open to the open after
-        position, entry_value, value = 0, 1.0, 1.0
-        for i in range(len(usable)):
-            target = decide(p[i], position, enter, exit_, False)
-            paid = cost * abs(target - position)
-            if target and not position:
-                trades += 1
-                entry_value = value
-            elif position and not target:
-                wins.append(value > entry_value)
-            position = target
-            r = position * step[i] - paid
-            value *= 1.0 + r
-            strat.append(r)
-        if len(step):
-            hold.append(np.concatenate(([step[0] - cost], step[1:])))
-    total, sharpe, drawdown = _curve_stats(np.asarray(strat), periods_per_year)
-    hold_total, hold_sharpe, hold_dd = _curve_stats(
-        np.concatenate(hold) if hold else np.empty(0), periods_per_year)
+    strat, hold, pnls = [], [], []
+    for (a, b), proba in zip(blocks, probas, strict=True):
+        stretch = bars.iloc[a:b]
+        closes = stretch["close"].to_numpy()
+        run = run_long_flat(stretch["open"].to_numpy(), closes, proba, enter=enter,
+                            exit_=exit_, cash=cash, commission=cost, fraction=fraction)
+        strat.append(run.marked(closes[-1], cost))
+        hold.append(buy_and_hold(stretch, cash, fraction, cost))
+        pnls.append(run.trade_pnls)
+    single = len(blocks) == 1
+    ppy = observed_periods_per_year(bars.index[blocks[0][0]:blocks[0][1]] if single
+                                    else bars.index)
+    mine, held = (performance(_chained(curves, cash), cash, ppy) for curves in (strat, hold))
+    pnl = np.concatenate(pnls) if pnls else np.empty(0)
+    losses = -pnl[pnl <= 0].sum()
     always = np.exp(forward[~np.isnan(forward)]) - 1.0 - 2 * cost
-    return {"return": total, "sharpe": sharpe, "max_drawdown": drawdown, "trades": trades,
-            "trade_hit_rate": float(np.mean(wins)) if wins else math.nan,
-            "buy_hold_return": hold_total, "buy_hold_sharpe": hold_sharpe,
-            "buy_hold_max_drawdown": hold_dd,
+    return {"return": mine["total_return"], "sharpe": mine["sharpe"],
+            "max_drawdown": mine["max_drawdown"], "trades": int(len(pnl)),
+            "trade_hit_rate": float((pnl > 0).mean()) if len(pnl) else math.nan,
+            "profit_factor": float(pnl[pnl > 0].sum() / losses) if losses > 0 else math.nan,
+            "buy_hold_return": held["total_return"], "buy_hold_sharpe": held["sharpe"],
+            "buy_hold_max_drawdown": held["max_drawdown"],
             "always_long_mean_bps": float(always.mean() * 1e4) if len(always) else math.nan}
+
+
+def _chained(curves: list[np.ndarray], cash: float) -> np.ndarray:
+    """One equity curve from stretches that each started at ``cash`` (the first as it is)."""
+    if len(curves) == 1:
+        return curves[0]
+    returns = np.concatenate([bar_returns(c, cash) for c in curves])
+    return cash * np.cumprod(1.0 + returns)

@@ -2,7 +2,8 @@
 
 The challenger (a newly trained model) and the champion (the production model) are backtested
 on the same recent out-of-sample window, with the same costs: the bars after *both* models'
-training spans (each found by time, see ``backtest.spans``). The challenger is promoted only if
+training spans (``backtest.spans``), by the trading engine (``mlstrategy.engine``, trade for
+trade the Cerebro run of ``backtest`` with the default options). The challenger is promoted only if
 the sanity gate did not flag it and it beats the champion on the metric asked for (net Sharpe
 by default). ``force`` promotes regardless. Every decision, kept or promoted, goes into the
 registry's history with both models' figures.
@@ -12,14 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from mlstrategy.artifact import Artifact
-from mlstrategy.backtest.runner import BacktestConfig, StrategyParams, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.backtest.stats import observed_periods_per_year, performance
 from mlstrategy.dataset import Dataset
+from mlstrategy.engine import run_long_flat
 from mlstrategy.errors import MLStrategyError
+from mlstrategy.inference import batch_probas
 from mlstrategy.registry import ModelRef, artifact_dir, production_ref, promote, record
 
 METRICS = ("sharpe", "total_return", "psr", "cagr")
@@ -39,12 +39,17 @@ class Decision:
 
 
 def _score(dataset: Dataset, artifact: Artifact, start: int, metric: str, cost: float,
-           fraction: float) -> float:
-    config = BacktestConfig(start=start, commission=cost, plot=False,
-                            strategy=StrategyParams(fraction=fraction))
-    sim = simulate(dataset, artifact, config)
-    ppy = observed_periods_per_year(sim.bars.index)
-    value = performance(np.asarray(sim.strategy.values), config.cash, ppy)[metric]
+           fraction: float, cash: float = 100_000.0) -> float:
+    """``metric`` of backtesting ``artifact`` from bar ``start`` with the default strategy,
+    by the trading engine (trade for trade the Cerebro run, marked as a report marks it)."""
+    bars = dataset.bars.iloc[start:]
+    closes = bars["close"].to_numpy()
+    run = run_long_flat(bars["open"].to_numpy(), closes,
+                        batch_probas(dataset.bars, artifact)[start:],
+                        enter=artifact.thresholds.enter, exit_=artifact.thresholds.exit,
+                        cash=cash, commission=cost, fraction=fraction)
+    value = performance(run.marked(closes[-1], cost), cash,
+                        observed_periods_per_year(bars.index))[metric]
     return -math.inf if value is None or math.isnan(value) else float(value)
 
 

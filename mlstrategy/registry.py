@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datafeeds.atomic import write_atomic, write_json_atomic
+from datafeeds.atomic import append_json_line, read_json_lines, write_atomic, write_json_atomic
 from mlstrategy.artifact import (
     MANIFEST,
     Artifact,
@@ -95,28 +94,15 @@ def promote(models_dir: Path, ref: ModelRef, *, action: str = "promoted", reason
 def record(models_dir: Path, action: str, *, new: ModelRef | None, old: ModelRef | None,
            reason: str = "", metrics: dict | None = None) -> None:
     """Append one decision to ``history.jsonl`` (one JSON object per line, fsynced)."""
-    entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "action": action,
-             "new": None if new is None else str(new), "old": None if old is None else str(old),
-             "reason": reason, "metrics": metrics or {}}
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with open(models_dir / HISTORY, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_json_line(models_dir / HISTORY, {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"), "action": action,
+        "new": None if new is None else str(new), "old": None if old is None else str(old),
+        "reason": reason, "metrics": metrics or {}})
 
 
 def history(models_dir: Path) -> list[dict]:
     """Every recorded decision, oldest first (a last line torn by a crash is left out)."""
-    path = models_dir / HISTORY
-    if not path.is_file():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:  # only the last line can be torn (appends are fsynced)
-            break
-    return entries
+    return read_json_lines(models_dir / HISTORY)
 
 
 _CHANGES = ("promoted", "forced", "rollback", "recovered")
@@ -212,21 +198,6 @@ def resolve(models_dir: Path, model: str | None, *, newest_if_no_production: boo
     if not path.is_dir():
         raise ModelError(f"model {ref} not found in {models_dir}/; {NO_MODEL_HINT}")
     return load_artifact(path)
-
-
-def trials_on_same_data(models_dir: Path, artifact: Artifact) -> int:
-    """How many configurations were tried on the same bars as ``artifact`` (itself included):
-    one per model trained on them, or a sweep's number of trials for the model it chose.
-
-    The deflated Sharpe of a backtest discounts the best of that many tries.
-    """
-    sha = artifact.manifest.training_data.sha256
-    count = 0
-    for ref in list_models(models_dir):
-        manifest = read_manifest(models_dir, ref)
-        if manifest.get("training_data", {}).get("sha256") == sha:
-            count += int(manifest.get("validation", {}).get("search", {}).get("trials", 1))
-    return max(count, 1)
 
 
 def read_manifest(models_dir: Path, ref: ModelRef) -> dict:

@@ -6,9 +6,11 @@ holdout is never looked at, so it stays an honest test of the winner. Trials are
 in batches of ``batch`` (one per worker) and told back in order, so the same seed gives the
 same trials, the same best parameters and the same model whether they ran inline, in local
 processes or on a Dask cluster. Every trial's parameters and scores go to
-``sweeps/<market>/<time>/trials.jsonl``; the winner is retrained with the best parameters,
-saved to the market's registry with the number of trials in its manifest (the deflated Sharpe
-of its backtests discounts them), and goes through champion/challenger like any new model.
+``sweeps/<market>/<time>/trials.jsonl`` and to the market's trial ledger
+(``mlstrategy.trials``: the deflated Sharpe of its backtests discounts them all); the console
+shows each trial's CV objective, never a holdout figure. The winner is retrained with the best
+parameters, saved to the market's registry, and goes through champion/challenger like any new
+model.
 
 The search space is the market's ``[market.sweep]`` table: two integers are an integer range,
 two floats a float range (log scale for learning rates and regularisation), anything else a
@@ -30,11 +32,13 @@ from pathlib import Path
 from datafeeds.timeframes import timeframe_delta
 from features_numba import FeatureSpec
 from mlstrategy.artifact import load_artifact, save_artifact
+from mlstrategy.backtest.stats import observed_periods_per_year
 from mlstrategy.cycle.config import CycleConfig, Market, TrainSettings
 from mlstrategy.dataset import store_dataset
 from mlstrategy.errors import ConfigError
 from mlstrategy.promotion import promote_if_better
 from mlstrategy.training import train
+from mlstrategy.trials import Trial, TrialData, identity, record, record_training
 
 OBJECTIVE = "mean net Sharpe of the purged walk-forward folds (after costs)"
 _LOG = {"learning_rate", "l2_leaf_reg", "alpha", "learning_rate_init", "l2_regularization"}
@@ -151,6 +155,9 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
     distributions = space(market)
     dataset = store_dataset(config.store, market.source, market.symbol, market.timeframe)
     sha256 = dataset.info.sha256
+    data = TrialData.of(dataset.bars, market.symbol, market.timeframe,  # for the ledger
+                        dataset.info.source)
+    ppy = observed_periods_per_year(dataset.bars.index)
     study = optuna.create_study(direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     folder = config.sweeps_dir / market.name / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -170,7 +177,11 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
             done.append(outcome)
             with open(folder / "trials.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(outcome) + "\n")
-            say(f"trial {outcome['number']}: {outcome['value']}  {outcome['params']}")
+            record(config.registry(market), Trial(
+                "sweep", identity(market=market.name, params=outcome["params"]), data,
+                outcome["value"], ppy, f"sweep {folder.name} trial {outcome['number']}"))
+            shown = "failed" if outcome["value"] is None else f"{outcome['value']:.4f}"
+            say(f"trial {outcome['number']}: CV objective {shown}  {outcome['params']}")
     scored = [t for t in done if t["value"] is not None]
     if not scored:
         raise ConfigError(f"sweep of {market.name}: no trial could be scored; see "
@@ -182,7 +193,8 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
     result = _train(dataset, market, _settings(market.train, best["params"]), threads)
     result.manifest["validation"]["search"] = search
     path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
-                         importance=result.importance)
+                         training_bars=result.training_bars, importance=result.importance)
+    record_training(config.registry(market), load_artifact(path), dataset)
     decision = promote_if_better(config.registry(market), dataset, load_artifact(path),
                                  metric=market.train.promote_metric, cost=market.train.cost)
     (folder / "best.json").write_text(json.dumps(

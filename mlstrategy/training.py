@@ -16,17 +16,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
+from datafeeds.fingerprint import fingerprint_set
 from features_numba import KERNEL_VERSION, FeatureSpec, compute_features
 from mlstrategy.artifact import Thresholds
-from mlstrategy.backtest.stats import observed_periods_per_year
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import MLStrategyError
-from mlstrategy.gate import sanity_flags
+from mlstrategy.gate import GateLimits, feature_aucs, sanity_flags
 from mlstrategy.labels import Labels, LabelSpec, labels_of
 from mlstrategy.metrics import classification_metrics, signal_metrics, trading_metrics
 from mlstrategy.models import model_class, parse_params
-from mlstrategy.splits import Fold, Split, clean_train, holdout_split, splits
+from mlstrategy.splits import Fold, clean_train, holdout_split, splits
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class TrainConfig:
     cost: float = 0.001  # per side, for the trading metrics
     early_stopping_fraction: float = 0.15  # later slice of training rows that early stops
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    gate: GateLimits = field(default_factory=GateLimits)
 
     def model_params(self) -> object:
         """The params dataclass of ``model`` (its defaults unless given)."""
@@ -86,6 +88,7 @@ class TrainResult:
     manifest: dict
     importance: np.ndarray
     flags: list[str]
+    training_bars: np.ndarray  # fingerprints of the bars before the holdout (the artifact's)
 
 
 def _fit(config: TrainConfig, x: np.ndarray, labels: Labels, rows: np.ndarray) -> object:
@@ -109,18 +112,17 @@ def _thresholds(proba: np.ndarray, quantile: float) -> tuple[float, float]:
     return float(np.quantile(proba, quantile)), float(np.quantile(proba, 0.5))
 
 
-def _blocks(split: Split) -> list[np.ndarray]:
-    return [split.test[(split.test >= a) & (split.test < b)] for a, b in split.blocks]
-
-
 def _evaluate(model: object, x: np.ndarray, labels: Labels, test: np.ndarray,
-              blocks: list[np.ndarray], opens: np.ndarray, enter: float, exit_: float,
-              config: TrainConfig, ppy: float) -> tuple[dict, np.ndarray]:
+              blocks: list[tuple[int, int]], bars: pd.DataFrame, enter: float, exit_: float,
+              config: TrainConfig) -> tuple[dict, np.ndarray]:
+    """ML metrics on the labelled ``test`` rows; trading metrics over every bar of the
+    ``blocks`` (a trade needs no label), as a backtest trades them."""
     proba = model.predict_proba(x[test])
     metrics = classification_metrics(labels.y[test], proba)
     metrics.update(signal_metrics(proba, labels.forward[test], enter))
-    metrics.update(trading_metrics(proba, opens, labels.forward[test], blocks, enter=enter,
-                                   exit_=exit_, cost=config.cost, periods_per_year=ppy))
+    metrics.update(trading_metrics(bars, blocks, [model.predict_proba(x[a:b]) for a, b in blocks],
+                                   labels.forward[test], enter=enter, exit_=exit_,
+                                   cost=config.cost))
     metrics.update({"enter": enter, "exit": exit_})
     return metrics, proba
 
@@ -146,8 +148,6 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
     say(f"features: {len(spec)} columns over {n} bars (warm-up {spec.warmup})")
     x = compute_features(bars, spec, threads=config.threads)
     labels = labels_of(bars, config.label)
-    opens = bars["open"].to_numpy()
-    ppy = observed_periods_per_year(bars.index)
     embargo = config.label.overlap if config.embargo is None else config.embargo
     holdout = holdout_split(n, config.test_fraction, config.label.overlap)
     usable = np.flatnonzero((np.arange(n) >= spec.warmup) & ~np.isnan(labels.y))
@@ -167,8 +167,8 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             f"{len(split.test)} rows")
         model = _fit(config, x, labels, split.train)
         enter, exit_ = _thresholds(model.predict_proba(x[split.train]), config.enter_quantile)
-        metrics, proba = _evaluate(model, x, labels, split.test, _blocks(split), opens, enter,
-                                   exit_, config, ppy)
+        metrics, proba = _evaluate(model, x, labels, split.test, list(split.blocks), bars,
+                                   enter, exit_, config)
         fold_metrics.append({"fold": k, "name": split.name, "train_rows": len(split.train),
                              "test_blocks": [list(b) for b in split.blocks], **metrics})
         oof.append(proba)
@@ -177,11 +177,10 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
     thresholds = Thresholds(enter=enter, exit=exit_)
     say(f"final model: train {len(train_rows)} rows; holdout from bar {holdout.test_start}")
     model = _fit(config, x, labels, train_rows)
-    holdout_metrics, _ = _evaluate(model, x, labels, holdout_rows, [holdout_rows], opens,
-                                   enter, exit_, config, ppy)
-    flags = sanity_flags(fold_metrics, holdout_metrics)
-    for flag in flags:
-        log.warning("sanity gate: %s", flag)
+    holdout_metrics, _ = _evaluate(model, x, labels, holdout_rows, [(holdout.test_start, n)],
+                                   bars, enter, exit_, config)
+    singles = feature_aucs(x[train_rows], labels.y[train_rows], list(spec.names))
+    flags = sanity_flags(fold_metrics, holdout_metrics, singles, config.gate)
     importance = model.feature_importance(x[train_rows], labels.y[train_rows])
     manifest = {
         "features": {"spec": spec.to_dict(), "hash": spec.hash, "names": list(spec.names),
@@ -203,8 +202,10 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             "purge": "each label's reach", "purge_bars": config.label.overlap,
             "embargo_bars": embargo, "test_fraction": config.test_fraction,
             "cost_per_side": config.cost, "folds": fold_metrics, "holdout": holdout_metrics,
+            "gate": asdict(config.gate), "single_feature_auc": dict(
+                sorted(singles.items(), key=lambda item: -item[1])),
         },
         "suspicious": flags,
     }
     return TrainResult(model, thresholds, holdout, fold_metrics, holdout_metrics, manifest,
-                       importance, flags)
+                       importance, flags, fingerprint_set(bars.iloc[:holdout.test_start]))

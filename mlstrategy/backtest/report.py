@@ -1,7 +1,8 @@
 """The backtest report: what was traded, how it did against buy-and-hold, and whether it could
 be luck. Written to ``reports/<name>/<version>/``:
 
-- ``backtest.json``: ``in_sample`` and warnings first; strategy and buy-and-hold rows (return,
+- ``backtest.json``: ``in_sample`` and warnings first (the model's sanity-gate flags among
+  them, and in ``model_flags``); strategy and buy-and-hold rows (return,
   CAGR, volatility, Sharpe, max drawdown) on the same bars and costs; fees, exposure, turnover;
   trade statistics (win rate, profit factor, SQN); significance (probabilistic and deflated
   Sharpe with the number of trials, a bootstrap 95% interval of the Sharpe, the trade count);
@@ -10,6 +11,9 @@ be luck. Written to ``reports/<name>/<version>/``:
 - ``equity.png``: the strategy against buy-and-hold, drawdown below;
 - ``backtest.png``: backtrader's own plot (when asked).
 
+Costs are always against the trader: commission on every fill, slippage in full, shorts
+paying ``borrow_rate``, and a position still open at the end (the strategy's, and
+buy-and-hold's) is marked net of what selling it would cost (``final_exit_cost``).
 Annualisation uses the bars a year the traded data actually holds, unless the market's
 calendar is given (``periods_per_year``).
 """
@@ -29,6 +33,8 @@ from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.plots import plot_backtrader, plot_equity
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, probas_of
 from mlstrategy.backtest.stats import observed_periods_per_year, performance
+from mlstrategy.engine import buy_and_hold, exit_cost
+from mlstrategy.trials import Deflation, Trial, TrialData, deflation, evaluation_identity, record
 
 _TRADE_COLUMNS = ("data", "side", "entry_time", "entry_price", "exit_time", "exit_price",
                   "size", "fees", "pnl", "pnl_net", "bars_held")
@@ -59,18 +65,16 @@ def plain(value: object) -> object:
     return value
 
 
-def buy_and_hold(bars: pd.DataFrame, cash: float, fraction: float,
-                 commission: float) -> np.ndarray:
-    """Value after each bar of buying ``fraction`` of ``cash`` at the second bar's open (as
-    the strategy's first possible fill) with the same commission, and holding."""
-    values = np.full(len(bars), float(cash))
-    if len(bars) < 2:
-        return values
-    price = bars["open"].iloc[1]
-    units = fraction * cash / (price * (1 + commission))
-    left = cash - units * price * (1 + commission)
-    values[1:] = left + units * bars["close"].to_numpy()[1:]
-    return values
+def marked_values(sim: Simulation, config: BacktestConfig) -> tuple[np.ndarray, float]:
+    """The strategy's value after each bar, the last one net of closing what is still open
+    (its exit fee and slippage, at the last close), and that cost."""
+    values = np.asarray(sim.strategy.values, dtype=np.float64).copy()
+    strategy = sim.strategy
+    cost = sum(exit_cost(strategy.getposition(data).size, float(data.close[0]),
+                         config.commission, config.slippage) for data in strategy.datas)
+    if len(values):
+        values[-1] -= cost
+    return values, cost
 
 
 def bt_iso(num: float) -> str:
@@ -109,14 +113,18 @@ def trade_stats(trades: list[dict]) -> dict:
 
 
 def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
-                 hold_values: np.ndarray, extra: dict | None = None) -> dict:
+                 hold_values: np.ndarray, extra: dict | None = None,
+                 deflation: Deflation | None = None) -> dict:
     """The report of a simulation (see module doc) beside buy-and-hold's value after each
-    bar (``buy_and_hold``), with ``extra`` sections appended."""
+    bar (``buy_and_hold``), with ``extra`` sections appended; the deflated Sharpe discounts
+    ``deflation`` (from the trial ledger), else ``config.trials`` tries."""
     strategy, bars = sim.strategy, sim.bars
-    values = np.asarray(strategy.values, dtype=np.float64)
+    values, closing = marked_values(sim, config)
     observed = observed_periods_per_year(bars.index)
     ppy = config.periods_per_year or observed
-    strat = performance(values, config.cash, ppy, trials=config.trials)
+    deflation = deflation or Deflation(config.trials, None)
+    strat = performance(values, config.cash, ppy, trials=deflation.trials,
+                        trial_variance=deflation.variance)
     hold = performance(hold_values, config.cash, ppy)
     executions = strategy.executions
     traded_value = sum(e["value"] for e in executions)
@@ -128,15 +136,20 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
         "turnover": traded_value / float(values.mean()) if len(values) else math.nan,
         "turnover_per_year": traded_value / float(values.mean()) / years
         if len(values) and years > 0 else math.nan,
-        "fills": len(executions)})
+        "fills": len(executions), "final_exit_cost": closing})
     hold.update({"final_value": float(hold_values[-1]), "trades": 1, "exposure": 1.0})
     strat.update(trade_stats(strategy.trades))
     info = sim.span
     probas = probas_of(sim)
     analyzers = {a.__class__.__name__: a.get_analysis() for a in strategy.analyzers}
+    flags = list(artifact.manifest.suspicious)
+    first = 1 if info.in_sample else 0  # the IN-SAMPLE warning stays the very first
+    warnings = [*info.warnings[:first], *(f"MODEL FLAGGED by the sanity gate: {f}"
+                                          for f in flags), *info.warnings[first:]]
     return plain({
         "in_sample": info.in_sample,
-        "warnings": info.warnings,
+        "warnings": warnings,
+        "model_flags": flags,
         "model": {"name": artifact.name, "version": artifact.version,
                   "path": str(artifact.path), "thresholds": {"enter": strategy.enter,
                                                              "exit": strategy.exit}},
@@ -150,7 +163,11 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
                           "source": "given" if config.periods_per_year else "observed bars"},
         "summary": {"strategy": strat, "buy_and_hold": hold},
         "significance": {"sharpe": strat["sharpe"], "psr": strat["psr"], "dsr": strat["dsr"],
-                         "trials": config.trials,
+                         "trials": deflation.trials,
+                         "trials_counted_from": "the trial ledger" if deflation.sharpes
+                         else "the configuration",
+                         "sharpe_variance_from": "the trials' Sharpes"
+                         if deflation.variance is not None else "this Sharpe's estimate",
                          "sharpe_needed_for_dsr": strat["sharpe_needed_for_dsr"],
                          "sharpe_ci95": strat["sharpe_ci95"], "trades": len(strategy.trades)},
         "orders": {"fills": len(executions), "refused": strategy.refused},
@@ -161,10 +178,19 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
 
 
 def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
-                 out_dir: Path, extra: dict | None = None) -> BacktestResult:
-    """Build the report and write every file of it into ``out_dir``."""
-    hold = buy_and_hold(sim.bars, config.cash, config.strategy.fraction, config.commission)
-    report = build_report(sim, artifact, config, hold, extra)
+                 out_dir: Path, extra: dict | None = None, *, ledger: Path | None = None,
+                 kind: str = "backtest", **identity: object) -> BacktestResult:
+    """Build the report and write every file of it into ``out_dir``.
+
+    With ``ledger`` (a registry directory) the run is first recorded there as a trial of
+    ``kind`` (``identity``: what else makes it distinct, e.g. a walk-forward's window), and
+    its deflated Sharpe counts the ledger's trials on overlapping data.
+    """
+    deflation = record_run(ledger, sim, artifact, config, kind, identity) \
+        if ledger is not None else None
+    hold = buy_and_hold(sim.bars, config.cash, config.strategy.fraction, config.commission,
+                        config.slippage)
+    report = build_report(sim, artifact, config, hold, extra, deflation)
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / "backtest.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -175,7 +201,7 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
         writer.writerows({**{k: t[k] for k in _TRADE_COLUMNS},
                           "entry_time": bt_iso(t["entry_time"]),
                           "exit_time": bt_iso(t["exit_time"])} for t in sim.strategy.trades)
-    equity_path = plot_equity(sim.bars.index, np.asarray(sim.strategy.values), hold,
+    equity_path = plot_equity(sim.bars.index, marked_values(sim, config)[0], hold,
                               config.cash, out_dir / "equity.png",
                               title=f"{artifact.name}/{artifact.version}"
                                     + ("  (IN-SAMPLE)" if sim.span.in_sample else ""))
@@ -184,11 +210,28 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
                           probas_of(sim))
 
 
+def record_run(ledger: Path, sim: Simulation, artifact: Artifact, config: BacktestConfig,
+               kind: str, more: dict) -> Deflation:
+    """Record this run in the trial ledger; what its deflated Sharpe must then discount."""
+    values, _ = marked_values(sim, config)
+    ppy = config.periods_per_year or observed_periods_per_year(sim.bars.index)
+    data = TrialData.of(sim.bars, sim.info.symbol, sim.timeframe, sim.info.source)
+    ref = f"{artifact.name}/{artifact.version}"
+    costs = (config.commission, config.slippage, config.borrow_rate)
+    record(ledger, Trial(kind, evaluation_identity(ref, config.strategy, sim.strategy.enter,
+                                                   sim.strategy.exit, costs, **more),
+                         data, performance(values, config.cash, ppy)["sharpe"], ppy, ref))
+    return deflation(ledger, sim.bars, data, ppy)
+
+
 def summary_lines(report: dict) -> list[str]:
     """The table printed at the end of a backtest."""
     rows = report["summary"]
-    lines = [f"{'':<14}{'return':>10}{'CAGR':>9}{'Sharpe':>8}{'max DD':>8}{'trades':>8}"
-             f"{'fees':>11}{'exposure':>10}"]
+    flags = report["model_flags"]
+    lines = [f"MODEL FLAGGED by the sanity gate ({len(flags)}): {'; '.join(flags)}"] \
+        if flags else []
+    lines.append(f"{'':<14}{'return':>10}{'CAGR':>9}{'Sharpe':>8}{'max DD':>8}{'trades':>8}"
+                 f"{'fees':>11}{'exposure':>10}")
     for name, key in (("strategy", "strategy"), ("buy & hold", "buy_and_hold")):
         r = rows[key]
         lines.append(f"{name:<14}{_pct(r['total_return']):>10}{_pct(r['cagr']):>9}"

@@ -26,6 +26,7 @@ from mlstrategy.backtest.spans import Span, trading_span
 from mlstrategy.dataset import Dataset, DatasetInfo
 from mlstrategy.inference import batch_probas
 from mlstrategy.strategy import MLStrategy
+from mlstrategy.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
 ANALYZERS = {"trades": bt.analyzers.TradeAnalyzer, "sqn": bt.analyzers.SQN,
@@ -34,30 +35,13 @@ ANALYZERS = {"trades": bt.analyzers.TradeAnalyzer, "sqn": bt.analyzers.SQN,
 
 
 @dataclass(frozen=True)
-class StrategyParams:
-    """``MLStrategy``'s trading parameters (thresholds None: the model's own)."""
-
-    enter: float | None = None
-    exit: float | None = None
-    allow_short: bool = False
-    sizing: str = "fraction"
-    fraction: float = 0.95
-    units: float = 1.0
-    vol_target: float = 0.01
-    atr_period: int = 14
-    stop_loss: float | None = None
-    take_profit: float | None = None
-    max_bars_held: int | None = None
-    cooldown: int = 0
-
-
-@dataclass(frozen=True)
 class BacktestConfig:
     """Broker, span and reporting settings of a backtest."""
 
     cash: float = 100_000.0
     commission: float = 0.001  # per side, fraction of traded value (10 bps)
-    slippage: float = 0.0  # fraction of price, against us
+    slippage: float = 0.0  # fraction of price, always against us, in full
+    borrow_rate: float = 0.0  # annual, on the value of short positions (per calendar day)
     start: int | None = None  # first bar traded; None: the first bar the model never saw
     allow_in_sample: bool = False
     strategy: StrategyParams = field(default_factory=StrategyParams)
@@ -65,7 +49,7 @@ class BacktestConfig:
     plot: bool = True
     analyzers: bool = False  # also run backtrader's analyzers (their results in the report)
     periods_per_year: float | None = None  # None: as observed in the traded bars
-    trials: int = 1  # models and configurations tried (deflated Sharpe)
+    trials: int = 1  # configurations tried on these bars, when no trial ledger is given
 
 
 @dataclass(frozen=True)
@@ -114,12 +98,15 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
                         history=bars.iloc[:span.start] if config.streaming else None,
                         **asdict(config.strategy))
     cerebro.broker.setcash(config.cash)
-    cerebro.broker.setcommission(commission=config.commission)
+    # shorts pay ``borrow_rate`` a year on their value, accrued per calendar day held
+    cerebro.broker.setcommission(commission=config.commission, interest=config.borrow_rate,
+                                 interest_long=False)
     # cash is checked when an order fills (at the next open), not also when it is sent:
     # the same orders are refused (Margin), at half the cost per order
     cerebro.broker.set_checksubmit(False)
-    if config.slippage:
-        cerebro.broker.set_slippage_perc(config.slippage)
+    if config.slippage:  # in full, beyond the bar's range if need be (slip_out): never capped
+        cerebro.broker.set_slippage_perc(config.slippage, slip_open=True, slip_limit=True,
+                                         slip_match=True, slip_out=True)
     if config.analyzers:  # each costs per bar or per trade; the report computes its own
         days = traded.index.normalize().nunique()
         years = (traded.index[-1] - traded.index[0]).days / 365.25 or 1.0
@@ -141,8 +128,10 @@ def probas_of(simulation: Simulation) -> np.ndarray:
 
 
 def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
-                 out_dir: Path):
-    """Backtest and write the report files to ``out_dir`` (see ``backtest.report``)."""
+                 out_dir: Path, *, ledger: Path | None = None):
+    """Backtest and write the report files to ``out_dir`` (see ``backtest.report``); with
+    ``ledger``, record it there as a trial and deflate its Sharpe by the ledger's."""
     from mlstrategy.backtest.report import write_report
 
-    return write_report(simulate(dataset, artifact, config), artifact, config, out_dir)
+    return write_report(simulate(dataset, artifact, config), artifact, config, out_dir,
+                        ledger=ledger)

@@ -4,7 +4,8 @@ Per-bar simple returns of the portfolio value, annualised by the bars a year hol
 from the data unless a market calendar says otherwise). Significance after Bailey and López de
 Prado: the probabilistic Sharpe ratio (the chance the true Sharpe is above 0 given the track
 record's length, skew and kurtosis), the deflated Sharpe ratio (the same against the best
-Sharpe expected from ``trials`` tries of pure noise), and a block-bootstrap 95% interval.
+Sharpe expected from ``trials`` tries of pure noise, whose Sharpes vary as the trials of the
+ledger did, ``mlstrategy.trials``), and a block-bootstrap 95% interval.
 """
 from __future__ import annotations
 
@@ -60,6 +61,14 @@ def expected_max_sharpe(trials: int, variance: float) -> float:
                                   + _EULER_GAMMA * norm.ppf(1 - 1 / (trials * math.e)))
 
 
+def deflated_sharpe(sharpe: float, n: int, skew: float, kurt: float, trials: int,
+                    variance: float) -> float:
+    """P(true per-bar Sharpe > the best of ``trials`` skill-less tries), Bailey and López de
+    Prado (2014), eq. 1: PSR against ``expected_max_sharpe(trials, variance)``, ``variance``
+    being V[SR_n] of the trials' per-bar Sharpe ratios."""
+    return probabilistic_sharpe(sharpe, n, skew, kurt, expected_max_sharpe(trials, variance))
+
+
 def bootstrap_sharpe_interval(r: np.ndarray, periods_per_year: float, *, resamples: int = 1000,
                               seed: int = 0) -> tuple[float, float]:
     """95% interval of the annualised Sharpe by a circular block bootstrap (keeps runs)."""
@@ -82,7 +91,7 @@ def bootstrap_sharpe_interval(r: np.ndarray, periods_per_year: float, *, resampl
 
 
 def performance(values: np.ndarray, start_value: float, periods_per_year: float, *,
-                trials: int = 1) -> dict[str, float]:
+                trials: int = 1, trial_variance: float | None = None) -> dict[str, float]:
     """Return, risk and significance of an equity curve (one value per bar).
 
     Parameters
@@ -94,7 +103,11 @@ def performance(values: np.ndarray, start_value: float, periods_per_year: float,
     periods_per_year : float
         Bars in a year, for annualising.
     trials : int
-        Strategies and configurations tried before this one (for the deflated Sharpe).
+        Strategies and configurations tried on these bars, this one included (for the
+        deflated Sharpe).
+    trial_variance : float, optional
+        Variance of those trials' per-bar Sharpe ratios (V[SR_n]); default the variance of
+        this curve's Sharpe estimate.
     """
     r = bar_returns(np.asarray(values, dtype=np.float64), start_value)
     n = len(r)
@@ -104,7 +117,8 @@ def performance(values: np.ndarray, start_value: float, periods_per_year: float,
     drawdown = 1.0 - np.concatenate(([start_value], values)) / peak
     years = n / periods_per_year if periods_per_year > 0 else math.nan
     total = float(values[-1] / start_value - 1.0) if n else math.nan
-    variance = (1 - skew * sharpe + (kurt - 1) / 4 * sharpe ** 2) / (n - 1) \
+    variance = trial_variance if trial_variance is not None else \
+        (1 - skew * sharpe + (kurt - 1) / 4 * sharpe ** 2) / (n - 1) \
         if n > 1 and math.isfinite(sharpe) else math.nan
     deflated_bar = expected_max_sharpe(trials, variance) if math.isfinite(variance) else math.nan
     lo, hi = bootstrap_sharpe_interval(r, periods_per_year)
@@ -117,7 +131,8 @@ def performance(values: np.ndarray, start_value: float, periods_per_year: float,
         "sharpe": sharpe * root,
         "max_drawdown": float(drawdown.max()),
         "psr": probabilistic_sharpe(sharpe, n, skew, kurt),
-        "dsr": probabilistic_sharpe(sharpe, n, skew, kurt, deflated_bar),
+        "dsr": deflated_sharpe(sharpe, n, skew, kurt, trials, variance)
+        if math.isfinite(variance) else math.nan,
         "sharpe_needed_for_dsr": deflated_bar * root if math.isfinite(deflated_bar)
         else math.nan,
         "sharpe_ci95": [lo, hi],

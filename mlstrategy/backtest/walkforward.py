@@ -19,7 +19,7 @@ import numpy as np
 from datafeeds.bt.dates import num2ns
 from features_numba import compute_features
 from mlstrategy.artifact import Artifact
-from mlstrategy.backtest.report import BacktestResult, write_report
+from mlstrategy.backtest.report import BacktestResult, marked_values, write_report
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.dataset import Dataset
@@ -48,7 +48,7 @@ def training_config(artifact: Artifact) -> TrainConfig:
 
 
 def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
-                     out_dir: Path, *, every: int,
+                     out_dir: Path, *, every: int, ledger: Path | None = None,
                      progress: Callable[[str], None] | None = None) -> BacktestResult:
     """Retrain every ``every`` bars and trade each window with its own model (module doc)."""
     say = progress or log.info
@@ -80,7 +80,7 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
                         "holdout_auc": result.holdout_metrics.get("auc"),
                         "window_auc": metrics.get("auc")})
     sim = simulate(dataset, artifact, config, lines=lines)
-    values = np.asarray(sim.strategy.values)
+    values = marked_values(sim, config)[0]
     for window in windows:
         lo, hi = window["bars"][0] - start, window["bars"][1] - start
         before = config.cash if lo == 0 else values[lo - 1]
@@ -89,7 +89,8 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
     return write_report(sim, artifact, config, out_dir,
                         extra={"walk_forward": {"every": every, "windows": windows,
                                                 "settings": "the manifest's training "
-                                                            "settings, retrained per window"}})
+                                                            "settings, retrained per window"}},
+                        ledger=ledger, kind="walk_forward", retrain_every=every)
 
 
 def _fill_bars(sim: Simulation) -> list[int]:

@@ -23,7 +23,11 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
 @click.option("--commission", type=click.FloatRange(0.0, 0.1), default=0.001,
               show_default=True, help="Commission per side as a fraction of traded value.")
 @click.option("--slippage", type=click.FloatRange(0.0, 0.1), default=0.0, show_default=True,
-              help="Slippage as a fraction of price, always against the order.")
+              help="Slippage as a fraction of price, always against the order and in full "
+                   "(beyond the bar's high or low if need be).")
+@click.option("--borrow-rate", type=click.FloatRange(0.0, 5.0), default=0.0,
+              show_default=True, help="Annual rate shorts pay on their value, per calendar "
+              "day held (e.g. 0.05 for 5%%).")
 @click.option("--enter", type=click.FloatRange(0.0, 1.0), help="P(up) to go long "
               "(default: the model's threshold).")
 @click.option("--exit", "exit_", type=click.FloatRange(0.0, 1.0), help="P(up) below which a "
@@ -67,6 +71,7 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
 @debug_option
 def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int | None,
              allow_in_sample: bool, cash: float, commission: float, slippage: float,
+             borrow_rate: float,
              enter: float | None, exit_: float | None, allow_short: bool, sizing: str,
              fraction: float, units: float, vol_target: float, stop_loss: float | None,
              take_profit: float | None, max_bars_held: int | None, cooldown: int,
@@ -82,7 +87,7 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     """
     from mlstrategy.backtest.report import summary_lines
     from mlstrategy.backtest.runner import BacktestConfig, StrategyParams, run_backtest
-    from mlstrategy.registry import resolve, trials_on_same_data
+    from mlstrategy.registry import resolve
 
     artifact = resolve(models_dir, model, newest_if_no_production=True)
     dataset = data.trained_on(artifact.manifest.training_data.source,
@@ -91,11 +96,11 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
                             fraction=fraction, units=units, vol_target=vol_target,
                             stop_loss=stop_loss, take_profit=take_profit,
                             max_bars_held=max_bars_held, cooldown=cooldown)
-    config = BacktestConfig(cash=cash, commission=commission, slippage=slippage, start=start,
+    config = BacktestConfig(cash=cash, commission=commission, slippage=slippage,
+                            borrow_rate=borrow_rate, start=start,
                             allow_in_sample=allow_in_sample, strategy=params,
                             streaming=streaming, plot=plot, analyzers=analyzers,
-                            periods_per_year=periods_per_year,
-                            trials=trials_on_same_data(models_dir, artifact))
+                            periods_per_year=periods_per_year)
     out = out_dir or Path("reports") / artifact.name / artifact.version
     click.echo(f"model: {artifact.name}/{artifact.version}  data: {dataset.info.source} "
                f"{dataset.info.symbol} {dataset.info.timeframe}")
@@ -103,9 +108,10 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
         from mlstrategy.backtest.walkforward import run_walk_forward
 
         result = run_walk_forward(dataset, artifact, config, out, every=retrain_every,
+                                  ledger=models_dir,
                                   progress=lambda msg: click.echo(f"  {msg}", err=True))
     else:
-        result = run_backtest(dataset, artifact, config, out)
+        result = run_backtest(dataset, artifact, config, out, ledger=models_dir)
     report = result.report
     for warning in report["warnings"]:
         click.echo(f"warning: {warning}", err=True)

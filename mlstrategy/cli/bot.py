@@ -179,6 +179,9 @@ def _summary(result, log_json: bool) -> None:
     start, end = s["start_equity"], s["end_equity"]
     change = "" if not start or end is None else f" ({(end / start - 1) * 100:+.2f}%)"
     click.echo("summary:")
+    if s["model_flags"]:
+        click.echo(f"  MODEL FLAGGED by the sanity gate ({len(s['model_flags'])}): "
+                   f"{'; '.join(s['model_flags'])}")
     click.echo(f"  model {s['model']}; bars {s['history_bars']} warm-up + "
                f"{s['bars'] - s['history_bars']} traded ({s['live_bars']} LIVE), "
                f"{s['first_bar'] or '-'} .. {s['last_bar'] or '-'}")

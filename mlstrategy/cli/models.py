@@ -91,3 +91,22 @@ def history_cmd(models_dir: Path) -> None:
     for entry in history(models_dir):
         click.echo(f"{entry['time']}  {entry['action']:<9} {entry['new']} (was "
                    f"{entry['old']}): {entry['reason']}")
+
+
+@models.command("trials")
+@models_dir_option
+def trials_cmd(models_dir: Path) -> None:
+    """Every evaluation recorded in the trial ledger (trainings, backtests with distinct
+    options, walk-forwards, sweep trials), oldest first: what a deflated Sharpe counts."""
+    from mlstrategy.trials import LEDGER, read
+
+    recorded = read(models_dir)
+    if not recorded:
+        click.echo(f"no trials in {models_dir / LEDGER} (training and backtests record them)")
+        return
+    for t in recorded:
+        d = t.data
+        click.echo(f"{t.time}  {t.kind:<12} {t.identity}  Sharpe {_fmt(t.sharpe):>7}  "
+                   f"{d.symbol} {d.timeframe} {d.first_bar[:10]} .. {d.last_bar[:10]} "
+                   f"({d.rows} bars)  {t.source}")
+    click.echo(f"{len(recorded)} recorded, {len({t.identity for t in recorded})} distinct")

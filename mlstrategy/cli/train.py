@@ -88,6 +88,15 @@ class TrainProgress:
               "out-of-fold probabilities; exit below their median.")
 @click.option("--cost", type=click.FloatRange(0.0, 0.1), default=0.001, show_default=True,
               help="Cost per side for the trading metrics and the promotion backtest.")
+@click.option("--gate-max-sharpe", type=click.FloatRange(min=0.0), default=3.0,
+              show_default=True, help="Sanity gate: flag an annualised net Sharpe above this "
+              "on any fold or the holdout.")
+@click.option("--gate-max-feature-auc", type=click.FloatRange(0.5, 1.0), default=0.60,
+              show_default=True, help="Sanity gate: flag any single feature that predicts "
+              "the label alone with this AUC (either way round) on the training rows.")
+@click.option("--gate-max-profit-factor", type=click.FloatRange(min=1.0), default=2.5,
+              show_default=True, help="Sanity gate: flag a profit factor above this over 20+ "
+              "trades on any fold or the holdout.")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the learner and "
               "the feature columns (default: all cores).")
 @click.option("--seed", type=int, help="Random seed (same data + seed = byte-identical model "
@@ -107,6 +116,7 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
           horizon: int, label_threshold: float, drop_flat: bool, take_profit: float,
           stop_loss: float, vol: str, cv: str, folds: int, test_groups: int,
           embargo: int | None, test_fraction: float, enter_quantile: float, cost: float,
+          gate_max_sharpe: float, gate_max_feature_auc: float, gate_max_profit_factor: float,
           threads: int | None, seed: int | None, promote: bool, promote_metric: str,
           force: bool, as_json: bool) -> None:
     """Train a model on market history, validate it without leakage, save it, promote it.
@@ -122,12 +132,14 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
     from datafeeds.timeframes import timeframe_delta
     from features_numba import FeatureSpec
     from mlstrategy.artifact import load_artifact, save_artifact
+    from mlstrategy.gate import GateLimits
     from mlstrategy.labels import LabelSpec
     from mlstrategy.model_report import fold_table
     from mlstrategy.models import parse_params
     from mlstrategy.models.params import split_pairs
     from mlstrategy.training import TrainConfig
     from mlstrategy.training import train as train_model
+    from mlstrategy.trials import record_training
 
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     dataset = data.load()
@@ -142,7 +154,9 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
                         vol=vol),
         model=kind, params=parse_params(kind, values), cv=cv, folds=folds,
         test_groups=test_groups, embargo=embargo, test_fraction=test_fraction,
-        enter_quantile=enter_quantile, cost=cost, threads=threads or os.cpu_count() or 1)
+        enter_quantile=enter_quantile, cost=cost, threads=threads or os.cpu_count() or 1,
+        gate=GateLimits(max_sharpe=gate_max_sharpe, max_feature_auc=gate_max_feature_auc,
+                        max_profit_factor=gate_max_profit_factor))
     info = dataset.info
     say(f"data: {info.source} {info.symbol} {info.timeframe}, {info.rows} bars "
         f"{info.first_bar} .. {info.last_bar}; model {kind}, cv {cv}")
@@ -153,7 +167,8 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
         click.echo(f"WARNING, sanity gate: {flag}", err=True)
     model_name = name or data.name
     path = save_artifact(models_dir, model_name, result.model, result.manifest,
-                         importance=result.importance)
+                         training_bars=result.training_bars, importance=result.importance)
+    record_training(models_dir, load_artifact(path), dataset)
     say(f"model saved: {path / result.model.filename}")
     say(f"manifest:    {path / 'manifest.json'} (report.md, metrics.json, "
         "feature_importance.png beside it)")

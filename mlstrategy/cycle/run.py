@@ -49,9 +49,9 @@ from mlstrategy.registry import (
     list_models,
     read_manifest,
     reconcile,
-    trials_on_same_data,
 )
 from mlstrategy.training import train
+from mlstrategy.trials import record_training
 
 log = logging.getLogger(__name__)
 STEPS = ("update", "validate", "train", "backtest", "promote")
@@ -142,8 +142,10 @@ def _train(config: CycleConfig, market: Market, dataset, threads: int):
     result = train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
                    market.train.train_config(threads))
     path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
-                         importance=result.importance)
-    return load_artifact(path)
+                         training_bars=result.training_bars, importance=result.importance)
+    artifact = load_artifact(path)
+    record_training(config.registry(market), artifact, dataset)
+    return artifact
 
 
 def _train_facts(artifact) -> dict:
@@ -159,9 +161,9 @@ def _train_facts(artifact) -> dict:
 
 
 def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path) -> dict:
-    result = run_backtest(dataset, artifact, BacktestConfig(
-        commission=market.train.cost, plot=False,
-        trials=trials_on_same_data(config.registry(market), artifact)), out)
+    result = run_backtest(dataset, artifact, BacktestConfig(commission=market.train.cost,
+                                                            plot=False), out,
+                          ledger=config.registry(market))
     summary = result.report["summary"]
     return {"strategy": {k: summary["strategy"].get(k) for k in
                          ("total_return", "sharpe", "max_drawdown", "dsr", "trades")},

@@ -84,6 +84,7 @@ class SessionSummary:
     first_bar: str = ""
     last_bar: str = ""
     mismatch: str | None = None  # the position was found not provably the bot's
+    model_flags: list[str] = field(default_factory=list)  # the sanity gate's, of the model
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -133,7 +134,8 @@ class LiveSession:
         self.paper_cash = paper_cash
         self.label = label
         self.on_mismatch = on_mismatch
-        self.summary = SessionSummary(model=model_label(watcher.current))
+        self.summary = SessionSummary(model=model_label(watcher.current),
+                                      model_flags=list(watcher.current.manifest.suspicious))
         self._bars: list[tuple] = []
         self._signals: list[tuple] = []
         self._paper_fills = 0  # simulated fills journaled this session
@@ -144,6 +146,8 @@ class LiveSession:
         """The run starts (history fetched); a paper run continues the journal's book."""
         log.info("%s, model %s, warm-up history %d bars", self.label, self.summary.model,
                  getattr(strategy.data, "history_bars", 0))
+        for flag in self.summary.model_flags:
+            log.warning("MODEL FLAGGED by the sanity gate: %s", flag)
         if self.paper_cash is None:
             return
         self.journal.set_meta("paper_cash", repr(self.paper_cash))
@@ -300,6 +304,7 @@ class LiveSession:
         s.refused_models = self.watcher.refusals
         s.swaps = self.watcher.swaps
         s.model = model_label(self.watcher.current)
+        s.model_flags = list(self.watcher.current.manifest.suspicious)
         self.journal.end_session(s.to_dict())
         return s
 

@@ -38,6 +38,6 @@ def trained(btc_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> T
     models_dir = tmp_path_factory.mktemp("models")
     result = train(btc_dataset, FeatureSpec.default(), FAST)
     path = save_artifact(models_dir, "btc", result.model, result.manifest,
-                         importance=result.importance)
+                         training_bars=result.training_bars, importance=result.importance)
     promote(models_dir, ModelRef("btc", path.name))
     return Trained(btc_dataset, result, models_dir, load_artifact(path))

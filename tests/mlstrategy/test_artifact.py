@@ -79,7 +79,8 @@ def test_a_model_whose_width_is_not_its_specs_is_refused(trained, tmp_path):
 
 def test_a_manifest_edited_after_publishing_is_refused(trained, tmp_path):
     version = save_artifact(tmp_path, "btc", trained.artifact.model,
-                            {**_draft(trained), "version": "v1"})
+                            {**_draft(trained), "version": "v1"},
+                            training_bars=trained.artifact.training_bars)
     load_artifact(version)  # as published: fine
     _edit_manifest(version, lambda m: m["thresholds"].update(enter=0.01))
     with pytest.raises(ModelError, match="edited after publishing"):
@@ -99,24 +100,28 @@ def test_missing_manifest_says_how_to_train(tmp_path):
 
 def test_save_publishes_whole_directories_only(trained, tmp_path):
     path = save_artifact(tmp_path, "x", trained.artifact.model, {**_draft(trained),
-                                                                 "version": "v1"})
+                                                                 "version": "v1"},
+                         training_bars=trained.artifact.training_bars)
     assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "metrics.json",
-                                                      "model.cbm", "report.md"]
+                                                      "model.cbm", "report.md",
+                                                      "training_bars.npy"]
     assert not list((tmp_path / "x").glob(".*"))  # no staging left behind
     with pytest.raises(ModelError, match="already exists"):
         save_artifact(tmp_path, "x", trained.artifact.model, {**_draft(trained),
-                                                              "version": "v1"})
+                                                              "version": "v1"},
+                      training_bars=trained.artifact.training_bars)
 
 
 @pytest.mark.parametrize("refusal", ["model-file", "feature-hash", "schema", "learner-kind",
-                                     "pickle", "width", "edited"])
+                                     "pickle", "width", "edited", "training-bars"])
 def test_each_refusal_is_exit_2_and_one_line_from_the_cli(trained, tmp_path, refusal):
     import subprocess
     import sys
 
     models = tmp_path / "models"
     path = save_artifact(models, "btc", trained.artifact.model, {**_draft(trained),
-                                                                 "version": "v1"})
+                                                                 "version": "v1"},
+                         training_bars=trained.artifact.training_bars)
     changes = {
         "model-file": lambda: open(path / "model.cbm", "ab").write(b"\0"),
         "feature-hash": lambda: _edit_manifest(path, lambda m: m["features"].update(
@@ -127,6 +132,7 @@ def test_each_refusal_is_exit_2_and_one_line_from_the_cli(trained, tmp_path, ref
         "pickle": lambda: (path / "model.cbm").write_bytes(pickle.dumps([1])),
         "edited": lambda: _edit_manifest(path, lambda m: m["thresholds"].update(enter=0.1)),
         "width": lambda: _edit_manifest(path, lambda m: m.update(features=_narrower(trained))),
+        "training-bars": lambda: open(path / "training_bars.npy", "ab").write(b"\0"),
     }
     changes[refusal]()
     if refusal != "edited":  # the others are refused for what they say, not for the edit

@@ -4,6 +4,8 @@ out whatever the data is called."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -12,12 +14,12 @@ import pytest
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from datafeeds.bt.feed import NumpyData
-from features_numba import compute_features
+from features_numba import FeatureSpec, compute_features
 from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
 from mlstrategy.backtest.spans import trading_span
-from mlstrategy.dataset import describe
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.strategy import MLStrategy
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -127,18 +129,68 @@ def test_a_hand_computed_scenario_including_a_rejected_order(trained):
     assert (trade["pnl"], trade["fees"]) == pytest.approx((5 * (99.0 - 102.0), 0.51 + 0.495))
 
 
-def test_the_same_bars_under_another_path_or_symbol_start_at_the_same_bar(trained, tmp_path):
-    bars = trained.dataset.bars
-    original = trading_span(trained.dataset, trained.artifact)
-    renamed = describe(bars, f"file:{tmp_path / 'copy.csv'}", "SOMETHING", "unknown")
-    moved = trading_span(renamed, trained.artifact)
-    assert moved.start == original.start == trained.result.holdout.test_start
-    assert moved.matched_by.startswith("same bars")
-    assert any("trained on BTC/USD" in w for w in moved.warnings)
+def test_training_bars_are_found_by_content_whatever_the_file(trained, tmp_path):
+    """The training bars, renamed, with rows dropped and rows added, written to a CSV with six
+    decimals and read back: every one is recognised by content, and none of the others."""
+    from mlstrategy.dataset import file_dataset
+
+    bars, clean = trained.dataset.bars, trained.result.holdout.test_start
+    added = bars.iloc[200:230].copy()
+    added.index = added.index + pd.Timedelta(minutes=30)  # bars the model never saw
+    added[["open", "high", "low", "close"]] *= 1.01
+    edited = pd.concat([bars.iloc[100:], added]).sort_index()
+    path = tmp_path / "spx.csv"
+    edited.to_csv(path, float_format="%.6f")  # as Yahoo writes them
+    dataset, _ = file_dataset(path, "SPX", None)
+    found = trained.artifact.is_training_bar(dataset.bars)
+    expected = np.asarray(dataset.bars.index < bars.index[clean]) & \
+        ~np.asarray(dataset.bars.index.isin(added.index))
+    np.testing.assert_array_equal(found, expected)
+    span = trading_span(dataset, trained.artifact)
+    assert span.start == clean - 100 + 30 and not span.in_sample
+    assert "by content" in span.matched_by
+    assert any("trained on BTC/USD" in w for w in span.warnings)
+    with pytest.raises(MLStrategyError, match="inside the model's training data"):
+        trading_span(dataset, trained.artifact, start=2900)
+    refused = subprocess.run([sys.executable, str(REPO_ROOT / "trading_bot.py"), "backtest",
+                              "--models-dir", str(trained.models_dir), "--data", str(path),
+                              "--symbol", "SPX", "--start", "2900", "--no-plot", "--out",
+                              str(tmp_path / "r")], capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and "--allow-in-sample" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    inside = trading_span(dataset, trained.artifact, start=span.start - 1000,
+                          allow_in_sample=True)
+    assert inside.in_sample and inside.warnings[0].startswith("IN-SAMPLE")
+    traded = len(dataset.bars) - inside.start
+    assert inside.training_share == pytest.approx(found[inside.start:].sum() / traded)
+    assert inside.period_share == pytest.approx(1000 / traded)
+
+
+def test_another_instrument_starts_after_the_training_period(shared_data, tmp_path):
+    """An NVDA model backtested on ORCL: ORCL's bars of NVDA's training years are not out of
+    sample (markets move together), although none of them is an NVDA bar."""
+    from mlstrategy.artifact import load_artifact, save_artifact
+    from mlstrategy.dataset import file_dataset
+    from mlstrategy.training import train
+    from tests.mlstrategy.conftest import FAST
+
+    nvda, _ = file_dataset(shared_data / "backtrader" / "nvda-1999-2014.txt", "NVDA", None)
+    result = train(nvda, FeatureSpec.default(), FAST)
+    model = load_artifact(save_artifact(tmp_path, "nvda", result.model, result.manifest,
+                                        training_bars=result.training_bars))
+    orcl, _ = file_dataset(shared_data / "backtrader" / "orcl-1995-2014.txt", "ORCL", None)
+    assert not model.is_training_bar(orcl.bars).any()
+    span = trading_span(orcl, model)
+    first_clean = pd.Timestamp(model.manifest.training_data.holdout_first_bar)
+    assert orcl.bars.index[span.start] >= first_clean > orcl.bars.index[span.start - 1]
+    assert "training period" in span.matched_by and not span.in_sample
+    with pytest.raises(MLStrategyError, match="inside the model's training data"):
+        trading_span(orcl, model, start=span.start - 1)
 
 
 def test_in_sample_needs_asking_and_then_says_so(trained, tmp_path):
-    with pytest.raises(MLStrategyError, match="inside the model's training span"):
+    with pytest.raises(MLStrategyError, match="inside the model's training data"):
         simulate(trained.dataset, trained.artifact, BacktestConfig(start=500, plot=False))
     result = run_backtest(trained.dataset, trained.artifact,
                           BacktestConfig(start=500, allow_in_sample=True, plot=False), tmp_path)
@@ -210,7 +262,8 @@ def test_every_model_kind_backtests_with_the_same_p_up_both_ways(kind, btc_datas
     data = btc_dataset.slice(0, 4000)
     result = train(data, FeatureSpec.default(),
                    TrainConfig(model=kind, params=parse_params(kind, small[kind]), folds=2))
-    artifact = load_artifact(save_artifact(tmp_path, kind, result.model, result.manifest))
+    artifact = load_artifact(save_artifact(tmp_path, kind, result.model, result.manifest,
+                                           training_bars=result.training_bars))
     line = simulate(data, artifact, BacktestConfig(plot=False)).strategy
     stream = simulate(data, artifact, BacktestConfig(plot=False, streaming=True)).strategy
     if kind == "mlp":

@@ -62,7 +62,8 @@ def _clone(trained, models_dir, version: str, **changes):
              if k not in ("schema_version", "name", "created", "libraries", "model_file",
                           "model_sha256")}
     draft.update(changes, version=version)
-    return load_artifact(save_artifact(models_dir, "btc", trained.artifact.model, draft))
+    return load_artifact(save_artifact(models_dir, "btc", trained.artifact.model, draft,
+                                       training_bars=trained.artifact.training_bars))
 
 
 def test_champion_challenger_force_and_rollback(trained, tmp_path):

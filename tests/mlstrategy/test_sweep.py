@@ -13,7 +13,7 @@ from datafeeds.store import StoreKey, open_store
 from mlstrategy.artifact import load_artifact
 from mlstrategy.backtest.runner import BacktestConfig, run_backtest
 from mlstrategy.dataset import sample_dataset
-from mlstrategy.registry import trials_on_same_data
+from mlstrategy.trials import read as read_trials
 
 
 def _config(tmp_path: Path, name: str) -> Path:
@@ -50,7 +50,8 @@ def _sweep(config: Path, *options: str) -> dict:
     [best] = list(config.parent.glob(f"{config.stem}/sweeps/btc/*/best.json"))
     trials = [json.loads(line) for line in best.with_name("trials.jsonl").read_text()
               .splitlines()]
-    return {"best": json.loads(best.read_text()), "trials": trials}
+    return {"best": json.loads(best.read_text()), "trials": trials,
+            "console": run.stdout + run.stderr}
 
 
 def test_local_processes_and_a_dask_cluster_find_the_same_winner(tmp_path):
@@ -71,10 +72,15 @@ def test_local_processes_and_a_dask_cluster_find_the_same_winner(tmp_path):
     assert models[0].manifest.model_sha256 == models[1].manifest.model_sha256
     search = models[0].manifest.validation["search"]
     assert search["trials"] == 8 and search["best_value"] == local["best"]["best_value"]
-    # the eight tries feed the deflated Sharpe of the winner's backtest
+    # the eight tries and the winner's training feed the deflated Sharpe of its backtest
     registry = Path(local["best"]["model"]).parents[1]
-    assert trials_on_same_data(registry, models[0]) == 8
-    report = run_backtest(sample_dataset("btcusd-1h"), models[0],
-                          BacktestConfig(plot=False, trials=8), tmp_path / "report").report
-    assert report["significance"]["trials"] == 8
+    kinds = [t.kind for t in read_trials(registry)]
+    assert kinds.count("sweep") == 8 and kinds.count("train") == 1
+    report = run_backtest(sample_dataset("btcusd-1h"), models[0], BacktestConfig(plot=False),
+                          tmp_path / "report", ledger=registry).report
+    assert report["significance"]["trials"] == 9  # the default backtest is the training's
     assert report["significance"]["dsr"] < report["significance"]["psr"]
+    searching = local["console"].split("best of")[0]  # before the winner is chosen
+    lines = [line for line in searching.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 8 and all("CV objective" in line for line in lines)
+    assert "holdout" not in searching  # nothing to pick a trial by but the CV objective

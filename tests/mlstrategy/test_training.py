@@ -54,7 +54,8 @@ def test_every_model_kind_is_reproducible_and_predicts_the_same_row_by_row(kind,
     paths = []
     for name in ("a", "b"):
         result = train(small, FeatureSpec.default(), config)
-        paths.append(save_artifact(tmp_path, name, result.model, result.manifest))
+        paths.append(save_artifact(tmp_path, name, result.model, result.manifest,
+                                   training_bars=result.training_bars))
     files = [p / load_artifact(p).manifest.model_file for p in paths]
     assert sha256_file(files[0]) == sha256_file(files[1])  # same data + seed: same bytes
     artifact = load_artifact(paths[0])

@@ -45,7 +45,8 @@ def minute_model(minute_bars, tmp_path_factory) -> MinuteModel:
     models_dir = tmp_path_factory.mktemp("minute_models")
     dataset = describe(minute_bars.iloc[:TRAIN_BARS], "sample:btcperp-1m", "BTC/USDT", "1m")
     result = train(dataset, FeatureSpec.default(), FAST)
-    path = save_artifact(models_dir, "btc1m", result.model, result.manifest)
+    path = save_artifact(models_dir, "btc1m", result.model, result.manifest,
+                         training_bars=result.training_bars)
     promote(models_dir, ModelRef("btc1m", path.name))
     return MinuteModel(models_dir, load_artifact(path))
 

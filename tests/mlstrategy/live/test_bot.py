@@ -108,7 +108,8 @@ def _second_model(minute_bars, models_dir, seed: int):
                                                                     seed=seed), folds=2)
     result = train(dataset, FeatureSpec.default(), config)
     return save_artifact(models_dir, "btc1m-next", result.model,
-                         {**result.manifest, "version": f"v{seed}"})
+                         {**result.manifest, "version": f"v{seed}"},
+                         training_bars=result.training_bars)
 
 
 def test_hot_swap_within_one_bar_and_refusals_keep_the_old_model(minute_bars, minute_model,
@@ -118,13 +119,15 @@ def test_hot_swap_within_one_bar_and_refusals_keep_the_old_model(minute_bars, mi
     save_artifact(models_dir, current.name, current.model,
                   {k: v for k, v in current.manifest.to_dict().items()
                    if k not in ("schema_version", "name", "created", "libraries",
-                                "model_file", "model_sha256")})
+                                "model_file", "model_sha256")},
+                  training_bars=current.training_bars)
     promote(models_dir, ModelRef(current.name, current.version))
     compatible = _second_model(minute_bars, models_dir, seed=7)
     hourly = train(sample_dataset("btcusd-1h"), FeatureSpec.default(),
                    TrainConfig(label=LabelSpec(horizon=4),
                                params=CatBoostParams(iterations=10, depth=2), folds=2))
-    wrong = save_artifact(models_dir, "btc1h", hourly.model, hourly.manifest)
+    wrong = save_artifact(models_dir, "btc1h", hourly.model, hourly.manifest,
+                          training_bars=hourly.training_bars)
     plan = {5: ModelRef("btc1h", wrong.name), 10: ModelRef("btc1m-next", compatible.name)}
     seen = []
 
