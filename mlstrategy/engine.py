@@ -1,14 +1,26 @@
-"""The trading engine: ``MLStrategy``'s default rules over arrays, in Numba, trade for trade the
-Cerebro run's (tested against it).
+"""The trading engine: ``MLStrategy``'s rules over arrays, in Numba, trade for trade the Cerebro
+run of ``backtest`` (a test compares every fill, refusal and bar value).
 
-Long or flat on P(up) by ``decision.decide_nb`` (the rule the strategy calls), a position of
-``fraction`` of the portfolio value at the decision bar's close, market orders decided on a
-bar's close and filled at the next bar's open, slippage in full against the order, commission
-on each fill's value, cash checked at the fill (a buy the cash cannot pay is refused, as
-backtrader's Margin, and decided again on the next bar), the value after each bar at its close.
-What a backtest report adds (the last value net of closing the open position, the statistics)
-is applied to its arrays by the same report functions, so the training's trading metrics and
-``backtest`` give the same figures on the same bars.
+One kernel (``trade_nb``) runs what ``MLStrategy`` and backtrader's ``BackBroker`` do bar by
+bar, in their order:
+
+- **broker, at the bar's open**: bracket children placed on the bar before become active; a
+  short pays its borrow (``borrow_rate / 365`` a calendar day on its size at its entry price,
+  backtrader's credit interest, added to the fee of the fill that closes it); the pending
+  market order fills at the open (slippage in full; a buy the cash cannot pay is refused, as
+  backtrader's Margin, and its children with it); active children fill by backtrader's rules
+  (a stop at the open when the open gaps through it, else at the stop; a limit at the open
+  when the open is better, else at the limit; the stop first; one cancels the other);
+- **strategy, at the bar's close**: the decision of ``decision.decide_nb`` on P(up) (a reversal
+  goes flat first; ``max_bars_held`` closes; ``cooldown`` waits), sized as a ``fraction`` of the
+  value, fixed ``units`` or a ``vol_target`` by Wilder's ATR; an entry with a stop-loss or a
+  take-profit is a bracket; an exit cancels the children and closes at the next open;
+- the value after the bar at its close, computed as backtrader does.
+
+Cash moves in backtrader's order of operations, so sizes and prices come out bit for bit. What
+a backtest report adds (the last value net of closing the open position, the statistics) is
+applied to the arrays by the same report functions, so training's trading metrics,
+champion/challenger and ``backtest --engine numba`` give the Cerebro run's figures.
 """
 from __future__ import annotations
 
@@ -19,68 +31,202 @@ import pandas as pd
 from numba import njit
 
 from mlstrategy.decision import decide_nb
+from mlstrategy.strategy_params import SIZINGS, StrategyParams
+
+MARKET, STOP, LIMIT = 0, 1, 2  # how a fill came about
+_NAN = np.nan
 
 
 @njit(cache=True, nogil=True)
-def long_flat_nb(open_, close, proba, enter, exit_, fraction, cash, commission, slippage,
-                 values, fills):
-    """Run the default strategy; fill ``values`` (n) and ``fills`` (n x 4: bar, signed size,
-    price, fee); returns (fills written, buys refused for cash). Matches backtrader's
-    BackBroker + ``MLStrategy`` with ``set_checksubmit(False)``."""
+def _slip(price, slippage, buying):
+    """backtrader's percentage slippage with ``slip_out``: in full, against the order."""
+    if slippage == 0.0:
+        return price
+    return price * (1.0 + slippage) if buying else price * (1.0 - slippage)
+
+
+@njit(cache=True, nogil=True)
+def _value(cash, position, entry, close):
+    """backtrader's ``BackBroker._get_value`` of one stock-like position (shortcash)."""
+    dvalue = position * close
+    if dvalue > 0.0:
+        unrealized = position * (close - entry)
+        return cash + ((dvalue - unrealized) / 1.0 + unrealized)
+    return cash + (0.0 + dvalue)
+
+
+@njit(cache=True, nogil=True)
+def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, sizing, fraction,
+             units, vol_target, atr_period, stop_loss, take_profit, max_bars_held, cooldown,
+             cash, commission, slippage, credit_rate, values, fills, refusals):
+    """Run ``MLStrategy`` over the bars (module doc).
+
+    ``enter``/``exit_`` are per-bar thresholds; ``sizing`` 0 fraction, 1 units, 2 vol_target;
+    ``stop_loss``/``take_profit`` NaN for none; ``max_bars_held`` -1 for none. Writes the value
+    after each bar, ``fills`` rows (bar, signed size, price, fee, kind) and ``refusals`` rows
+    (bar, signed size); returns how many of each.
+    """
     n = close.shape[0]
     position = 0.0
     entry = 0.0  # the position's price
-    pending = 0.0  # signed size of the order waiting for the next open
+    position_day = 0  # calendar day of the last borrow charge (backtrader: pos.datetime)
+    credit = 0.0  # borrow paid since the position opened, reported with the closing fee
+    pending = 0.0  # signed size of the market order waiting for the next open
+    stop_price = _NAN  # bracket children (NaN: none); active once their parent filled
+    limit_price = _NAN
+    children_active = False
+    activate_children = False
+    entry_bar = 0  # ``MLStrategy``'s book: bars seen when the position opened
+    cooldown_until = 0
+    atr = _NAN
+    prev_close = _NAN
     written = 0
     refused = 0
     for i in range(n):
-        # cash moves in backtrader's order of operations, so the sizes come out bit for bit
-        if pending > 0.0:
-            price = open_[i] * (1.0 + slippage)
-            fee = pending * commission * price
-            left = cash - pending * price - fee
-            if left < 0.0:
-                refused += 1
-            else:
-                cash = left
-                position += pending
-                entry = price
-                fills[written, 0], fills[written, 1] = i, pending
-                fills[written, 2], fills[written, 3] = price, fee
-                written += 1
-        elif pending < 0.0:
-            price = open_[i] * (1.0 - slippage)
-            size = -pending
+        # --- broker, at the open -----------------------------------------------------------
+        if activate_children:
+            children_active, activate_children = True, False
+        if position != 0.0:
+            if position < 0.0 and day[i] > position_day:
+                charge = (day[i] - position_day) * credit_rate * abs(position) * entry
+                cash -= charge
+                credit += charge
+            position_day = day[i]
+        closed_at = -1  # bar whose fill closed the position, for the cooldown
+        if pending != 0.0:
+            buying = pending > 0.0
+            price = _slip(open_[i], slippage, buying)
+            size = abs(pending)
             fee = size * commission * price
-            cash += size * entry + size * (price - entry)  # the cost back, and the PnL
-            cash -= fee
-            position -= size
-            fills[written, 0], fills[written, 1] = i, pending
-            fills[written, 2], fills[written, 3] = price, fee
-            written += 1
-        pending = 0.0
-        value = cash + position * close[i]
-        current = 1 if position > 0.0 else 0
-        target = decide_nb(proba[i], current, enter, exit_, False)
-        if target == 1 and current == 0:
-            pending = fraction * value / close[i]
-        elif target == 0 and current == 1:
-            pending = -position
+            if position == 0.0:  # opening
+                if buying:
+                    left = cash - size * price - fee
+                else:
+                    left = cash + size * price - fee
+                if left < 0.0:
+                    refusals[refused, 0], refusals[refused, 1] = i, pending
+                    refused += 1
+                    stop_price = limit_price = _NAN
+                else:
+                    cash = left
+                    position, entry, position_day = pending, price, day[i]
+                    entry_bar = i
+                    activate_children = stop_price == stop_price or limit_price == limit_price
+                    fills[written, 0], fills[written, 1], fills[written, 2] = i, pending, price
+                    fills[written, 3], fills[written, 4] = fee, MARKET
+                    written += 1
+            else:  # closing what is held
+                if position > 0.0:
+                    cash += size * entry / 1.0 + size * (price - entry)
+                else:
+                    cash += -size * entry + -size * (price - entry)
+                cash -= fee
+                fills[written, 0], fills[written, 1], fills[written, 2] = i, pending, price
+                fills[written, 3], fills[written, 4] = fee + credit, MARKET
+                written += 1
+                position, credit, closed_at = 0.0, 0.0, i
+            pending = 0.0
+        if children_active and position != 0.0:
+            long = position > 0.0
+            price = _NAN
+            kind = STOP
+            if stop_price == stop_price:
+                if long:
+                    if open_[i] <= stop_price:
+                        price = _slip(open_[i], slippage, False)
+                    elif low[i] <= stop_price:
+                        price = _slip(stop_price, slippage, False)
+                else:
+                    if open_[i] >= stop_price:
+                        price = _slip(open_[i], slippage, True)
+                    elif high[i] >= stop_price:
+                        price = _slip(stop_price, slippage, True)
+            if price != price and limit_price == limit_price:
+                kind = LIMIT
+                if long:
+                    if limit_price <= open_[i]:
+                        price = _slip(open_[i], slippage, False)
+                    elif limit_price <= high[i]:
+                        price = limit_price
+                else:
+                    if limit_price >= open_[i]:
+                        price = _slip(open_[i], slippage, True)
+                    elif limit_price >= low[i]:
+                        price = limit_price
+            if price == price:
+                size = abs(position)
+                fee = size * commission * price
+                if long:
+                    cash += size * entry / 1.0 + size * (price - entry)
+                else:
+                    cash += -size * entry + -size * (price - entry)
+                cash -= fee
+                fills[written, 0], fills[written, 1], fills[written, 2] = i, -position, price
+                fills[written, 3], fills[written, 4] = fee + credit, kind
+                written += 1
+                position, credit, closed_at = 0.0, 0.0, i
+                stop_price = limit_price = _NAN
+                children_active = False
+        if closed_at >= 0:
+            cooldown_until = closed_at + 1 + cooldown
+        value = _value(cash, position, entry, close[i])
+        # --- strategy, at the close ----------------------------------------------------------
+        if sizing == 2:
+            tr = high[i] - low[i]
+            if prev_close == prev_close:
+                tr = max(tr, abs(high[i] - prev_close), abs(low[i] - prev_close))
+            atr = tr if atr != atr else atr + (tr - atr) / atr_period
+            prev_close = close[i]
+        current = 1 if position > 0.0 else (-1 if position < 0.0 else 0)
+        target = decide_nb(proba[i], current, enter[i], exit_[i], allow_short)
+        if target != 0 and current != 0 and target != current:
+            target = 0  # a reversal goes flat first
+        seen = i + 1
+        if current != 0 and max_bars_held >= 0 and seen - entry_bar >= max_bars_held:
+            target = 0
+        if current == 0 and target != 0 and seen < cooldown_until:
+            target = 0
+        if target != current:
+            if current != 0:  # exit: the children go, the position closes at the next open
+                stop_price = limit_price = _NAN
+                children_active = activate_children = False
+                pending = -position
+            else:
+                if sizing == 1:
+                    amount = units
+                else:
+                    amount = fraction * value / close[i]
+                    if sizing == 2:
+                        amount = min(vol_target * value / atr, amount) if atr > 0.0 else 0.0
+                if amount > 0.0:
+                    pending = amount if target > 0 else -amount
+                    side = 1.0 if target > 0 else -1.0
+                    if stop_loss == stop_loss:
+                        stop_price = close[i] * (1.0 - side * stop_loss)
+                    if take_profit == take_profit:
+                        limit_price = close[i] * (1.0 + side * take_profit)
         values[i] = value
     return written, refused
 
 
 @dataclass(frozen=True)
 class EngineRun:
-    """What the engine produced: the value after each bar, every fill, the closed trades."""
+    """What the engine produced over one stretch of bars."""
 
     values: np.ndarray  # portfolio value at each bar's close
     fill_bars: np.ndarray  # bar index of each fill
     fill_sizes: np.ndarray  # signed: + bought, - sold
     fill_prices: np.ndarray
-    fill_fees: np.ndarray
-    refused: int  # buys refused for lack of cash at the fill
+    fill_fees: np.ndarray  # commission, and a short's borrow on its closing fill
+    fill_kinds: np.ndarray  # MARKET, STOP or LIMIT
+    refused_bars: np.ndarray  # entries refused for cash at the fill
+    refused_sizes: np.ndarray
     position: float  # still open at the end
+
+    @property
+    def refused(self) -> int:
+        """Entries refused for lack of cash."""
+        return len(self.refused_bars)
 
     def marked(self, last_close: float, commission: float, slippage: float = 0.0
                ) -> np.ndarray:
@@ -91,33 +237,52 @@ class EngineRun:
             values[-1] -= exit_cost(self.position, last_close, commission, slippage)
         return values
 
+    def round_trips(self) -> list[tuple[int, int]]:
+        """(opening fill, closing fill) index pairs of the closed trades."""
+        return [(k, k + 1) for k in range(0, len(self.fill_sizes) - 1, 2)]
+
     @property
     def trade_pnls(self) -> np.ndarray:
-        """Net PnL of each closed round trip (entry and exit fees included)."""
-        buys = self.fill_sizes > 0
-        entries, exits = np.flatnonzero(buys), np.flatnonzero(~buys)
-        entries = entries[:len(exits)]  # the last entry may still be open
-        size = self.fill_sizes[entries]
-        return size * (self.fill_prices[exits] - self.fill_prices[entries]) \
-            - self.fill_fees[entries] - self.fill_fees[exits]
+        """Net PnL of each closed round trip (fees and borrow included)."""
+        return np.array([self.fill_sizes[a] * (self.fill_prices[b] - self.fill_prices[a])
+                         - self.fill_fees[a] - self.fill_fees[b]
+                         for a, b in self.round_trips()], dtype=np.float64)
 
 
-def run_long_flat(open_: np.ndarray, close: np.ndarray, proba: np.ndarray, *, enter: float,
-                  exit_: float, cash: float, commission: float, slippage: float = 0.0,
-                  fraction: float = 0.95) -> EngineRun:
-    """The default strategy over one stretch of bars (see module doc)."""
-    n = len(close)
-    values = np.empty(n)
-    fills = np.empty((n, 4))
-    written, refused = long_flat_nb(np.ascontiguousarray(open_, dtype=np.float64),
-                                    np.ascontiguousarray(close, dtype=np.float64),
-                                    np.ascontiguousarray(proba, dtype=np.float64),
-                                    float(enter), float(exit_), float(fraction), float(cash),
-                                    float(commission), float(slippage), values, fills)
-    fills = fills[:written]
+def run_engine(bars: pd.DataFrame, proba: np.ndarray, params: StrategyParams, *,
+               enter: float | np.ndarray, exit_: float | np.ndarray, cash: float,
+               commission: float, slippage: float = 0.0, borrow_rate: float = 0.0) -> EngineRun:
+    """``MLStrategy`` with ``params`` over ``bars`` (an OHLCV frame) on ``proba`` (one per
+    bar); ``enter``/``exit_`` the thresholds, or one per bar (a walk-forward's)."""
+    if params.sizing not in SIZINGS:
+        raise ValueError(f"sizing {params.sizing!r} is not one of {SIZINGS}")
+    n = len(bars)
+    column = {k: np.ascontiguousarray(bars[k].to_numpy(dtype=np.float64))
+              for k in ("open", "high", "low", "close")}
+    day = np.ascontiguousarray(bars.index.as_unit("ns").asi8 // 86_400_000_000_000)
+    values, fills, refusals = np.empty(n), np.empty((n, 5)), np.empty((n, 2))
+    written, refused = trade_nb(
+        column["open"], column["high"], column["low"], column["close"], day,
+        np.ascontiguousarray(proba, dtype=np.float64), _per_bar(enter, n), _per_bar(exit_, n),
+        bool(params.allow_short), SIZINGS.index(params.sizing), float(params.fraction),
+        float(params.units), float(params.vol_target), int(params.atr_period),
+        _or_nan(params.stop_loss), _or_nan(params.take_profit),
+        -1 if params.max_bars_held is None else int(params.max_bars_held),
+        int(params.cooldown), float(cash), float(commission), float(slippage),
+        float(borrow_rate) / 365.0, values, fills, refusals)
+    fills, refusals = fills[:written], refusals[:refused]
     sizes = fills[:, 1].copy()
     return EngineRun(values, fills[:, 0].astype(np.int64), sizes, fills[:, 2].copy(),
-                     fills[:, 3].copy(), int(refused), float(sizes.sum()))
+                     fills[:, 3].copy(), fills[:, 4].astype(np.int64),
+                     refusals[:, 0].astype(np.int64), refusals[:, 1].copy(), float(sizes.sum()))
+
+
+def _per_bar(value: float | np.ndarray, n: int) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)))
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else float(value)
 
 
 def buy_and_hold(bars: pd.DataFrame, cash: float, fraction: float, commission: float,

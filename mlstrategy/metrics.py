@@ -27,7 +27,8 @@ from sklearn.metrics import (
 )
 
 from mlstrategy.backtest.stats import bar_returns, observed_periods_per_year, performance
-from mlstrategy.engine import buy_and_hold, run_long_flat
+from mlstrategy.engine import buy_and_hold, run_engine
+from mlstrategy.strategy_params import StrategyParams
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
@@ -84,10 +85,9 @@ def trading_metrics(bars: pd.DataFrame, blocks: list[tuple[int, int]],
     strat, hold, pnls = [], [], []
     for (a, b), proba in zip(blocks, probas, strict=True):
         stretch = bars.iloc[a:b]
-        closes = stretch["close"].to_numpy()
-        run = run_long_flat(stretch["open"].to_numpy(), closes, proba, enter=enter,
-                            exit_=exit_, cash=cash, commission=cost, fraction=fraction)
-        strat.append(run.marked(closes[-1], cost))
+        run = run_engine(stretch, proba, StrategyParams(fraction=fraction), enter=enter,
+                         exit_=exit_, cash=cash, commission=cost)
+        strat.append(run.marked(float(stretch["close"].iloc[-1]), cost))
         hold.append(buy_and_hold(stretch, cash, fraction, cost))
         pnls.append(run.trade_pnls)
     single = len(blocks) == 1

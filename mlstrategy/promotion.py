@@ -17,10 +17,11 @@ from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.backtest.stats import observed_periods_per_year, performance
 from mlstrategy.dataset import Dataset
-from mlstrategy.engine import run_long_flat
+from mlstrategy.engine import run_engine
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.inference import batch_probas
 from mlstrategy.registry import ModelRef, artifact_dir, production_ref, promote, record
+from mlstrategy.strategy_params import StrategyParams
 
 METRICS = ("sharpe", "total_return", "psr", "cagr")
 MIN_WINDOW = 50  # bars: fewer say nothing
@@ -43,12 +44,10 @@ def _score(dataset: Dataset, artifact: Artifact, start: int, metric: str, cost: 
     """``metric`` of backtesting ``artifact`` from bar ``start`` with the default strategy,
     by the trading engine (trade for trade the Cerebro run, marked as a report marks it)."""
     bars = dataset.bars.iloc[start:]
-    closes = bars["close"].to_numpy()
-    run = run_long_flat(bars["open"].to_numpy(), closes,
-                        batch_probas(dataset.bars, artifact)[start:],
-                        enter=artifact.thresholds.enter, exit_=artifact.thresholds.exit,
-                        cash=cash, commission=cost, fraction=fraction)
-    value = performance(run.marked(closes[-1], cost), cash,
+    run = run_engine(bars, batch_probas(dataset.bars, artifact)[start:],
+                     StrategyParams(fraction=fraction), enter=artifact.thresholds.enter,
+                     exit_=artifact.thresholds.exit, cash=cash, commission=cost)
+    value = performance(run.marked(float(bars["close"].iloc[-1]), cost), cash,
                         observed_periods_per_year(bars.index))[metric]
     return -math.inf if value is None or math.isnan(value) else float(value)
 

@@ -25,10 +25,10 @@ from datafeeds.bt.dates import num2ns
 from mlstrategy.artifact import Artifact, load_artifact
 from mlstrategy.decision import decide
 from mlstrategy.inference import SignalEngine
+from mlstrategy.strategy_params import SIZINGS
 
 ENTER, EXIT = "enter", "exit"
 __all__ = ["ENTER", "EXIT", "SIZINGS", "MLStrategy", "Session", "decide", "resolve_model"]
-SIZINGS = ("fraction", "units", "vol_target")
 
 
 class Session(Protocol):
@@ -258,7 +258,7 @@ class MLStrategy(bt.Strategy):
         orders = bracket(data=data, size=amount, exectype=bt.Order.Market, stopprice=stop,
                          limitprice=limit, stopexec=None if stop is None else bt.Order.Stop,
                          limitexec=None if limit is None else bt.Order.Limit, intent=ENTER)
-        book.order, book.children = orders[0], orders[1:]
+        book.order, book.children = orders[0], [o for o in orders[1:] if o is not None]
 
     def notify_order(self, order: bt.Order) -> None:
         book = self.books[order.data]

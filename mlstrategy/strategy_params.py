@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SIZINGS = ("fraction", "units", "vol_target")
+
 
 @dataclass(frozen=True)
 class StrategyParams:

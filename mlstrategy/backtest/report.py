@@ -69,9 +69,8 @@ def marked_values(sim: Simulation, config: BacktestConfig) -> tuple[np.ndarray, 
     """The strategy's value after each bar, the last one net of closing what is still open
     (its exit fee and slippage, at the last close), and that cost."""
     values = np.asarray(sim.strategy.values, dtype=np.float64).copy()
-    strategy = sim.strategy
-    cost = sum(exit_cost(strategy.getposition(data).size, float(data.close[0]),
-                         config.commission, config.slippage) for data in strategy.datas)
+    cost = sum(exit_cost(size, close, config.commission, config.slippage)
+               for size, close in sim.open_positions)
     if len(values):
         values[-1] -= cost
     return values, cost
@@ -205,7 +204,8 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
                               config.cash, out_dir / "equity.png",
                               title=f"{artifact.name}/{artifact.version}"
                                     + ("  (IN-SAMPLE)" if sim.span.in_sample else ""))
-    plot_path = plot_backtrader(sim.cerebro, out_dir / "backtest.png") if config.plot else None
+    plot_path = plot_backtrader(sim.cerebro, out_dir / "backtest.png") \
+        if config.plot and sim.cerebro is not None else None
     return BacktestResult(report, report_path, trades_path, equity_path, plot_path,
                           probas_of(sim))
 

@@ -20,10 +20,13 @@ import numpy as np
 import pandas as pd
 
 from datafeeds.bt.compat import bt
+from datafeeds.bt.dates import date2num
 from datafeeds.bt.feed import NumpyData
 from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.spans import Span, trading_span
 from mlstrategy.dataset import Dataset, DatasetInfo
+from mlstrategy.engine import EngineRun, run_engine
+from mlstrategy.errors import MLStrategyError
 from mlstrategy.inference import batch_probas
 from mlstrategy.strategy import MLStrategy
 from mlstrategy.strategy_params import StrategyParams
@@ -46,22 +49,66 @@ class BacktestConfig:
     allow_in_sample: bool = False
     strategy: StrategyParams = field(default_factory=StrategyParams)
     streaming: bool = False  # P(up) bar by bar (as live) instead of the precomputed line
-    plot: bool = True
+    plot: bool = True  # backtrader's own plot (the backtrader engine only)
     analyzers: bool = False  # also run backtrader's analyzers (their results in the report)
+    engine: str = "backtrader"  # or "numba": the trading engine, trade for trade the same
     periods_per_year: float | None = None  # None: as observed in the traded bars
     trials: int = 1  # configurations tried on these bars, when no trial ledger is given
 
 
 @dataclass(frozen=True)
-class Simulation:
-    """What a Cerebro run produced, before any reporting."""
+class EngineStrategy:
+    """What a report reads of ``MLStrategy`` after a run, when the trading engine ran it."""
 
-    strategy: MLStrategy
-    cerebro: bt.Cerebro
+    values: np.ndarray  # portfolio value after each bar
+    executions: list[dict]  # every fill: bt time, data, size, price, value, fee
+    trades: list[dict]  # closed round trips, as ``MLStrategy.trades``
+    refused: list[dict]  # entries refused for cash at the fill, with the reason
+    enter: float
+    exit: float
+    probas: np.ndarray
+    analyzers: tuple = ()
+
+    @classmethod
+    def of(cls, run: EngineRun, bars: pd.DataFrame, name: str, enter: float, exit_: float,
+           probas: np.ndarray) -> EngineStrategy:
+        """``run`` over ``bars`` (a feed called ``name``) in ``MLStrategy``'s terms."""
+        ns = bars.index.as_unit("ns").asi8
+        when = date2num(ns)
+        executions = [{"time": when[b], "data": name, "size": size, "price": price,
+                       "value": abs(size) * price, "fee": fee}
+                      for b, size, price, fee in zip(run.fill_bars, run.fill_sizes,
+                                                     run.fill_prices, run.fill_fees,
+                                                     strict=True)]
+        trades = []
+        for a, b in run.round_trips():
+            size, entry, leave = run.fill_sizes[a], run.fill_prices[a], run.fill_prices[b]
+            pnl = size * (leave - entry)  # backtrader: the closed size times the move
+            fees = run.fill_fees[a] + run.fill_fees[b]
+            trades.append({"data": name, "entry_time": when[run.fill_bars[a]],
+                           "exit_time": when[run.fill_bars[b]],
+                           "side": "long" if size > 0 else "short", "size": abs(size),
+                           "entry_price": entry, "exit_price": entry + pnl / size,
+                           "fees": fees, "pnl": pnl, "pnl_net": pnl - fees,
+                           "bars_held": int(run.fill_bars[b] - run.fill_bars[a])})
+        refused = [{"time": pd.Timestamp(ns[b]).isoformat(), "data": name,
+                    "side": "buy" if size > 0 else "sell", "size": abs(size),
+                    "status": "Margin", "reason": "not enough cash at the fill price"}
+                   for b, size in zip(run.refused_bars, run.refused_sizes, strict=True)]
+        return cls(run.values, executions, trades, refused, enter, exit_, probas)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What a run produced (Cerebro's or the trading engine's), before any reporting."""
+
+    strategy: MLStrategy | EngineStrategy
+    cerebro: bt.Cerebro | None  # None: the trading engine ran it
     bars: pd.DataFrame  # the traded bars
     span: Span
     timeframe: str
     info: DatasetInfo  # the whole dataset the span was taken from
+    open_positions: list[tuple[float, float]]  # (size, last close) of each feed at the end
 
 
 def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
@@ -81,6 +128,8 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
     bars = dataset.bars
     traded = bars.iloc[span.start:]
     timeframe = dataset.timeframe
+    if config.engine == "numba":
+        return _simulate_numba(dataset, artifact, config, span, lines)
     if lines is not None:
         extra = lines
     else:
@@ -119,7 +168,33 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
     log.info("backtest: %d bars %s .. %s (%d bars before warm the features)", len(traded),
              traded.index[0], traded.index[-1], span.start)
     strategy = cerebro.run()[0]
-    return Simulation(strategy, cerebro, traded, span, timeframe, dataset.info)
+    held = [(strategy.getposition(data).size, float(data.close[0])) for data in strategy.datas]
+    return Simulation(strategy, cerebro, traded, span, timeframe, dataset.info, held)
+
+
+def _simulate_numba(dataset: Dataset, artifact: Artifact, config: BacktestConfig, span: Span,
+                    lines: dict[str, np.ndarray] | None) -> Simulation:
+    """``simulate`` by the trading engine (``mlstrategy.engine``): the same fills, refusals
+    and values as the Cerebro run, without backtrader."""
+    if config.streaming or config.analyzers:
+        raise MLStrategyError("--streaming and --analyzers run inside backtrader; drop them "
+                              "or use --engine backtrader")
+    traded = dataset.bars.iloc[span.start:]
+    lines = lines or {"p_up": batch_probas(dataset.bars, artifact)[span.start:]}
+    params = config.strategy
+    enter = lines.get("p_enter", artifact.thresholds.enter if params.enter is None
+                      else params.enter)
+    exit_ = lines.get("p_exit", artifact.thresholds.exit if params.exit is None
+                      else params.exit)
+    run = run_engine(traded, lines["p_up"], params, enter=enter, exit_=exit_,
+                     cash=config.cash, commission=config.commission,
+                     slippage=config.slippage, borrow_rate=config.borrow_rate)
+    log.info("backtest (trading engine): %d bars %s .. %s (%d bars before warm the "
+             "features)", len(traded), traded.index[0], traded.index[-1], span.start)
+    strategy = EngineStrategy.of(run, traded, dataset.info.symbol, float(np.mean(enter)),
+                                 float(np.mean(exit_)), np.asarray(lines["p_up"]))
+    return Simulation(strategy, None, traded, span, dataset.timeframe, dataset.info,
+                      [(run.position, float(traded["close"].iloc[-1]))])
 
 
 def probas_of(simulation: Simulation) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The trading engine is trade for trade the Cerebro run (default options), so the training's
-holdout figures are the backtest's on the same bars; costs are always against the trader."""
+"""The trading engine is trade for trade the Cerebro run (here: a model's P(up), default
+options; every option is in ``test_engine_identity``), so the training's holdout figures are
+the backtest's on the same bars; costs are always against the trader."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,9 @@ import pytest
 
 from datafeeds.bt.dates import num2ns
 from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
-from mlstrategy.engine import run_long_flat
+from mlstrategy.engine import run_engine
 from mlstrategy.inference import batch_probas
+from mlstrategy.strategy_params import StrategyParams
 
 
 def _cerebro_fills(sim) -> list[tuple]:
@@ -23,11 +25,10 @@ def test_the_engine_is_trade_for_trade_the_cerebro_run(trained, slippage):
     config = BacktestConfig(plot=False, slippage=slippage)
     sim = simulate(trained.dataset, trained.artifact, config)
     bars = sim.bars
-    run = run_long_flat(bars["open"].to_numpy(), bars["close"].to_numpy(),
-                        batch_probas(trained.dataset.bars, trained.artifact)[sim.span.start:],
-                        enter=trained.artifact.thresholds.enter,
-                        exit_=trained.artifact.thresholds.exit, cash=config.cash,
-                        commission=config.commission, slippage=slippage)
+    run = run_engine(bars, batch_probas(trained.dataset.bars, trained.artifact)[sim.span.start:],
+                     StrategyParams(), enter=trained.artifact.thresholds.enter,
+                     exit_=trained.artifact.thresholds.exit, cash=config.cash,
+                     commission=config.commission, slippage=slippage)
     cerebro = _cerebro_fills(sim)
     assert len(cerebro) > 100
     assert [(b, s, p) for b, s, p, _ in cerebro] == list(zip(
@@ -44,9 +45,12 @@ def test_a_buy_the_cash_cannot_pay_at_a_gap_is_refused_in_both():
     bar 4 cannot be paid at bar 5's open; it is decided again and filled at bar 6."""
     opens = np.array([100.0, 102.0, 104.0, 99.0, 100.0, 250.0, 240.0])
     closes = np.array([100.0, 104.0, 101.0, 100.0, 100.0, 250.0, 260.0])
+    bars = pd.DataFrame({"open": opens, "high": np.maximum(opens, closes),
+                         "low": np.minimum(opens, closes), "close": closes, "volume": 1.0},
+                        index=pd.date_range("2024-01-01", periods=7, freq="1h", tz="UTC"))
     probas = np.array([0.7, 0.65, 0.4, 0.45, 0.9, 0.9, 0.9])
-    run = run_long_flat(opens, closes, probas, enter=0.6, exit_=0.5, cash=1000.0,
-                        commission=0.001, fraction=0.5)
+    run = run_engine(bars, probas, StrategyParams(fraction=0.5), enter=0.6, exit_=0.5,
+                     cash=1000.0, commission=0.001)
     cash = 1000.0 - 5 * 102.0 - 0.51 + 5 * 99.0 - 0.495
     units = 0.5 * cash / 250.0
     assert run.refused == 1 and run.fill_bars.tolist() == [1, 3, 6]
