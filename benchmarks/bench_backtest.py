@@ -31,11 +31,9 @@ import pytest
 from benchmarks.conftest import long_bars
 from datafeeds.bt.compat import bt
 from datafeeds.bt.feed import NumpyData
-from features_numba import FeatureSpec, FeatureStream, compute_features
-from mlstrategy.artifact import load_artifact, save_artifact
+from features_numba import FeatureStream, compute_features
 from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
-from mlstrategy.dataset import describe, sample_dataset
-from mlstrategy.training import TrainConfig, train
+from mlstrategy.dataset import describe
 
 N = int(os.environ.get("MLSTRATEGY_BENCH_BARS", "100000"))
 BARS = long_bars(N)
@@ -43,12 +41,8 @@ GROUP = f"ML backtest, {N} bars"
 
 
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    """A default CatBoost model trained on the real hourly sample."""
-    result = train(sample_dataset("btcusd-1h"), FeatureSpec.default(), TrainConfig(folds=2))
-    path = save_artifact(tmp_path_factory.mktemp("models"), "bench", result.model,
-                         result.manifest, training_bars=result.training_bars)
-    return load_artifact(path)
+def artifact(bench_model):
+    return bench_model
 
 
 class _Naive(bt.Strategy):

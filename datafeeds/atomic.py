@@ -77,13 +77,18 @@ def staging_directory(parent: Path, name: str) -> Path:
     return staging
 
 
-def append_json_line(path: Path, entry: dict) -> None:
-    """Append one JSON object as a line to ``path`` and fsync it (an append-only log)."""
+def append_json_lines(path: Path, entries: list[dict]) -> None:
+    """Append JSON objects as lines to ``path`` and fsync them once (an append-only log)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
+        fh.write("".join(json.dumps(entry) + "\n" for entry in entries))
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def append_json_line(path: Path, entry: dict) -> None:
+    """Append one JSON object as a line to ``path`` and fsync it."""
+    append_json_lines(path, [entry])
 
 
 def read_json_lines(path: Path) -> list[dict]:

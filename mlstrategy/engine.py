@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
-from numba import njit
+from numba import njit, prange
 
 from mlstrategy.decision import decide_nb
 from mlstrategy.strategy_params import SIZINGS, StrategyParams
@@ -58,15 +59,21 @@ def _value(cash, position, entry, close):
 @njit(cache=True, nogil=True)
 def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, sizing, fraction,
              units, vol_target, atr_period, stop_loss, take_profit, max_bars_held, cooldown,
-             cash, commission, slippage, credit_rate, values, fills, refusals):
+             cash, commission, slippage, credit_rate, store, values, fills, refusals, curve):
     """Run ``MLStrategy`` over the bars (module doc).
 
-    ``enter``/``exit_`` are per-bar thresholds; ``sizing`` 0 fraction, 1 units, 2 vol_target;
-    ``stop_loss``/``take_profit`` NaN for none; ``max_bars_held`` -1 for none. Writes the value
-    after each bar, ``fills`` rows (bar, signed size, price, fee, kind) and ``refusals`` rows
-    (bar, signed size); returns how many of each.
+    ``enter``/``exit_`` are per-bar thresholds, or one for all bars; ``sizing`` 0 fraction,
+    1 units, 2 vol_target; ``stop_loss``/``take_profit`` NaN for none; ``max_bars_held`` -1 for
+    none. With ``store`` it writes the value after each bar, ``fills`` rows (bar, signed size,
+    price, fee, kind) and ``refusals`` rows (bar, signed size); always ``curve``: the last
+    value marked net of closing the open position (a report's mark), the sum and the sum of
+    squares of the bar returns of that curve, and its maximum drawdown. Returns how many fills
+    and refusals there were.
     """
     n = close.shape[0]
+    per_bar = enter.shape[0] > 1
+    previous = peak = cash  # of the value curve, for ``curve``
+    sum_r = sum_r2 = drawdown = 0.0
     position = 0.0
     entry = 0.0  # the position's price
     position_day = 0  # calendar day of the last borrow charge (backtrader: pos.datetime)
@@ -104,7 +111,8 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
                 else:
                     left = cash + size * price - fee
                 if left < 0.0:
-                    refusals[refused, 0], refusals[refused, 1] = i, pending
+                    if store:
+                        refusals[refused, 0], refusals[refused, 1] = i, pending
                     refused += 1
                     stop_price = limit_price = _NAN
                 else:
@@ -112,8 +120,10 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
                     position, entry, position_day = pending, price, day[i]
                     entry_bar = i
                     activate_children = stop_price == stop_price or limit_price == limit_price
-                    fills[written, 0], fills[written, 1], fills[written, 2] = i, pending, price
-                    fills[written, 3], fills[written, 4] = fee, MARKET
+                    if store:
+                        fills[written, 0], fills[written, 1] = i, pending
+                        fills[written, 2], fills[written, 3], fills[written, 4] = \
+                            price, fee, MARKET
                     written += 1
             else:  # closing what is held
                 if position > 0.0:
@@ -121,8 +131,9 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
                 else:
                     cash += -size * entry + -size * (price - entry)
                 cash -= fee
-                fills[written, 0], fills[written, 1], fills[written, 2] = i, pending, price
-                fills[written, 3], fills[written, 4] = fee + credit, MARKET
+                if store:
+                    fills[written, 0], fills[written, 1], fills[written, 2] = i, pending, price
+                    fills[written, 3], fills[written, 4] = fee + credit, MARKET
                 written += 1
                 position, credit, closed_at = 0.0, 0.0, i
             pending = 0.0
@@ -161,8 +172,10 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
                 else:
                     cash += -size * entry + -size * (price - entry)
                 cash -= fee
-                fills[written, 0], fills[written, 1], fills[written, 2] = i, -position, price
-                fills[written, 3], fills[written, 4] = fee + credit, kind
+                if store:
+                    fills[written, 0], fills[written, 1] = i, -position
+                    fills[written, 2], fills[written, 3], fills[written, 4] = \
+                        price, fee + credit, kind
                 written += 1
                 position, credit, closed_at = 0.0, 0.0, i
                 stop_price = limit_price = _NAN
@@ -178,7 +191,8 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
             atr = tr if atr != atr else atr + (tr - atr) / atr_period
             prev_close = close[i]
         current = 1 if position > 0.0 else (-1 if position < 0.0 else 0)
-        target = decide_nb(proba[i], current, enter[i], exit_[i], allow_short)
+        k = i if per_bar else 0
+        target = decide_nb(proba[i], current, enter[k], exit_[k], allow_short)
         if target != 0 and current != 0 and target != current:
             target = 0  # a reversal goes flat first
         seen = i + 1
@@ -205,8 +219,46 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
                         stop_price = close[i] * (1.0 - side * stop_loss)
                     if take_profit == take_profit:
                         limit_price = close[i] * (1.0 + side * take_profit)
-        values[i] = value
+        if store:
+            values[i] = value
+        if i == n - 1:  # the last value, marked as a report marks it
+            value -= _closing_cost(position, close[i], commission, slippage)
+        r = value / previous - 1.0
+        sum_r += r
+        sum_r2 += r * r
+        previous = value
+        if value > peak:
+            peak = value
+        elif value < peak * (1.0 - drawdown):  # only a new low below the worst so far divides
+            drawdown = max(drawdown, 1.0 - value / peak)
+    curve[0], curve[1], curve[2], curve[3] = previous, sum_r, sum_r2, drawdown
     return written, refused
+
+
+@njit(cache=True, nogil=True)
+def _closing_cost(size, price, commission, slippage):
+    """``exit_cost`` in the kernel."""
+    fill = price * (1.0 - slippage) if size > 0 else price * (1.0 + slippage)
+    return abs(size) * (abs(price - fill) + fill * commission)
+
+
+@njit(cache=True, parallel=True)
+def grid_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, sizing, fraction,
+            units, vol_target, atr_period, stop_loss, take_profit, max_bars_held, cooldown,
+            cash, commission, slippage, credit_rate, out):
+    """``trade_nb`` for every configuration (one per element of the option arrays), on every
+    core; ``out`` rows: the marked last value, the sum and sum of squares of the returns, the
+    maximum drawdown, the fills and the refusals."""
+    nothing = np.empty((0, 5))
+    for k in prange(out.shape[0]):
+        curve = np.empty(4)
+        written, refused = trade_nb(
+            open_, high, low, close, day, proba, enter[k:k + 1], exit_[k:k + 1],
+            allow_short[k], sizing[k], fraction[k], units[k], vol_target[k], atr_period[k],
+            stop_loss[k], take_profit[k], max_bars_held[k], cooldown[k], cash, commission,
+            slippage, credit_rate, False, nothing[:, 0], nothing, nothing[:, :2], curve)
+        out[k, :4] = curve
+        out[k, 4], out[k, 5] = written, refused
 
 
 @dataclass(frozen=True)
@@ -237,39 +289,59 @@ class EngineRun:
             values[-1] -= exit_cost(self.position, last_close, commission, slippage)
         return values
 
-    def round_trips(self) -> list[tuple[int, int]]:
-        """(opening fill, closing fill) index pairs of the closed trades."""
-        return [(k, k + 1) for k in range(0, len(self.fill_sizes) - 1, 2)]
+    def round_trips(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the opening and of the closing fill of each closed trade (a position
+        opens with one fill and closes with the next)."""
+        closed = len(self.fill_sizes) // 2 * 2
+        return np.arange(0, closed, 2), np.arange(1, closed, 2)
 
     @property
     def trade_pnls(self) -> np.ndarray:
         """Net PnL of each closed round trip (fees and borrow included)."""
-        return np.array([self.fill_sizes[a] * (self.fill_prices[b] - self.fill_prices[a])
-                         - self.fill_fees[a] - self.fill_fees[b]
-                         for a, b in self.round_trips()], dtype=np.float64)
+        a, b = self.round_trips()
+        return self.fill_sizes[a] * (self.fill_prices[b] - self.fill_prices[a]) \
+            - self.fill_fees[a] - self.fill_fees[b]
 
 
-def run_engine(bars: pd.DataFrame, proba: np.ndarray, params: StrategyParams, *,
+@dataclass(frozen=True)
+class EngineBars:
+    """The columns the engine reads, once (a grid runs many configurations over them)."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    day: np.ndarray  # UTC calendar day of each bar (borrow is charged by the day)
+
+    @classmethod
+    def of(cls, bars: pd.DataFrame) -> EngineBars:
+        """The columns of an OHLCV frame."""
+        columns = [np.ascontiguousarray(bars[k].to_numpy(dtype=np.float64))
+                   for k in ("open", "high", "low", "close")]
+        return cls(*columns, np.ascontiguousarray(bars.index.as_unit("ns").asi8
+                                                  // 86_400_000_000_000))
+
+
+def run_engine(bars: pd.DataFrame | EngineBars, proba: np.ndarray, params: StrategyParams, *,
                enter: float | np.ndarray, exit_: float | np.ndarray, cash: float,
                commission: float, slippage: float = 0.0, borrow_rate: float = 0.0) -> EngineRun:
-    """``MLStrategy`` with ``params`` over ``bars`` (an OHLCV frame) on ``proba`` (one per
-    bar); ``enter``/``exit_`` the thresholds, or one per bar (a walk-forward's)."""
+    """``MLStrategy`` with ``params`` over ``bars`` (an OHLCV frame, or its ``EngineBars``) on
+    ``proba`` (one per bar); ``enter``/``exit_`` the thresholds, or one per bar."""
     if params.sizing not in SIZINGS:
         raise ValueError(f"sizing {params.sizing!r} is not one of {SIZINGS}")
-    n = len(bars)
-    column = {k: np.ascontiguousarray(bars[k].to_numpy(dtype=np.float64))
-              for k in ("open", "high", "low", "close")}
-    day = np.ascontiguousarray(bars.index.as_unit("ns").asi8 // 86_400_000_000_000)
+    b = bars if isinstance(bars, EngineBars) else EngineBars.of(bars)
+    n = len(b.close)
     values, fills, refusals = np.empty(n), np.empty((n, 5)), np.empty((n, 2))
     written, refused = trade_nb(
-        column["open"], column["high"], column["low"], column["close"], day,
-        np.ascontiguousarray(proba, dtype=np.float64), _per_bar(enter, n), _per_bar(exit_, n),
+        b.open, b.high, b.low, b.close, b.day,
+        np.ascontiguousarray(proba, dtype=np.float64), _thresholds(enter),
+        _thresholds(exit_),
         bool(params.allow_short), SIZINGS.index(params.sizing), float(params.fraction),
         float(params.units), float(params.vol_target), int(params.atr_period),
         _or_nan(params.stop_loss), _or_nan(params.take_profit),
         -1 if params.max_bars_held is None else int(params.max_bars_held),
         int(params.cooldown), float(cash), float(commission), float(slippage),
-        float(borrow_rate) / 365.0, values, fills, refusals)
+        float(borrow_rate) / 365.0, True, values, fills, refusals, np.empty(4))
     fills, refusals = fills[:written], refusals[:refused]
     sizes = fills[:, 1].copy()
     return EngineRun(values, fills[:, 0].astype(np.int64), sizes, fills[:, 2].copy(),
@@ -277,8 +349,37 @@ def run_engine(bars: pd.DataFrame, proba: np.ndarray, params: StrategyParams, *,
                      refusals[:, 0].astype(np.int64), refusals[:, 1].copy(), float(sizes.sum()))
 
 
-def _per_bar(value: float | np.ndarray, n: int) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)))
+def run_grid_configurations(bars: EngineBars, proba: np.ndarray,
+                            configs: list[tuple[StrategyParams, float, float]], *, cash: float,
+                            commission: float, slippage: float = 0.0,
+                            borrow_rate: float = 0.0, threads: int | None = None) -> np.ndarray:
+    """Each ``(params, enter, exit)`` over ``bars`` on ``threads`` cores (default all), as
+    ``grid_nb`` rows."""
+    def column(values, dtype=np.float64):
+        return np.ascontiguousarray(np.asarray(values, dtype=dtype))
+
+    params = [c[0] for c in configs]
+    out = np.empty((len(configs), 6))
+    numba.set_num_threads(min(threads or numba.config.NUMBA_NUM_THREADS,
+                              numba.config.NUMBA_NUM_THREADS))
+    grid_nb(bars.open, bars.high, bars.low, bars.close, bars.day,
+            np.ascontiguousarray(proba, dtype=np.float64), column([c[1] for c in configs]),
+            column([c[2] for c in configs]), column([p.allow_short for p in params], np.bool_),
+            column([SIZINGS.index(p.sizing) for p in params], np.int64),
+            column([p.fraction for p in params]), column([p.units for p in params]),
+            column([p.vol_target for p in params]),
+            column([p.atr_period for p in params], np.int64),
+            column([_or_nan(p.stop_loss) for p in params]),
+            column([_or_nan(p.take_profit) for p in params]),
+            column([-1 if p.max_bars_held is None else p.max_bars_held for p in params],
+                   np.int64), column([p.cooldown for p in params], np.int64),
+            float(cash), float(commission), float(slippage), float(borrow_rate) / 365.0, out)
+    return out
+
+
+def _thresholds(value: float | np.ndarray) -> np.ndarray:
+    """One threshold for every bar (a one-element array), or one per bar."""
+    return np.ascontiguousarray(np.atleast_1d(np.asarray(value, dtype=np.float64)))
 
 
 def _or_nan(value: float | None) -> float:
@@ -305,5 +406,4 @@ def buy_and_hold(bars: pd.DataFrame, cash: float, fraction: float, commission: f
 def exit_cost(size: float, price: float, commission: float, slippage: float) -> float:
     """What closing a position of signed ``size`` marked at ``price`` costs against that mark:
     the fill ``slippage`` worse, and ``commission`` on the fill's value."""
-    fill = price * (1.0 - slippage) if size > 0 else price * (1.0 + slippage)
-    return abs(size) * (abs(price - fill) + fill * commission)
+    return float(_closing_cost(float(size), float(price), float(commission), float(slippage)))

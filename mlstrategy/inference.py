@@ -10,6 +10,7 @@ is decided in one place, ``mlstrategy.strategy``. It never trains.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ def batch_probas(bars: pd.DataFrame, artifact: Artifact) -> np.ndarray:
 
     Equal, bar for bar, to feeding the same bars one by one to a fresh ``SignalEngine``.
     """
-    x = compute_features(bars, artifact.spec)
+    x = compute_features(bars, artifact.spec, threads=os.cpu_count() or 1)
     out = np.full(len(bars), np.nan)
     warm = artifact.spec.warmup
     if len(bars) > warm:

@@ -43,10 +43,15 @@ def fold_table(folds: list[dict], holdout: dict) -> list[str]:
         rows.append(f"| {name} | {m.get('rows')} | {_f(m.get('auc'))} | "
                     f"{_f(m.get('balanced_accuracy'))} | {_f(m.get('log_loss'), 4)} "
                     f"({_f(m.get('baseline_log_loss'), 4)}) | {_f(m.get('brier'), 4)} "
-                    f"({_f(m.get('baseline_brier'), 4)}) | {_f(m.get('return'))} | "
-                    f"{_f(m.get('buy_hold_return'))} | {_f(m.get('sharpe'), 2)} | "
+                    f"({_f(m.get('baseline_brier'), 4)}) | {_pct(m.get('return'))} | "
+                    f"{_pct(m.get('buy_hold_return'))} | {_f(m.get('sharpe'), 2)} | "
                     f"{_f(m.get('buy_hold_sharpe'), 2)} | {m.get('trades')} |")
     return rows
+
+
+def _pct(value: float | None) -> str:
+    """A return as ``backtest`` prints it (the same figure, the same way)."""
+    return "n/a" if value is None or value != value else f"{value * 100:+.1f}%"
 
 
 def markdown_report(manifest: object, top: list[tuple[str, float]]) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datafeeds.atomic import append_json_line, read_json_lines
+from datafeeds.atomic import append_json_lines, read_json_lines
 from datafeeds.fingerprint import fingerprints
 from mlstrategy.backtest.stats import observed_periods_per_year
 from mlstrategy.dataset import Dataset, DatasetInfo, describe
@@ -49,8 +49,10 @@ class TrialData(DatasetInfo):
     def of(cls, bars: pd.DataFrame, symbol: str, timeframe: str, source: str = "") -> TrialData:
         """The description of ``bars``."""
         info = describe(bars, source, symbol, timeframe).info
-        return cls(**info.to_dict(), sample=[int(v) for v in
-                                             np.unique(fingerprints(bars))[:SAMPLE]])
+        prints = fingerprints(bars)
+        if len(prints) > 4 * SAMPLE:  # the smallest ones without sorting them all
+            prints = np.partition(prints, 4 * SAMPLE)[:4 * SAMPLE]
+        return cls(**info.to_dict(), sample=[int(v) for v in np.unique(prints)[:SAMPLE]])
 
     def overlaps(self, other: TrialData, other_prints: np.ndarray) -> bool:
         """Whether these bars and ``other`` (``other_prints``: its sorted fingerprints) share
@@ -111,11 +113,19 @@ def record_training(models_dir: Path, artifact: object, dataset: Dataset) -> Non
 
 def record(models_dir: Path, trial: Trial) -> None:
     """Append ``trial`` to the ledger (one fsynced line)."""
-    entry = {**asdict(trial), "time": trial.time or datetime.now(UTC).isoformat(
-        timespec="seconds")}
-    if entry["sharpe"] is not None and not math.isfinite(entry["sharpe"]):
-        entry["sharpe"] = None
-    append_json_line(models_dir / LEDGER, entry)
+    record_many(models_dir, [trial])
+
+
+def record_many(models_dir: Path, trials: list[Trial]) -> None:
+    """Append ``trials`` to the ledger (fsynced once: a grid's thousand configurations)."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    entries = []
+    for trial in trials:  # shallow: asdict's deep copy is slow for a grid's thousand
+        entry = {**vars(trial), "data": vars(trial.data), "time": trial.time or now}
+        if entry["sharpe"] is not None and not math.isfinite(entry["sharpe"]):
+            entry["sharpe"] = None
+        entries.append(entry)
+    append_json_lines(models_dir / LEDGER, entries)
 
 
 def read(models_dir: Path) -> list[Trial]:
@@ -151,7 +161,7 @@ def deflation(models_dir: Path, bars: pd.DataFrame, data: TrialData,
               periods_per_year: float) -> Deflation:
     """The distinct trials of the ledger whose data overlaps ``bars`` (described by ``data``),
     and the variance of their Sharpe ratios in per-bar units of ``periods_per_year``."""
-    prints = np.unique(fingerprints(bars))
+    prints = np.sort(fingerprints(bars))  # duplicates do no harm to a lookup
     latest = {t.identity: t for t in read(models_dir) if t.data.overlaps(data, prints)}
     sharpes = tuple(t.sharpe for t in latest.values() if t.sharpe is not None)
     per_bar = np.asarray(sharpes) / math.sqrt(periods_per_year)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_UNIX_EPOCH_ORDINAL = 719163  # datetime(1970, 1, 1).toordinal(): bt's float of the epoch
+EPOCH_ORDINAL = 719163  # datetime(1970, 1, 1).toordinal(): bt's float of the epoch
 _NS_PER_S = 1_000_000_000
 
 
@@ -31,10 +31,10 @@ def date2num(ns: np.ndarray) -> np.ndarray:
     hour, rest = np.divmod(second_of_day, 3600)
     minute, second = np.divmod(rest, 60)
     micro = nanos // 1000
-    base = (days + _UNIX_EPOCH_ORDINAL).astype(np.float64)
+    base = (days + EPOCH_ORDINAL).astype(np.float64)
     return base + (hour / 24.0 + minute / 1440.0 + second / 86400.0 + micro / 86400000000.0)
 
 
 def num2ns(num: float) -> int:
     """The inverse for bar times: a backtrader date -> int ns since the epoch, to the second."""
-    return round((num - _UNIX_EPOCH_ORDINAL) * 86400.0) * _NS_PER_S
+    return round((num - EPOCH_ORDINAL) * 86400.0) * _NS_PER_S

@@ -1,4 +1,5 @@
-"""The backtest's pictures: equity against buy-and-hold with drawdown, and backtrader's plot."""
+"""The backtest's pictures: equity against buy-and-hold with drawdown, backtrader's plot, and a
+grid's Sharpe over its options."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,3 +55,39 @@ def plot_backtrader(cerebro, path: Path) -> Path:
         for fig in group:
             plt.close(fig)
     return path
+
+
+def plot_grid(rows: list[dict], names: list[str], best: dict, path: Path, *,
+              title: str) -> Path:
+    """A grid's net Sharpe over its first two options (a heatmap; one option: a line), the
+    other options held at the best configuration's values."""
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if all(r[n] == best[n] for n in names[2:])]
+    fig, ax = plt.subplots(figsize=(12, 8))
+    if len(names) == 1:
+        ax.plot([_label(r[names[0]]) for r in shown], [r["sharpe"] for r in shown],
+                marker="o")
+        ax.set_ylabel("net Sharpe")
+    else:
+        xs = sorted({r[names[0]] for r in shown})
+        ys = sorted({r[names[1]] for r in shown})
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for r in shown:
+            grid[ys.index(r[names[1]]), xs.index(r[names[0]])] = r["sharpe"]
+        image = ax.imshow(grid, origin="lower", aspect="auto", cmap="RdYlGn")
+        ax.set_xticks(range(len(xs)), [_label(x) for x in xs], rotation=90)
+        ax.set_yticks(range(len(ys)), [_label(y) for y in ys])
+        ax.set_ylabel(names[1])
+        fig.colorbar(image, ax=ax, label="net Sharpe")
+    ax.set_xlabel(names[0])
+    held = ", ".join(f"{n}={_label(best[n])}" for n in names[2:])
+    ax.set_title(title + (f" ({held})" if held else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _label(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -19,7 +19,6 @@ calendar is given (``periods_per_year``).
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -28,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datafeeds.bt.dates import num2ns
+from datafeeds.bt.dates import EPOCH_ORDINAL as _EPOCH_ORDINAL
 from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.plots import plot_backtrader, plot_equity
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, probas_of
-from mlstrategy.backtest.stats import observed_periods_per_year, performance
+from mlstrategy.backtest.stats import annual_sharpe, observed_periods_per_year, performance
 from mlstrategy.engine import buy_and_hold, exit_cost
 from mlstrategy.trials import Deflation, Trial, TrialData, deflation, evaluation_identity, record
 
@@ -76,29 +75,52 @@ def marked_values(sim: Simulation, config: BacktestConfig) -> tuple[np.ndarray, 
     return values, cost
 
 
-def bt_iso(num: float) -> str:
-    """A backtrader date as ISO-8601 UTC."""
-    return pd.Timestamp(num2ns(num), tz="UTC").isoformat()
+_FILL_COLUMNS = ("time", "data", "size", "price", "value", "fee")
 
 
-def exposure(index: pd.DatetimeIndex, executions: list[dict]) -> float:
+def fills_frame(strategy: object) -> pd.DataFrame:
+    """Every fill of a run as columns (``MLStrategy.executions``' dicts, or the engine's)."""
+    frame = pd.DataFrame(strategy.executions, columns=list(_FILL_COLUMNS))
+    return frame.astype({k: np.float64 for k in _FILL_COLUMNS if k != "data"})
+
+
+def trades_frame(strategy: object) -> pd.DataFrame:
+    """Every closed round trip of a run as columns (``MLStrategy.trades``' dicts, or the
+    engine's)."""
+    frame = pd.DataFrame(strategy.trades, columns=list(_TRADE_COLUMNS))
+    return frame.astype({k: np.float64 for k in _TRADE_COLUMNS
+                         if k not in ("data", "side", "bars_held")} | {"bars_held": np.int64})
+
+
+def bt_ns(num: np.ndarray) -> np.ndarray:
+    """``dates.num2ns`` of many backtrader dates at once (the same rounding)."""
+    seconds = np.round((np.asarray(num, dtype=np.float64) - _EPOCH_ORDINAL) * 86400.0)
+    return seconds.astype(np.int64) * 1_000_000_000
+
+
+def bt_iso(num: np.ndarray) -> list[str]:
+    """Backtrader dates as ISO-8601 UTC strings (``2019-05-12T19:00:00+00:00``)."""
+    seconds = (bt_ns(num) // 1_000_000_000).astype("datetime64[s]")
+    return [f"{t}+00:00" for t in np.datetime_as_string(seconds, unit="s").tolist()]
+
+
+def exposure(index: pd.DatetimeIndex, fills: pd.DataFrame) -> float:
     """Fraction of bars after which a position was open (from the fills, per feed)."""
-    if not executions:
+    if fills.empty:
         return 0.0
     times = index.as_unit("ns").asi8
     open_after = np.zeros(len(index), dtype=bool)
-    for name in {e["data"] for e in executions}:
-        fills = [e for e in executions if e["data"] == name]
-        at = np.searchsorted(times, [num2ns(e["time"]) for e in fills])
+    for _, feed in fills.groupby("data", sort=False):
+        at = np.searchsorted(times, bt_ns(feed["time"].to_numpy()))
         delta = np.zeros(len(index) + 1)
-        np.add.at(delta, at, [e["size"] for e in fills])
+        np.add.at(delta, at, feed["size"].to_numpy(dtype=np.float64))
         open_after |= np.abs(np.cumsum(delta[:-1])) > 1e-12
     return float(open_after.mean())
 
 
-def trade_stats(trades: list[dict]) -> dict:
-    """Win rate, average win and loss, profit factor and SQN of the closed trades (net)."""
-    pnl = np.array([t["pnl_net"] for t in trades], dtype=np.float64)
+def trade_stats(pnl: np.ndarray) -> dict:
+    """Win rate, average win and loss, profit factor and SQN of the closed trades' net PnL."""
+    pnl = np.asarray(pnl, dtype=np.float64)
     if not len(pnl):
         return {"win_rate": None, "avg_win": None, "avg_loss": None, "profit_factor": None,
                 "sqn": None}
@@ -125,19 +147,19 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
     strat = performance(values, config.cash, ppy, trials=deflation.trials,
                         trial_variance=deflation.variance)
     hold = performance(hold_values, config.cash, ppy)
-    executions = strategy.executions
-    traded_value = sum(e["value"] for e in executions)
+    fills, trades = fills_frame(strategy), trades_frame(strategy)
+    traded_value = float(fills["value"].sum())
     years = len(bars) / ppy if ppy > 0 else math.nan
     strat.update({
-        "final_value": float(values[-1]), "trades": len(strategy.trades),
-        "fees": sum(e["fee"] for e in executions),
-        "exposure": exposure(bars.index, executions),
+        "final_value": float(values[-1]), "trades": len(trades),
+        "fees": float(fills["fee"].sum()),
+        "exposure": exposure(bars.index, fills),
         "turnover": traded_value / float(values.mean()) if len(values) else math.nan,
         "turnover_per_year": traded_value / float(values.mean()) / years
         if len(values) and years > 0 else math.nan,
-        "fills": len(executions), "final_exit_cost": closing})
+        "fills": len(fills), "final_exit_cost": closing})
     hold.update({"final_value": float(hold_values[-1]), "trades": 1, "exposure": 1.0})
-    strat.update(trade_stats(strategy.trades))
+    strat.update(trade_stats(trades["pnl_net"].to_numpy()))
     info = sim.span
     probas = probas_of(sim)
     analyzers = {a.__class__.__name__: a.get_analysis() for a in strategy.analyzers}
@@ -168,8 +190,8 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
                          "sharpe_variance_from": "the trials' Sharpes"
                          if deflation.variance is not None else "this Sharpe's estimate",
                          "sharpe_needed_for_dsr": strat["sharpe_needed_for_dsr"],
-                         "sharpe_ci95": strat["sharpe_ci95"], "trades": len(strategy.trades)},
-        "orders": {"fills": len(executions), "refused": strategy.refused},
+                         "sharpe_ci95": strat["sharpe_ci95"], "trades": len(trades)},
+        "orders": {"fills": len(fills), "refused": strategy.refused},
         "backtrader_analyzers": analyzers or "not run (pass --analyzers)",
         "bars_long_signal": int(np.nansum(probas >= strategy.enter)),
         **(extra or {}),
@@ -193,13 +215,7 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / "backtest.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    trades_path = out_dir / "trades.csv"
-    with open(trades_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=_TRADE_COLUMNS)
-        writer.writeheader()
-        writer.writerows({**{k: t[k] for k in _TRADE_COLUMNS},
-                          "entry_time": bt_iso(t["entry_time"]),
-                          "exit_time": bt_iso(t["exit_time"])} for t in sim.strategy.trades)
+    trades_path = write_trades(trades_frame(sim.strategy), out_dir / "trades.csv")
     equity_path = plot_equity(sim.bars.index, marked_values(sim, config)[0], hold,
                               config.cash, out_dir / "equity.png",
                               title=f"{artifact.name}/{artifact.version}"
@@ -208,6 +224,18 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
         if config.plot and sim.cerebro is not None else None
     return BacktestResult(report, report_path, trades_path, equity_path, plot_path,
                           probas_of(sim))
+
+
+def write_trades(trades: pd.DataFrame, path: Path) -> Path:
+    """``trades.csv``: every round trip, times in ISO-8601 UTC, numbers exact (Arrow's writer:
+    a hundred thousand trades in a fifth of a second, where Python's csv takes seconds)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    table = pa.table({c: bt_iso(trades[c].to_numpy()) if c.endswith("_time")
+                      else trades[c].to_numpy() for c in _TRADE_COLUMNS})
+    pa_csv.write_csv(table, str(path))
+    return path
 
 
 def record_run(ledger: Path, sim: Simulation, artifact: Artifact, config: BacktestConfig,
@@ -220,7 +248,7 @@ def record_run(ledger: Path, sim: Simulation, artifact: Artifact, config: Backte
     costs = (config.commission, config.slippage, config.borrow_rate)
     record(ledger, Trial(kind, evaluation_identity(ref, config.strategy, sim.strategy.enter,
                                                    sim.strategy.exit, costs, **more),
-                         data, performance(values, config.cash, ppy)["sharpe"], ppy, ref))
+                         data, annual_sharpe(values, config.cash, ppy), ppy, ref))
     return deflation(ledger, sim.bars, data, ppy)
 
 

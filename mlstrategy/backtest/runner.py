@@ -58,11 +58,12 @@ class BacktestConfig:
 
 @dataclass(frozen=True)
 class EngineStrategy:
-    """What a report reads of ``MLStrategy`` after a run, when the trading engine ran it."""
+    """What a report reads of ``MLStrategy`` after a run, when the trading engine ran it: the
+    same fills and trades, as columns (``report.fills_frame`` and ``trades_frame`` read both)."""
 
     values: np.ndarray  # portfolio value after each bar
-    executions: list[dict]  # every fill: bt time, data, size, price, value, fee
-    trades: list[dict]  # closed round trips, as ``MLStrategy.trades``
+    executions: pd.DataFrame  # every fill: bt time, data, size, price, value, fee
+    trades: pd.DataFrame  # closed round trips, the columns of ``MLStrategy.trades``
     refused: list[dict]  # entries refused for cash at the fill, with the reason
     enter: float
     exit: float
@@ -72,25 +73,26 @@ class EngineStrategy:
     @classmethod
     def of(cls, run: EngineRun, bars: pd.DataFrame, name: str, enter: float, exit_: float,
            probas: np.ndarray) -> EngineStrategy:
-        """``run`` over ``bars`` (a feed called ``name``) in ``MLStrategy``'s terms."""
+        """``run`` over ``bars`` (a feed called ``name``) in ``MLStrategy``'s terms, its
+        numbers in backtrader's arithmetic (``Trade.update``)."""
         ns = bars.index.as_unit("ns").asi8
         when = date2num(ns)
-        executions = [{"time": when[b], "data": name, "size": size, "price": price,
-                       "value": abs(size) * price, "fee": fee}
-                      for b, size, price, fee in zip(run.fill_bars, run.fill_sizes,
-                                                     run.fill_prices, run.fill_fees,
-                                                     strict=True)]
-        trades = []
-        for a, b in run.round_trips():
-            size, entry, leave = run.fill_sizes[a], run.fill_prices[a], run.fill_prices[b]
-            pnl = size * (leave - entry)  # backtrader: the closed size times the move
-            fees = run.fill_fees[a] + run.fill_fees[b]
-            trades.append({"data": name, "entry_time": when[run.fill_bars[a]],
-                           "exit_time": when[run.fill_bars[b]],
-                           "side": "long" if size > 0 else "short", "size": abs(size),
-                           "entry_price": entry, "exit_price": entry + pnl / size,
-                           "fees": fees, "pnl": pnl, "pnl_net": pnl - fees,
-                           "bars_held": int(run.fill_bars[b] - run.fill_bars[a])})
+        sizes, prices, fees = run.fill_sizes, run.fill_prices, run.fill_fees
+        executions = pd.DataFrame({"time": when[run.fill_bars], "data": name, "size": sizes,
+                                   "price": prices, "value": np.abs(sizes) * prices,
+                                   "fee": fees})
+        a, b = run.round_trips()
+        size = sizes[a]
+        entry = (0.0 + size * prices[a]) / size
+        pnl = size * (prices[b] - entry) * 1.0
+        paid = 0.0 + fees[a] + fees[b]
+        trades = pd.DataFrame({
+            "data": name, "entry_time": when[run.fill_bars[a]],
+            "exit_time": when[run.fill_bars[b]],
+            "side": np.where(size > 0, "long", "short"), "size": np.abs(size),
+            "entry_price": entry, "exit_price": entry + pnl / size, "fees": paid,
+            "pnl": pnl, "pnl_net": pnl - paid,
+            "bars_held": (run.fill_bars[b] - run.fill_bars[a]).astype(np.int64)})
         refused = [{"time": pd.Timestamp(ns[b]).isoformat(), "data": name,
                     "side": "buy" if size > 0 else "sell", "size": abs(size),
                     "status": "Margin", "reason": "not enough cash at the fill price"}
@@ -182,17 +184,16 @@ def _simulate_numba(dataset: Dataset, artifact: Artifact, config: BacktestConfig
     traded = dataset.bars.iloc[span.start:]
     lines = lines or {"p_up": batch_probas(dataset.bars, artifact)[span.start:]}
     params = config.strategy
-    enter = lines.get("p_enter", artifact.thresholds.enter if params.enter is None
-                      else params.enter)
-    exit_ = lines.get("p_exit", artifact.thresholds.exit if params.exit is None
-                      else params.exit)
-    run = run_engine(traded, lines["p_up"], params, enter=enter, exit_=exit_,
-                     cash=config.cash, commission=config.commission,
-                     slippage=config.slippage, borrow_rate=config.borrow_rate)
+    enter = artifact.thresholds.enter if params.enter is None else params.enter
+    exit_ = artifact.thresholds.exit if params.exit is None else params.exit
+    run = run_engine(traded, lines["p_up"], params, enter=lines.get("p_enter", enter),
+                     exit_=lines.get("p_exit", exit_), cash=config.cash,
+                     commission=config.commission, slippage=config.slippage,
+                     borrow_rate=config.borrow_rate)
     log.info("backtest (trading engine): %d bars %s .. %s (%d bars before warm the "
              "features)", len(traded), traded.index[0], traded.index[-1], span.start)
-    strategy = EngineStrategy.of(run, traded, dataset.info.symbol, float(np.mean(enter)),
-                                 float(np.mean(exit_)), np.asarray(lines["p_up"]))
+    strategy = EngineStrategy.of(run, traded, dataset.info.symbol, enter, exit_,
+                                 np.asarray(lines["p_up"]))
     return Simulation(strategy, None, traded, span, dataset.timeframe, dataset.info,
                       [(run.position, float(traded["close"].iloc[-1]))])
 

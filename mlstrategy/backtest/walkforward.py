@@ -16,10 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from datafeeds.bt.dates import num2ns
 from features_numba import compute_features
 from mlstrategy.artifact import Artifact
-from mlstrategy.backtest.report import BacktestResult, marked_values, write_report
+from mlstrategy.backtest.report import (
+    BacktestResult,
+    bt_ns,
+    fills_frame,
+    marked_values,
+    write_report,
+)
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.dataset import Dataset
@@ -96,4 +101,4 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
 def _fill_bars(sim: Simulation) -> list[int]:
     """Index in the traded bars of every fill."""
     times = sim.bars.index.as_unit("ns").asi8
-    return [int(np.searchsorted(times, num2ns(e["time"]))) for e in sim.strategy.executions]
+    return np.searchsorted(times, bt_ns(fills_frame(sim.strategy)["time"].to_numpy())).tolist()

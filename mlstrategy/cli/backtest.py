@@ -61,10 +61,24 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
               "each window is traded by a model trained only on the bars before it.")
 @click.option("--retrain-every", type=click.IntRange(min=50), default=1000, show_default=True,
               help="Bars per walk-forward window.")
+@click.option("--engine", type=click.Choice(["backtrader", "numba"]),
+              help="Who runs the trades: backtrader's Cerebro (the default for a backtest), "
+                   "or the Numba trading engine, trade for trade the same and far faster (the "
+                   "default for --walk-forward and --grid); the same report files, but "
+                   "backtrader's own plot.")
+@click.option("--grid", "grid", multiple=True, metavar="OPTION=LO:HI:STEP|A,B,...",
+              help="Backtest every combination of these strategy options (repeatable, e.g. "
+                   "--grid enter=0.5:0.7:0.01 --grid exit=0.4,0.45,0.5): writes grid.csv, "
+                   "grid.png and the best configuration's report; every configuration is a "
+                   "trial the deflated Sharpe counts.")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads for a grid (default: "
+              "all cores).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the report files (default: reports/<name>/<version>/).")
+              help="Directory for the report files (default: reports/<name>/<version>/, "
+                   "with /streaming, /walk-forward or /grid for those runs).")
 @click.option("--plot/--no-plot", default=True, show_default=True,
-              help="Write backtrader's plot as backtest.png (adds its observers).")
+              help="Write backtrader's plot as backtest.png (adds its observers; the "
+                   "backtrader engine only).")
 @click.option("--analyzers", is_flag=True, help="Also run backtrader's analyzers (trades, SQN, "
               "drawdown, Sharpe, returns) and put their results in the report; slower, the "
               "report's own statistics come from the equity curve.")
@@ -76,7 +90,8 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
              fraction: float, units: float, vol_target: float, stop_loss: float | None,
              take_profit: float | None, max_bars_held: int | None, cooldown: int,
              streaming: bool, periods_per_year: float | None, walk_forward: bool,
-             retrain_every: int, out_dir: Path | None, plot: bool, analyzers: bool) -> None:
+             retrain_every: int, engine: str | None, grid: tuple[str, ...],
+             threads: int | None, out_dir: Path | None, plot: bool, analyzers: bool) -> None:
     """Backtest a trained model with backtrader on history (inference only, never trains).
 
     Without --data or --sample, the model's own training data is used if it is an embedded
@@ -100,11 +115,17 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
                             borrow_rate=borrow_rate, start=start,
                             allow_in_sample=allow_in_sample, strategy=params,
                             streaming=streaming, plot=plot, analyzers=analyzers,
-                            periods_per_year=periods_per_year)
-    out = out_dir or Path("reports") / artifact.name / artifact.version
+                            periods_per_year=periods_per_year,
+                            engine=engine or ("numba" if walk_forward or grid
+                                              else "backtrader"))
+    kind = "grid" if grid else "walk-forward" if walk_forward else \
+        "streaming" if streaming else None
+    out = out_dir or Path("reports") / artifact.name / artifact.version / (kind or "")
     click.echo(f"model: {artifact.name}/{artifact.version}  data: {dataset.info.source} "
                f"{dataset.info.symbol} {dataset.info.timeframe}")
-    if walk_forward:
+    if grid:
+        result = _grid(dataset, artifact, config, grid, out, models_dir, threads, walk_forward)
+    elif walk_forward:
         from mlstrategy.backtest.walkforward import run_walk_forward
 
         result = run_walk_forward(dataset, artifact, config, out, every=retrain_every,
@@ -124,3 +145,30 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
                  result.plot_path):
         if path is not None:
             click.echo(f"wrote {path}")
+
+
+def _grid(dataset, artifact, config, specs: tuple[str, ...], out: Path, models_dir: Path,
+          threads: int | None, walk_forward: bool):
+    """Run a grid, print its best configurations; the best one's report for the caller."""
+    from mlstrategy.backtest.grid import parse_axes, run_grid
+    from mlstrategy.errors import ConfigError
+
+    if walk_forward or config.engine != "numba":
+        raise ConfigError("--grid runs on the trading engine alone: drop --walk-forward and "
+                          "--engine backtrader")
+    axes = parse_axes(specs)
+    total = 1
+    for values in axes.values():
+        total *= len(values)
+    click.echo(f"grid: {total} configurations of {', '.join(axes)}", err=True)
+    result = run_grid(dataset, artifact, config, axes, out, ledger=models_dir, threads=threads)
+    ranked = sorted((r for r in result.rows if r["sharpe"] == r["sharpe"]),
+                    key=lambda r: -r["sharpe"])
+    click.echo(f"best of {len(result.rows)} (net Sharpe):")
+    for row in ranked[:5]:
+        options = ", ".join(f"{name}={row[name]}" for name in axes)
+        click.echo(f"  {options}: Sharpe {row['sharpe']:.3f}, return "
+                   f"{row['return'] * 100:+.1f}%, {row['trades']} trades")
+    click.echo(f"wrote {result.table}")
+    click.echo(f"wrote {result.picture}")
+    return result.report

@@ -111,6 +111,12 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
         assert report.with_name(name).is_file()
         assert str(report.with_name(name).relative_to(tmp_path)) in ran.stdout
     assert "buy & hold" in ran.stdout and "deflated Sharpe" in ran.stdout
+    # the training's holdout row and the backtest print the same return, Sharpe and trades
+    holdout = next(line for line in trained.stdout.splitlines() if "**holdout**" in line)
+    cells = [c.strip() for c in holdout.split("|")]
+    strategy = next(line for line in ran.stdout.splitlines() if line.startswith("strategy"))
+    figures = strategy.split()
+    assert (cells[7], cells[9], cells[11]) == (figures[1], figures[3], figures[5])
     inside = _run("trading_bot.py", "backtest", "--model", "btcusd-1h", "--start", "500",
                   cwd=tmp_path)
     assert inside.returncode == 2 and "--allow-in-sample" in inside.stderr

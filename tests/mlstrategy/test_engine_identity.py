@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from datafeeds import load_sample
 from datafeeds.loaders import load_file
+from mlstrategy.backtest.report import fills_frame, trades_frame
 from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.dataset import describe
 from mlstrategy.strategy_params import StrategyParams
@@ -50,17 +51,17 @@ def _both(bars, artifact, config: BacktestConfig, proba: np.ndarray, enter: floa
 
 def _assert_same(cerebro, engine) -> None:
     a, b = cerebro.strategy, engine.strategy
-    assert [(e["time"], e["size"], e["price"]) for e in a.executions] == \
-        [(e["time"], e["size"], e["price"]) for e in b.executions]
-    np.testing.assert_allclose([e["fee"] for e in a.executions],
-                               [e["fee"] for e in b.executions], rtol=1e-9, atol=1e-12)
+    fa, fb = fills_frame(a), fills_frame(b)
+    exact = ["time", "size", "price"]
+    assert fa[exact].values.tolist() == fb[exact].values.tolist()
+    np.testing.assert_allclose(fa["fee"], fb["fee"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(a.values, b.values, rtol=1e-9)
     assert [(r["time"], r["size"], r["status"]) for r in a.refused] == \
         [(r["time"], r["size"], r["status"]) for r in b.refused]
-    assert [(t["entry_time"], t["exit_time"], t["bars_held"]) for t in a.trades] == \
-        [(t["entry_time"], t["exit_time"], t["bars_held"]) for t in b.trades]
-    np.testing.assert_allclose([t["pnl_net"] for t in a.trades],
-                               [t["pnl_net"] for t in b.trades], rtol=1e-9, atol=1e-9)
+    ta, tb = trades_frame(a), trades_frame(b)
+    timing = ["entry_time", "exit_time", "bars_held", "side"]
+    assert ta[timing].values.tolist() == tb[timing].values.tolist()
+    np.testing.assert_allclose(ta["pnl_net"], tb["pnl_net"], rtol=1e-9, atol=1e-9)
     assert cerebro.open_positions == engine.open_positions
 
 
@@ -147,3 +148,24 @@ def test_random_configurations_and_p_up_sequences(trained, case):
     config, enter, exit_, seed, name, offset, length = case
     bars = load_sample(name).iloc[offset:offset + length]
     _assert_same(*_both(bars, trained.artifact, config, _walk(len(bars), seed), enter, exit_))
+
+
+def test_no_fill_up_to_a_bar_changes_when_later_bars_are_removed(trained):
+    """The engine's truncation test: its fills and values up to a bar depend on no later bar."""
+    from mlstrategy.engine import run_engine
+    from mlstrategy.inference import batch_probas
+
+    bars = trained.dataset.bars.iloc[-3000:]
+    proba = batch_probas(trained.dataset.bars, trained.artifact)[-3000:]
+    params = StrategyParams(allow_short=True, stop_loss=0.01, take_profit=0.02,
+                            sizing="vol_target", max_bars_held=12, cooldown=1)
+    costs = {"enter": 0.55, "exit_": 0.5, "cash": 100_000.0, "commission": 0.001,
+             "slippage": 0.0005, "borrow_rate": 0.2}
+    full = run_engine(bars, proba, params, **costs)
+    for end in (500, 1234, 2999):
+        cut = run_engine(bars.iloc[:end], proba[:end], params, **costs)
+        np.testing.assert_array_equal(cut.values, full.values[:end])
+        kept = full.fill_bars < end
+        np.testing.assert_array_equal(cut.fill_bars, full.fill_bars[kept])
+        np.testing.assert_array_equal(cut.fill_sizes, full.fill_sizes[kept])
+        np.testing.assert_array_equal(cut.fill_prices, full.fill_prices[kept])
