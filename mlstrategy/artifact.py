@@ -144,6 +144,20 @@ class Artifact:
         """Per bar of ``bars``: whether it is one of this model's training bars (by content)."""
         return matches(bars, self.training_bars)
 
+    @property
+    def ref(self) -> str:
+        """``name/version``."""
+        return f"{self.name}/{self.version}"
+
+    def other_market(self, other: Artifact) -> str | None:
+        """Why ``other`` trades another market than this model (symbol or timeframe), or
+        None when it trades the same."""
+        mine, theirs = self.manifest.training_data, other.manifest.training_data
+        if (mine.symbol, mine.timeframe) == (theirs.symbol, theirs.timeframe):
+            return None
+        return (f"{other.ref} was trained on {theirs.symbol} {theirs.timeframe} bars, "
+                f"{self.ref} on {mine.symbol} {mine.timeframe}")
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""

@@ -82,13 +82,16 @@ def promote_if_better(models_dir, dataset: Dataset, challenger: Artifact, *,
     if metric not in METRICS:
         raise MLStrategyError(f"--promote-metric {metric!r} is not one of {METRICS}")
     new_ref = ModelRef(challenger.name, challenger.version)
-    champion_ref = production_ref(models_dir)
+    champion_ref = production_ref(models_dir, challenger.name)
     flags = challenger.manifest.suspicious
     if champion_ref is None:
         decision = Decision(not flags, "no production model yet", metric)
     else:
         champion = load_artifact(artifact_dir(models_dir, champion_ref))
-        decision = compare(dataset, challenger, champion, metric=metric, cost=cost)
+        other = challenger.other_market(champion)
+        decision = (Decision(False, f"another market under one name: {other}; train it "
+                                    "with its own --name", metric) if other else
+                    compare(dataset, challenger, champion, metric=metric, cost=cost))
     if flags and not force:
         decision = Decision(False, f"flagged by the sanity gate: {flags[0]}", metric,
                             decision.challenger, decision.champion, decision.window)

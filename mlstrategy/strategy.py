@@ -74,7 +74,8 @@ class _Book:
 
 
 def resolve_model(model: object, models_dir: str | Path) -> Artifact:
-    """An ``Artifact``, an artifact directory, or ``"production"`` -> a loaded artifact."""
+    """An ``Artifact``, an artifact directory, or ``"production"`` (the production model of
+    the registry's only market) -> a loaded artifact."""
     if isinstance(model, Artifact):
         return model
     if model in (None, "production"):  # a backtest: the newest model while none is promoted

@@ -177,7 +177,7 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
             done.append(outcome)
             with open(folder / "trials.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(outcome) + "\n")
-            record(config.registry(market), Trial(
+            record(config.models_dir, Trial(
                 "sweep", identity(market=market.name, params=outcome["params"]), data,
                 outcome["value"], ppy, f"sweep {folder.name} trial {outcome['number']}"))
             shown = "failed" if outcome["value"] is None else f"{outcome['value']:.4f}"
@@ -192,10 +192,10 @@ def run_sweep(config: CycleConfig, market: Market, *, executor,
               "best_params": best["params"]}
     result = _train(dataset, market, _settings(market.train, best["params"]), threads)
     result.manifest["validation"]["search"] = search
-    path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
+    path = save_artifact(config.models_dir, market.name, result.model, result.manifest,
                          training_bars=result.training_bars, importance=result.importance)
-    record_training(config.registry(market), load_artifact(path), dataset)
-    decision = promote_if_better(config.registry(market), dataset, load_artifact(path),
+    record_training(config.models_dir, load_artifact(path), dataset)
+    decision = promote_if_better(config.models_dir, dataset, load_artifact(path),
                                  metric=market.train.promote_metric, cost=market.train.cost)
     (folder / "best.json").write_text(json.dumps(
         {**search, "model": str(path), "executor": executor.name,

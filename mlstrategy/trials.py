@@ -99,7 +99,7 @@ def evaluation_identity(model: str, strategy: StrategyParams, enter: float, exit
 def record_training(models_dir: Path, artifact: object, dataset: Dataset) -> None:
     """Record a newly trained model (``Artifact``) as a trial: its holdout's net Sharpe."""
     manifest = artifact.manifest
-    ref = f"{artifact.name}/{artifact.version}"
+    ref = artifact.ref
     cost = float(manifest.validation.get("cost_per_side", 0.001))
     thresholds = artifact.thresholds
     record(models_dir, Trial(

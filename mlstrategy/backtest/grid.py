@@ -126,7 +126,7 @@ def run_grid(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
                      "max_drawdown": drawdown, "trades": int(fills) // 2,
                      "refused": int(refused), "_params": params, "_enter": enter,
                      "_exit": exit_})
-    ref = f"{artifact.name}/{artifact.version}"
+    ref = artifact.ref
     data = TrialData.of(bars, dataset.info.symbol, dataset.timeframe, dataset.info.source)
     costs = (config.commission, config.slippage, config.borrow_rate)
     record_many(ledger, [Trial("backtest", evaluation_identity(ref, r["_params"], r["_enter"],

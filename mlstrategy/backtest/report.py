@@ -218,7 +218,7 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
     trades_path = write_trades(trades_frame(sim.strategy), out_dir / "trades.csv")
     equity_path = plot_equity(sim.bars.index, marked_values(sim, config)[0], hold,
                               config.cash, out_dir / "equity.png",
-                              title=f"{artifact.name}/{artifact.version}"
+                              title=artifact.ref
                                     + ("  (IN-SAMPLE)" if sim.span.in_sample else ""))
     plot_path = plot_backtrader(sim.cerebro, out_dir / "backtest.png") \
         if config.plot and sim.cerebro is not None else None
@@ -244,7 +244,7 @@ def record_run(ledger: Path, sim: Simulation, artifact: Artifact, config: Backte
     values, _ = marked_values(sim, config)
     ppy = config.periods_per_year or observed_periods_per_year(sim.bars.index)
     data = TrialData.of(sim.bars, sim.info.symbol, sim.timeframe, sim.info.source)
-    ref = f"{artifact.name}/{artifact.version}"
+    ref = artifact.ref
     costs = (config.commission, config.slippage, config.borrow_rate)
     record(ledger, Trial(kind, evaluation_identity(ref, config.strategy, sim.strategy.enter,
                                                    sim.strategy.exit, costs, **more),

@@ -9,8 +9,8 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", help="NAME or NAME/VERSION under --models-dir "
-              "(default: the production model).")
+@click.option("--model", help="Market NAME (its production model) or NAME/VERSION under "
+              "--models-dir. Default: the market named like the bars, or the only one.")
 @models_dir_option
 @data_options(default_sample=None)
 @click.option("--start", type=click.IntRange(min=0), help="First bar to trade (index in the "
@@ -104,9 +104,10 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     from mlstrategy.backtest.runner import BacktestConfig, StrategyParams, run_backtest
     from mlstrategy.registry import resolve
 
-    artifact = resolve(models_dir, model, newest_if_no_production=True)
+    artifact = resolve(models_dir, model, market=data.name if data.given else None,
+                       newest_if_no_production=True)
     dataset = data.trained_on(artifact.manifest.training_data.source,
-                              f"{artifact.name}/{artifact.version}").load()
+                              f"{artifact.ref}").load()
     params = StrategyParams(enter=enter, exit=exit_, allow_short=allow_short, sizing=sizing,
                             fraction=fraction, units=units, vol_target=vol_target,
                             stop_loss=stop_loss, take_profit=take_profit,
@@ -121,7 +122,7 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     kind = "grid" if grid else "walk-forward" if walk_forward else \
         "streaming" if streaming else None
     out = out_dir or Path("reports") / artifact.name / artifact.version / (kind or "")
-    click.echo(f"model: {artifact.name}/{artifact.version}  data: {dataset.info.source} "
+    click.echo(f"model: {artifact.ref}  data: {dataset.info.source} "
                f"{dataset.info.symbol} {dataset.info.timeframe}")
     if grid:
         result = _grid(dataset, artifact, config, grid, out, models_dir, threads, walk_forward)

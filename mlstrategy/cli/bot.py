@@ -50,9 +50,9 @@ def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 model_options = _options(
-    click.option("--model", help="NAME or NAME/VERSION under --models-dir to trade "
-                 "(default: the production model, and a newly promoted one is swapped in "
-                 "between bars; a model given here is pinned)."),
+    click.option("--model", help="Market NAME (its production model; a newly promoted one "
+                 "is swapped in between bars) or NAME/VERSION (pinned) under --models-dir. "
+                 "Default: the market trained on these bars, or the registry's only one."),
     models_dir_option,
 )
 run_options = _options(
@@ -212,6 +212,12 @@ def _default_journal(mode: str, exchange: str, symbol: str, timeframe: str) -> P
     return Path("journals") / f"{mode}_{exchange}_{safe}_{timeframe}.sqlite"
 
 
+def _follows(model: str | None) -> bool:
+    """Whether the bot follows its market's production pointer: unless --model pins a
+    version."""
+    return model is None or "/" not in model
+
+
 def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
                       models_dir: Path, exchange: str, symbol: str, timeframe: str,
                       api_url: str | None, sandbox: bool, timeout: int, rate_limit: bool,
@@ -222,14 +228,14 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
                       log_json: bool, cash: float = 10_000.0, commission: float = 0.001,
                       recv_window: int | None = None, on_mismatch: str = "stop") -> None:
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
-    from mlstrategy.registry import resolve
+    from mlstrategy.registry import market_of, resolve
 
     _configure_logs(log_json)
-    artifact = resolve(models_dir, model)
+    artifact = resolve(models_dir, model, market=market_of(models_dir, symbol, timeframe))
     config = BotConfig(
         mode=mode, exchange=exchange, symbol=symbol, timeframe=timeframe,
         journal=journal or _default_journal(mode, exchange, symbol, timeframe),
-        models_dir=models_dir, follow_production=model is None, api_url=api_url,
+        models_dir=models_dir, follow_production=_follows(model), api_url=api_url,
         sandbox=sandbox, exchange_broker=exchange_broker, max_bars=max_bars,
         until=utc_time(until, "--until"), history=history,
         poll_interval=poll_interval if poll_interval is not None
@@ -323,9 +329,10 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     from mlstrategy.registry import resolve
 
     _configure_logs(log_json)
-    artifact = resolve(models_dir, model, newest_if_no_production=True)
+    artifact = resolve(models_dir, model, market=data.name if data.given else None,
+                       newest_if_no_production=True)
     data = data.trained_on(artifact.manifest.training_data.source,
-                           f"{artifact.name}/{artifact.version}")
+                           f"{artifact.ref}")
     dataset = data.load()
     if start is None:  # the first bar the model never trained on
         start = max(trading_span(dataset, artifact).start, min(history, len(dataset.bars) - 1))
@@ -341,12 +348,12 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
             click.echo(f"replay: {name} {market.symbol} {market.timeframe}, bars {start} .. "
                        f"{len(dataset.bars) - 1} served by a local exchange at {market.url}")
         else:
-            click.echo(f"offline paper session: model {artifact.name}/{artifact.version} "
+            click.echo(f"offline paper session: model {artifact.ref} "
                        f"replaying {name} from bar {start} ({market.bars_left} bars)")
         config = BotConfig(
             mode="replay", exchange="binance", symbol=market.symbol,
             timeframe=market.timeframe, journal=path, models_dir=models_dir,
-            follow_production=model is None, api_url=market.url,
+            follow_production=_follows(model), api_url=market.url,
             exchange_broker=exchange_broker, simulator_keys=True,
             max_bars=min(max_bars or market.bars_left, market.bars_left),
             until=utc_time(until, "--until"), history=min(history, start),

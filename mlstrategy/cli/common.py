@@ -139,9 +139,20 @@ def data_options(default_sample: str | None) -> Callable[[F], F]:
     return decorate
 
 
+def _models_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """The registry folder, moved to the per-market layout first if an older version wrote it."""
+    from mlstrategy.registry_migration import migrate, needs_migration
+
+    if value.is_dir() and needs_migration(value):
+        for line in migrate(value):
+            click.echo(f"registry layout: {line}", err=True)
+    return value
+
+
 models_dir_option = click.option(
     "--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
-    show_default=True, help="Where model artifacts and production.json live.")
+    show_default=True, callback=_models_dir,
+    help="The model registry: models/<market>/<version>/ and each market's production.json.")
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:

@@ -11,7 +11,8 @@ from mlstrategy.cli.common import models_dir_option
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def models() -> None:
-    """List, inspect, promote and roll back trained models (models/<name>/<version>/)."""
+    """List, inspect, promote and roll back trained models (models/<market>/<version>/; each
+    market has its own production model)."""
 
 
 def _fmt(value: object) -> str:
@@ -21,24 +22,27 @@ def _fmt(value: object) -> str:
 @models.command("list")
 @models_dir_option
 def list_cmd(models_dir: Path) -> None:
-    """List every model with its holdout figures; '*' marks the production model."""
+    """List every market and its models with their holdout figures; '*' marks each market's
+    production model."""
     from mlstrategy.artifact import read_index
-    from mlstrategy.registry import list_models, production_ref
+    from mlstrategy.registry import list_models, markets, production_ref
 
-    production = production_ref(models_dir)
-    refs = list_models(models_dir)
-    if not refs:
+    if not list_models(models_dir):
         click.echo(f"no models in {models_dir}/ (train one: python train_ml_strategy.py)")
         return
     index = read_index(models_dir)
-    for ref in refs:
-        entry = index.get(str(ref), {})
-        mark = "*" if ref == production else " "
-        figures = "" if not entry else (
-            f"  {entry.get('kind')}  holdout AUC {_fmt(entry.get('holdout_auc'))}  net Sharpe "
-            f"{_fmt(entry.get('holdout_sharpe'))} (B&H {_fmt(entry.get('buy_hold_sharpe'))})"
-            + (f"  FLAGGED x{entry['suspicious']}" if entry.get("suspicious") else ""))
-        click.echo(f"{mark} {ref}{figures}")
+    for market in markets(models_dir):
+        production = production_ref(models_dir, market)
+        click.echo(f"{market}: production {production.version if production else 'none'}")
+        for ref in list_models(models_dir, market):
+            entry = index.get(str(ref), {})
+            mark = "*" if ref == production else " "
+            figures = "" if not entry else (
+                f"  {entry.get('kind')}  holdout AUC {_fmt(entry.get('holdout_auc'))}  net "
+                f"Sharpe {_fmt(entry.get('holdout_sharpe'))} (B&H "
+                f"{_fmt(entry.get('buy_hold_sharpe'))})"
+                + (f"  FLAGGED x{entry['suspicious']}" if entry.get("suspicious") else ""))
+            click.echo(f"  {mark} {ref}{figures}")
 
 
 @models.command()
@@ -58,7 +62,7 @@ def show(model: str, models_dir: Path) -> None:
 @click.option("--force", is_flag=True, help="Promote even a model the sanity gate flagged.")
 @models_dir_option
 def promote_cmd(model: str, force: bool, models_dir: Path) -> None:
-    """Make MODEL (NAME or NAME/VERSION) the production model, atomically."""
+    """Make MODEL (NAME or NAME/VERSION) the production model of its market, atomically."""
     from mlstrategy.artifact import load_artifact
     from mlstrategy.errors import ModelError
     from mlstrategy.registry import artifact_dir, parse_ref, promote
@@ -74,21 +78,27 @@ def promote_cmd(model: str, force: bool, models_dir: Path) -> None:
 
 
 @models.command()
+@click.argument("market", required=False)
 @models_dir_option
-def rollback(models_dir: Path) -> None:
-    """Restore the production model that the current one replaced."""
+def rollback(market: str | None, models_dir: Path) -> None:
+    """Restore MARKET's production model that the current one replaced (MARKET may be left
+    out when the registry has one market)."""
+    from mlstrategy.registry import choose_market
     from mlstrategy.registry import rollback as roll_back
 
-    click.echo(f"production -> {roll_back(models_dir)}")
+    market = market or choose_market(models_dir)
+    click.echo(f"{market} production -> {roll_back(models_dir, market)}")
 
 
 @models.command("history")
+@click.argument("market", required=False)
 @models_dir_option
-def history_cmd(models_dir: Path) -> None:
-    """Every promotion, rollback and kept-out challenger, oldest first."""
+def history_cmd(market: str | None, models_dir: Path) -> None:
+    """Every promotion, rollback and kept-out challenger of MARKET (default: of every
+    market), oldest first."""
     from mlstrategy.registry import history
 
-    for entry in history(models_dir):
+    for entry in history(models_dir, market):
         click.echo(f"{entry['time']}  {entry['action']:<9} {entry['new']} (was "
                    f"{entry['old']}): {entry['reason']}")
 

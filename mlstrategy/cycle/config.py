@@ -4,12 +4,12 @@
 
     [cycle]
     store = "parquet:data"      # where bars are kept (see `mlstrategy data --help`)
-    models_dir = "models"       # each market gets its own registry: models/<market>/
+    models_dir = "models"       # the registry, as `train`'s: models/<market>/<version>/
     cycles_dir = "cycles"       # reports: cycles/<time>/report.json, report.md
     sweeps_dir = "sweeps"       # `mlstrategy sweep`: sweeps/<market>/<time>/trials.jsonl
 
     [[market]]
-    name = "btc-1h"             # its registry folder and model name
+    name = "btc-1h"             # its model name: models/btc-1h/, its own production model
     source = "coinbase"         # a ccxt exchange id, or "yahoo"
     symbol = "BTC/USD"
     timeframe = "1h"
@@ -96,10 +96,6 @@ class CycleConfig:
     models_dir: Path = Path("models")
     cycles_dir: Path = Path("cycles")
     sweeps_dir: Path = Path("sweeps")
-
-    def registry(self, market: Market) -> Path:
-        """The market's own models folder (its production pointer and history)."""
-        return self.models_dir / market.name
 
 
 def _market(table: dict, where: str) -> Market:

@@ -50,6 +50,7 @@ from mlstrategy.registry import (
     read_manifest,
     reconcile,
 )
+from mlstrategy.registry_migration import migrate, needs_migration
 from mlstrategy.training import train
 from mlstrategy.trials import record_training
 
@@ -112,22 +113,23 @@ def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
     return facts, dataset
 
 
-def _trained_on(registry: Path, sha256: str):
-    """The newest model of ``registry`` trained on exactly these bars, if any."""
-    for ref in reversed(list_models(registry)):
+def _trained_on(registry: Path, market: str, sha256: str):
+    """The newest model of ``market`` trained on exactly these bars, if any."""
+    for ref in reversed(list_models(registry, market)):
         if read_manifest(registry, ref).get("training_data", {}).get("sha256") == sha256:
             return load_artifact(artifact_dir(registry, ref))
     return None
 
 
 def _decided(registry: Path, artifact) -> dict | None:
-    ref = f"{artifact.name}/{artifact.version}"
-    return next((e for e in reversed(history(registry)) if e["new"] == ref), None)
+    ref = artifact.ref
+    return next((e for e in reversed(history(registry, artifact.name)) if e["new"] == ref),
+                None)
 
 
 def _too_soon(registry: Path, market: Market, dataset) -> str | None:
     """Why retraining waits for ``retrain_every``, or None when it is due."""
-    refs = list_models(registry)
+    refs = list_models(registry, market.name)
     if market.retrain_every is None or not refs:
         return None
     trained_to = pd.Timestamp(read_manifest(registry, refs[-1])["training_data"]["last_bar"])
@@ -141,10 +143,10 @@ def _too_soon(registry: Path, market: Market, dataset) -> str | None:
 def _train(config: CycleConfig, market: Market, dataset, threads: int):
     result = train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
                    market.train.train_config(threads))
-    path = save_artifact(config.registry(market), market.name, result.model, result.manifest,
+    path = save_artifact(config.models_dir, market.name, result.model, result.manifest,
                          training_bars=result.training_bars, importance=result.importance)
     artifact = load_artifact(path)
-    record_training(config.registry(market), artifact, dataset)
+    record_training(config.models_dir, artifact, dataset)
     return artifact
 
 
@@ -152,7 +154,7 @@ def _train_facts(artifact) -> dict:
     """The new model and its purged-CV figures (all of them are in its manifest)."""
     validation = artifact.manifest.validation
     holdout = validation.get("holdout", {})
-    return {"model": f"{artifact.name}/{artifact.version}",
+    return {"model": artifact.ref,
             "kind": artifact.manifest.learner.kind, "cv": validation.get("scheme"),
             "fold_auc": [round(f["auc"], 4) for f in validation.get("folds", [])],
             "holdout": {k: holdout.get(k) for k in ("auc", "sharpe", "buy_hold_sharpe",
@@ -163,7 +165,7 @@ def _train_facts(artifact) -> dict:
 def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path) -> dict:
     result = run_backtest(dataset, artifact, BacktestConfig(commission=market.train.cost,
                                                             plot=False, engine="numba"), out,
-                          ledger=config.registry(market))
+                          ledger=config.models_dir)
     summary = result.report["summary"]
     return {"strategy": {k: summary["strategy"].get(k) for k in
                          ("total_return", "sharpe", "max_drawdown", "dsr", "trades")},
@@ -174,7 +176,7 @@ def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path)
 
 
 def _promote(config: CycleConfig, market: Market, dataset, artifact) -> dict:
-    decision = promote_if_better(config.registry(market), dataset, artifact,
+    decision = promote_if_better(config.models_dir, dataset, artifact,
                                  metric=market.train.promote_metric, cost=market.train.cost)
     return {"promoted": decision.promoted, "reason": decision.reason,
             "challenger": decision.challenger, "champion": decision.champion}
@@ -185,7 +187,7 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
     """The steps of one market (module doc); never raises for the market's own problems."""
     _, key = _stored_series(config, market)
     result = MarketResult(market.name, str(key))
-    registry = config.registry(market)
+    registry = config.models_dir
     step = "update"
     try:
         say(f"step update: {market.name}")
@@ -193,10 +195,10 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
         step = "validate"
         say(f"step validate: {market.name}")
         result.steps["validate"], dataset = _validate(config, market)
-        artifact = _trained_on(registry, dataset.info.sha256)
+        artifact = _trained_on(registry, market.name, dataset.info.sha256)
         if artifact is not None and (entry := _decided(registry, artifact)) is not None:
             result.status, result.reason = "nothing to do", (
-                f"no new bars since {artifact.name}/{artifact.version} (decided: "
+                f"no new bars since {artifact.ref} (decided: "
                 f"{entry['action']})")
             return result
         if artifact is None:
@@ -231,9 +233,10 @@ def tidy(config: CycleConfig) -> list[str]:
     """Remove what killed runs left: registry leftovers, store temp files, unpublished
     reports."""
     done = []
-    for market in config.markets:
-        if config.registry(market).is_dir():
-            done += reconcile(config.registry(market))
+    if config.models_dir.is_dir():
+        if needs_migration(config.models_dir):
+            done += migrate(config.models_dir)
+        done += reconcile(config.models_dir)
     done += open_store(config.store).tidy()
     junk = list(config.cycles_dir.glob(".*.partial")) if config.cycles_dir.is_dir() else []
     for path in junk:

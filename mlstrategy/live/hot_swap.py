@@ -1,10 +1,11 @@
 """Hot model swap: a newly promoted model takes over between bars, or is refused.
 
-``ModelWatcher.check`` runs before each bar. When ``models/production.json`` names another
-version it loads and verifies it (sha256, feature hash, learner kind), checks it is meant for
-this market (same symbol and timeframe as the model trading), warms its streaming features on
-the bars the journal holds for this session, and hands over the new engine. Anything wrong is
-logged and journaled with the reason, and the old model keeps trading. It never trains.
+``ModelWatcher.check`` runs before each bar. When ``models/<market>/production.json`` (the
+running model's market) names another version it loads and verifies it (sha256, feature hash,
+learner kind), checks it is meant for this market (same symbol and timeframe as the model
+trading), warms its streaming features on the bars the journal holds for this session, and
+hands over the new engine. Anything wrong is logged and journaled with the reason, and the old
+model keeps trading. It never trains.
 """
 from __future__ import annotations
 
@@ -15,14 +16,9 @@ from mlstrategy.artifact import Artifact, load_artifact
 from mlstrategy.errors import ModelError
 from mlstrategy.inference import SignalEngine
 from mlstrategy.live.journal import Journal
-from mlstrategy.registry import PRODUCTION, ModelRef, artifact_dir, production_ref
+from mlstrategy.registry import ModelRef, artifact_dir, production_path, production_ref
 
 log = logging.getLogger(__name__)
-
-
-def model_label(artifact: Artifact) -> str:
-    """``name/version`` of an artifact."""
-    return f"{artifact.name}/{artifact.version}"
 
 
 def incompatibility(new: Artifact, current: Artifact, timeframe: str) -> str | None:
@@ -30,16 +26,14 @@ def incompatibility(new: Artifact, current: Artifact, timeframe: str) -> str | N
 
     (Its learner kind, sha256 and feature hash were verified when it loaded.)
     """
-    trained, running = new.manifest.training_data, current.manifest.training_data
+    trained = new.manifest.training_data
     if trained.timeframe != timeframe:
         return f"trained on {trained.timeframe!r} bars, the bot trades {timeframe!r}"
-    if trained.symbol != running.symbol:
-        return f"trained on {trained.symbol!r}, the running model on {running.symbol!r}"
-    return None
+    return current.other_market(new)
 
 
 class ModelWatcher:
-    """Follows the production pointer of ``models_dir`` for a running bot."""
+    """Follows the production pointer of the running model's market for a running bot."""
 
     def __init__(self, models_dir: Path, current: Artifact, *, timeframe: str,
                  journal: Journal, follow: bool = True) -> None:
@@ -54,7 +48,7 @@ class ModelWatcher:
 
     def _pointer_stamp(self) -> tuple[int, int, int] | None:
         try:
-            st = (self.models_dir / PRODUCTION).stat()
+            st = production_path(self.models_dir, self.current.name).stat()
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_size
@@ -73,12 +67,13 @@ class ModelWatcher:
         self._stamp = stamp
         ref: ModelRef | None = None
         try:
-            ref = production_ref(self.models_dir)
+            ref = production_ref(self.models_dir, self.current.name)
             if ref is None or ref == ModelRef(self.current.name, self.current.version):
                 return None
             new = load_artifact(artifact_dir(self.models_dir, ref))
         except ModelError as exc:
-            return self._refuse(str(ref or PRODUCTION), str(exc))
+            return self._refuse(str(ref or production_path(self.models_dir, self.current.name)),
+                                str(exc))
         reason = incompatibility(new, self.current, self.timeframe)
         if reason is None:
             bars = self.journal.bars(until_ms=before_ms - 1, session=self.journal.session)
@@ -86,12 +81,12 @@ class ModelWatcher:
                 reason = (f"needs {new.spec.warmup + 1} bars to warm its features, the "
                           f"session has {len(bars)}")
         if reason is not None:
-            return self._refuse(model_label(new), reason)
+            return self._refuse(new.ref, reason)
         engine = SignalEngine(new)
         engine.warm(bars)
-        log.info("model swap: %s -> %s (warmed on %d bars)", model_label(self.current),
-                 model_label(new), len(bars))
-        self.journal.event("model_swap", old=model_label(self.current), new=model_label(new),
+        log.info("model swap: %s -> %s (warmed on %d bars)", self.current.ref,
+                 new.ref, len(bars))
+        self.journal.event("model_swap", old=self.current.ref, new=new.ref,
                            warm_bars=len(bars))
         self.current = new
         self.swaps += 1
@@ -99,8 +94,8 @@ class ModelWatcher:
 
     def _refuse(self, label: str, reason: str) -> None:
         log.warning("model %s refused, %s keeps trading: %s", label,
-                    model_label(self.current), reason)
+                    self.current.ref, reason)
         self.journal.event("model_refused", model=label, reason=reason,
-                           kept=model_label(self.current))
+                           kept=self.current.ref)
         self.refusals += 1
         return None

@@ -90,7 +90,7 @@ def check_model(artifact: Artifact, symbol: str, timeframe: str) -> None:
     """Refuse a model trained on another bar size; warn about another symbol."""
     trained = artifact.manifest.training_data
     if trained.timeframe != timeframe:
-        raise ConfigError(f"model {artifact.name}/{artifact.version} was trained on "
+        raise ConfigError(f"model {artifact.ref} was trained on "
                           f"{trained.timeframe!r} bars, the bot is asked to trade "
                           f"{timeframe!r}; pass --timeframe {trained.timeframe} or "
                           "train a model on these bars")
@@ -144,7 +144,7 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
         exchange.apiKey = exchange.secret = "replay-simulator"
     journal = Journal.open(config.journal, identity)
     try:
-        journal.start_session(f"{artifact.name}/{artifact.version}")
+        journal.start_session(f"{artifact.ref}")
         poller = CandlePoller(exchange, config.symbol, config.timeframe)
         feed = LiveFeed.over(poller, history=max(config.history, artifact.spec.warmup + 1),
                              poll_interval=config.poll_interval, max_bars=config.max_bars,

@@ -34,7 +34,7 @@ from datafeeds.exchange.orders import (
     intent_key,
 )
 from mlstrategy.inference import SignalEngine
-from mlstrategy.live.hot_swap import ModelWatcher, model_label
+from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import RiskGuard, Verdict
 from mlstrategy.strategy import ENTER, MLStrategy
@@ -134,7 +134,7 @@ class LiveSession:
         self.paper_cash = paper_cash
         self.label = label
         self.on_mismatch = on_mismatch
-        self.summary = SessionSummary(model=model_label(watcher.current),
+        self.summary = SessionSummary(model=watcher.current.ref,
                                       model_flags=list(watcher.current.manifest.suspicious))
         self._bars: list[tuple] = []
         self._signals: list[tuple] = []
@@ -176,7 +176,7 @@ class LiveSession:
         bar_ms = bar_ns // 1_000_000
         history = bool(getattr(data, "in_history", False))
         feed = data._getstatusname(data._laststatus)
-        model = model_label(self.watcher.current)
+        model = self.watcher.current.ref
         self._bars.append((bar_ms, data.open[0], data.high[0], data.low[0], data.close[0],
                            data.volume[0]))
         s = self.summary
@@ -303,7 +303,7 @@ class LiveSession:
             s.end_equity = end_equity
         s.refused_models = self.watcher.refusals
         s.swaps = self.watcher.swaps
-        s.model = model_label(self.watcher.current)
+        s.model = self.watcher.current.ref
         s.model_flags = list(self.watcher.current.manifest.suspicious)
         self.journal.end_session(s.to_dict())
         return s

@@ -78,8 +78,8 @@ def test_a_leaky_feature_is_flagged_and_never_promoted(tmp_path):
                   "--param", "iterations=60", "--folds", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "too good" in result.stderr and "kept out of production" in result.stdout
-    assert not (tmp_path / "models" / "production.json").exists()
-    history = (tmp_path / "models" / "history.jsonl").read_text()
+    assert not (tmp_path / "models" / "leaky" / "production.json").exists()
+    history = (tmp_path / "models" / "leaky" / "history.jsonl").read_text()
     assert '"action": "kept"' in history and "too good" in history
 
 
@@ -100,7 +100,7 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
     [model_dir] = [p.parent for p in (tmp_path / "models").glob("btcusd-1h/*/manifest.json")]
     # the sample model has no skill after costs: flagged, kept out of production, and the
     # backtest and the bot session fall back to it with a warning
-    promoted = (tmp_path / "models" / "production.json").is_file()
+    promoted = (tmp_path / "models" / "btcusd-1h" / "production.json").is_file()
     assert promoted != ("kept out of production" in trained.stdout)
     assert (model_dir / "model.cbm").is_file()
     assert str(Path("models") / "btcusd-1h" / model_dir.name / "model.cbm") in trained.stdout
@@ -117,8 +117,8 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
     strategy = next(line for line in ran.stdout.splitlines() if line.startswith("strategy"))
     figures = strategy.split()
     assert (cells[7], cells[9], cells[11]) == (figures[1], figures[3], figures[5])
-    inside = _run("trading_bot.py", "backtest", "--model", "btcusd-1h", "--start", "500",
-                  cwd=tmp_path)
+    inside = _run("trading_bot.py", "backtest", "--model", f"btcusd-1h/{model_dir.name}",
+                  "--start", "500", cwd=tmp_path)
     assert inside.returncode == 2 and "--allow-in-sample" in inside.stderr
     assert len(inside.stderr.strip().splitlines()) == 1
     allowed = _run("trading_bot.py", "backtest", "--start", "500", "--allow-in-sample",
@@ -168,9 +168,10 @@ def test_models_list_show_and_promote(trained, tmp_path):
     shutil.copytree(models_dir / "btc" / version, models_dir / "btc" / "20990101T000000Z")
     runner = CliRunner()
     listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)]).output
-    first, second = listed.splitlines()
-    assert first.startswith(f"* btc/{version}  catboost  holdout AUC")
-    assert second == "  btc/20990101T000000Z"  # a copy the registry never published
+    market, first, second = listed.splitlines()
+    assert market == f"btc: production {version}"
+    assert first.startswith(f"  * btc/{version}  catboost  holdout AUC")
+    assert second == "    btc/20990101T000000Z"  # a copy the registry never published
     shown = runner.invoke(cli, ["models", "show", f"btc/{version}", "--models-dir",
                                 str(models_dir)])
     assert json.loads(shown.output)["version"] == version
@@ -181,7 +182,7 @@ def test_models_list_show_and_promote(trained, tmp_path):
                                    str(models_dir)])
     assert promoted.exit_code == 0 and "btc/20990101T000000Z" in promoted.output
     listed = runner.invoke(cli, ["models", "list", "--models-dir", str(models_dir)])
-    assert listed.output.splitlines()[1] == "* btc/20990101T000000Z"
+    assert listed.output.splitlines()[2] == "  * btc/20990101T000000Z"
     rolled = runner.invoke(cli, ["models", "rollback", "--models-dir", str(models_dir)])
     assert rolled.exit_code == 0 and f"btc/{version}" in rolled.output
     log = runner.invoke(cli, ["models", "history", "--models-dir", str(models_dir)]).output

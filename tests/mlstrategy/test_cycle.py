@@ -80,7 +80,7 @@ def test_two_markets_end_to_end_then_nothing_to_do(tmp_path):
     assert second.returncode == 0, second.stderr
     assert [m["status"] for m in _reports(tmp_path)[-1]["markets"]] == ["nothing to do"] * 2
     for name in ("btc", "orcl"):
-        assert len(list_models(tmp_path / "models" / name)) == 1  # nothing trained again
+        assert len(list_models(tmp_path / "models", name)) == 1  # nothing trained again
 
 
 def test_a_gap_stops_its_market_with_the_reason_and_exit_1(tmp_path):
@@ -100,15 +100,16 @@ def _consistent(tmp_path: Path, first) -> None:
     stored = open_store("parquet:" + str(tmp_path / "data")).read(
         StoreKey("coinbase", "BTC/USD", "1h"))
     pd.testing.assert_frame_equal(stored, load_sample("btcusd-1h"), check_freq=False)
-    registry = tmp_path / "models" / "btc"
+    registry = tmp_path / "models"
     old, new = list_models(registry)  # one model per version of the data: never trained twice
     assert old == first
     for ref in (old, new):
         load_artifact(artifact_dir(registry, ref))
         assert str(ref) in read_index(registry)
-    decisions = [e for e in history(registry) if e["new"] == str(new)]
+    decisions = [e for e in history(registry, "btc") if e["new"] == str(new)]
     assert len(decisions) == 1 and decisions[0]["action"] in ("kept", "promoted")
-    assert production_ref(registry) == (new if decisions[0]["action"] == "promoted" else old)
+    assert production_ref(registry, "btc") == (
+        new if decisions[0]["action"] == "promoted" else old)
     assert _reports(tmp_path)[-1]["markets"][0]["status"] in ("kept", "promoted")
 
 
@@ -121,9 +122,9 @@ def test_killed_at_each_step_the_rerun_ends_consistent(tmp_path, step):
     bars.iloc[:15000].to_csv(export, index_label="datetime")
     _config(tmp_path, BTC.replace('bars = "sample:btcusd-1h"', f'bars = "{export}"'))
     assert _cycle(tmp_path).returncode in (0, 10)
-    registry = tmp_path / "models" / "btc"
+    registry = tmp_path / "models"
     [first] = list_models(registry)
-    if production_ref(registry) is None:  # a champion to beat: promote compares backtests
+    if production_ref(registry, "btc") is None:  # a champion to beat: promote compares backtests
         promote(registry, first, action="forced", reason="the test's champion")
     bars.to_csv(export, index_label="datetime")  # 5,111 new bars
     process = subprocess.Popen([sys.executable, "-m", "mlstrategy.cli", "cycle", "--config",
@@ -183,9 +184,8 @@ def test_markets_on_a_dask_cluster_give_the_same_models(tmp_path):
         else:
             run = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=600)
         assert run.returncode in (0, 10), run.stderr
-        hashes[how] = [load_artifact(artifact_dir(folder / "models" / name, ref))
-                       .manifest.model_sha256 for name in ("btc", "orcl")
-                       for ref in list_models(folder / "models" / name)]
+        hashes[how] = [load_artifact(artifact_dir(folder / "models", ref)).manifest.model_sha256
+                       for ref in list_models(folder / "models")]
         assert len(hashes[how]) == 2
     assert hashes["local"] == hashes["dask"]
 
@@ -225,4 +225,4 @@ def test_new_bars_are_stored_every_run_and_retrain_waits_for_retrain_every(tmp_p
     assert statuses[1] == (24, "nothing to do")
     assert "retrain_every 7d" in _reports(tmp_path)[1]["markets"][0]["reason"]
     assert statuses[2][0] == 176 and statuses[2][1] in ("kept", "promoted")
-    assert len(list_models(tmp_path / "models" / "btc")) == 2
+    assert len(list_models(tmp_path / "models", "btc")) == 2

@@ -50,7 +50,7 @@ def test_a_flagged_model_is_never_promoted(canary):
     dataset, _, models, artifact = canary
     decision = promote_if_better(models, dataset, artifact)
     assert not decision.promoted and "flagged by the sanity gate" in decision.reason
-    assert production_ref(models) is None
+    assert production_ref(models, artifact.name) is None
 
 
 def test_a_flagged_models_backtest_says_so_first(canary, tmp_path):

@@ -22,7 +22,7 @@ from mlstrategy.registry import (
 
 
 def test_production_model_resolves(trained):
-    ref = production_ref(trained.models_dir)
+    ref = production_ref(trained.models_dir, "btc")
     assert ref == ModelRef("btc", trained.artifact.version)
     assert resolve(trained.models_dir, None).version == trained.artifact.version
     assert parse_ref("btc", trained.models_dir) == ref
@@ -44,16 +44,17 @@ def test_promote_replaces_production_json_whole(trained, tmp_path):
 
 def test_promoting_a_missing_model_fails_and_keeps_production(trained, tmp_path):
     shutil.copytree(trained.models_dir, tmp_path, dirs_exist_ok=True)
-    before = (tmp_path / "production.json").read_text()
+    before = (tmp_path / "btc" / "production.json").read_text()
     with pytest.raises(ModelError):
         promote(tmp_path, ModelRef("btc", "nope"))
-    assert (tmp_path / "production.json").read_text() == before
+    assert (tmp_path / "btc" / "production.json").read_text() == before
 
 
 def test_corrupt_production_json_is_a_clear_error(tmp_path):
-    (tmp_path / "production.json").write_text("{not json")
+    (tmp_path / "btc").mkdir()
+    (tmp_path / "btc" / "production.json").write_text("{not json")
     with pytest.raises(ModelError, match="promote"):
-        production_ref(tmp_path)
+        production_ref(tmp_path, "btc")
 
 
 def _clone(trained, models_dir, version: str, **changes):
@@ -75,12 +76,12 @@ def test_champion_challenger_force_and_rollback(trained, tmp_path):
         **trained.artifact.manifest.thresholds, "enter": 1.0, "exit": 1.0})
     kept = promote_if_better(models, trained.dataset, worse)
     assert not kept.promoted and kept.challenger < kept.champion
-    assert production_ref(models) == ModelRef("btc", "v1")
+    assert production_ref(models, "btc") == ModelRef("btc", "v1")
     forced = promote_if_better(models, trained.dataset, worse, force=True)
-    assert forced.promoted and production_ref(models) == ModelRef("btc", "v2")
-    assert rollback(models) == ModelRef("btc", "v1")
-    assert production_ref(models) == ModelRef("btc", champion.version)
-    actions = [(e["action"], e["new"], e["old"]) for e in history(models)]
+    assert forced.promoted and production_ref(models, "btc") == ModelRef("btc", "v2")
+    assert rollback(models, "btc") == ModelRef("btc", "v1")
+    assert production_ref(models, "btc") == ModelRef("btc", champion.version)
+    actions = [(e["action"], e["new"], e["old"]) for e in history(models, "btc")]
     assert actions == [("promoted", "btc/v1", None), ("kept", "btc/v2", "btc/v1"),
                        ("forced", "btc/v2", "btc/v1"), ("rollback", "btc/v1", "btc/v2")]
     entry = history(models)[1]
@@ -98,19 +99,19 @@ def test_reconcile_repairs_what_a_kill_can_leave(trained, tmp_path):
     assert reconcile(models) == []  # a consistent registry is left alone
     # killed while assembling an artifact, and while replacing a JSON file
     (models / ref.name / ".20990101T000000Z.partial").mkdir()
-    (models / f".{PRODUCTION}.abc.tmp").write_text("{")
+    (models / "btc" / f".{PRODUCTION}.abc.tmp").write_text("{")
     # killed between publishing an artifact and indexing it
     index = read_index(models)
     (models / INDEX).write_text(json.dumps({k: v for k, v in index.items() if k != str(ref)}))
     # killed between replacing production.json and recording why, inside that record's write
-    entries = history(models)
-    (models / HISTORY).write_text("".join(json.dumps(e) + "\n" for e in entries[:-1])
+    entries = history(models, "btc")
+    (models / "btc" / HISTORY).write_text("".join(json.dumps(e) + "\n" for e in entries[:-1])
                                   + '{"time": "2026-')
     done = reconcile(models)
     assert len(done) == 5, done
     assert not list(models.rglob("*.partial")) and not list(models.rglob("*.tmp"))
     assert read_index(models)[str(ref)] == index[str(ref)]
-    repaired = history(models)
+    repaired = history(models, "btc")
     assert repaired[:-1] == entries[:-1] and repaired[-1]["action"] == "recovered"
-    assert repaired[-1]["new"] == str(production_ref(models))
+    assert repaired[-1]["new"] == str(production_ref(models, "btc"))
     assert reconcile(models) == []  # and once is enough

@@ -107,7 +107,7 @@ def _second_model(minute_bars, models_dir, seed: int):
                                                                     early_stopping_rounds=0,
                                                                     seed=seed), folds=2)
     result = train(dataset, FeatureSpec.default(), config)
-    return save_artifact(models_dir, "btc1m-next", result.model,
+    return save_artifact(models_dir, "btc1m", result.model,
                          {**result.manifest, "version": f"v{seed}"},
                          training_bars=result.training_bars)
 
@@ -126,9 +126,14 @@ def test_hot_swap_within_one_bar_and_refusals_keep_the_old_model(minute_bars, mi
     hourly = train(sample_dataset("btcusd-1h"), FeatureSpec.default(),
                    TrainConfig(label=LabelSpec(horizon=4),
                                params=CatBoostParams(iterations=10, depth=2), folds=2))
-    wrong = save_artifact(models_dir, "btc1h", hourly.model, hourly.manifest,
+    other_market = save_artifact(models_dir, "btc1h", hourly.model, hourly.manifest,
+                                 training_bars=hourly.training_bars)
+    # the same hourly model filed under the bot's market name by mistake
+    wrong = save_artifact(models_dir, current.name, hourly.model,
+                          {**hourly.manifest, "version": "hourly"},
                           training_bars=hourly.training_bars)
-    plan = {5: ModelRef("btc1h", wrong.name), 10: ModelRef("btc1m-next", compatible.name)}
+    plan = {3: ModelRef("btc1h", other_market.name), 5: ModelRef(current.name, wrong.name),
+            10: ModelRef(current.name, compatible.name)}
     seen = []
 
     def on_status(status) -> None:
@@ -140,8 +145,9 @@ def test_hot_swap_within_one_bar_and_refusals_keep_the_old_model(minute_bars, mi
         result = run_bot(_config(sim, tmp_path / "bot.sqlite", models_dir, live=True),
                          current, on_status=on_status)
     models = [s.model for s in seen]
-    old, new = f"{current.name}/{current.version}", f"btc1m-next/{compatible.name}"
-    assert models[:10] == [old] * 10  # the hourly model was refused: the old one traded on
+    old, new = current.ref, f"{current.name}/{compatible.name}"
+    # another market's promotion is not the bot's business; the hourly model was refused
+    assert models[:10] == [old] * 10
     assert models[10:] == [new] * (BARS_RUN - 10)  # the next bar after promotion is the new
     assert result.summary.swaps == 1 and result.summary.refused_models == 1
     held = Journal.read(tmp_path / "bot.sqlite")
