@@ -34,6 +34,8 @@ from datafeeds.bt.feed import NumpyData
 from features_numba import FeatureStream, compute_features
 from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
 from mlstrategy.dataset import describe
+from mlstrategy.strategy import setup_broker
+from mlstrategy.strategy_params import COMMISSION
 
 N = int(os.environ.get("MLSTRATEGY_BENCH_BARS", "100000"))
 BARS = long_bars(N)
@@ -116,9 +118,7 @@ def _same_orders(orders: dict[int, tuple[str, float]], config: BacktestConfig) -
     cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
     cerebro.adddata(NumpyData.from_frame(BARS.iloc[config.start:], timeframe="1h"))
     cerebro.addstrategy(_SameOrders, orders=orders)
-    cerebro.broker.setcash(config.cash)
-    cerebro.broker.setcommission(commission=config.commission)
-    cerebro.broker.set_checksubmit(False)
+    setup_broker(cerebro.broker, config.strategy.costed(COMMISSION))
     cerebro.run()
 
 

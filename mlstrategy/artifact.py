@@ -32,6 +32,7 @@ from features_numba import KERNEL_VERSION, FeatureSpec
 from mlstrategy.dataset import DatasetInfo
 from mlstrategy.errors import ModelError
 from mlstrategy.labels import LabelSpec
+from mlstrategy.strategy_params import COMMISSION
 
 SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
@@ -143,6 +144,12 @@ class Artifact:
     def is_training_bar(self, bars: pd.DataFrame) -> np.ndarray:
         """Per bar of ``bars``: whether it is one of this model's training bars (by content)."""
         return matches(bars, self.training_bars)
+
+    @property
+    def training_cost(self) -> float:
+        """The cost per side the model was validated with (a backtest's default
+        commission)."""
+        return float(self.manifest.validation.get("cost_per_side", COMMISSION))
 
     @property
     def ref(self) -> str:

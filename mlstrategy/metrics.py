@@ -28,7 +28,7 @@ from sklearn.metrics import (
 
 from mlstrategy.backtest.stats import bar_returns, observed_periods_per_year, performance
 from mlstrategy.engine import buy_and_hold, run_engine
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.strategy_params import CASH, StrategyParams
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
@@ -73,7 +73,7 @@ def signal_metrics(proba: np.ndarray, forward: np.ndarray, enter: float) -> dict
 
 def trading_metrics(bars: pd.DataFrame, blocks: list[tuple[int, int]],
                     probas: list[np.ndarray], forward: np.ndarray, *, enter: float,
-                    exit_: float, cost: float, cash: float = 100_000.0,
+                    exit_: float, cost: float, cash: float = CASH,
                     fraction: float = 0.95) -> dict[str, float]:
     """Trading P(up) over the bar ranges ``blocks`` (``[a, b)`` each, ``probas`` one array per
     block), with buy-and-hold and always-long beside it (see module doc).

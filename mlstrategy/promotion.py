@@ -21,7 +21,7 @@ from mlstrategy.engine import run_engine
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.inference import batch_probas
 from mlstrategy.registry import ModelRef, artifact_dir, production_ref, promote, record
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.strategy_params import CASH, COMMISSION, StrategyParams
 
 METRICS = ("sharpe", "total_return", "psr", "cagr")
 MIN_WINDOW = 50  # bars: fewer say nothing
@@ -40,7 +40,7 @@ class Decision:
 
 
 def _score(dataset: Dataset, artifact: Artifact, start: int, metric: str, cost: float,
-           fraction: float, cash: float = 100_000.0) -> float:
+           fraction: float, cash: float = CASH) -> float:
     """``metric`` of backtesting ``artifact`` from bar ``start`` with the default strategy,
     by the trading engine (trade for trade the Cerebro run, marked as a report marks it)."""
     bars = dataset.bars.iloc[start:]
@@ -53,7 +53,8 @@ def _score(dataset: Dataset, artifact: Artifact, start: int, metric: str, cost: 
 
 
 def compare(dataset: Dataset, challenger: Artifact, champion: Artifact, *,
-            metric: str = "sharpe", cost: float = 0.001, fraction: float = 0.95) -> Decision:
+            metric: str = "sharpe", cost: float = COMMISSION, fraction: float = 0.95
+            ) -> Decision:
     """Backtest both on the bars after both training spans and compare ``metric``."""
     try:
         start = max(trading_span(dataset, challenger).start,
@@ -74,7 +75,7 @@ def compare(dataset: Dataset, challenger: Artifact, champion: Artifact, *,
 
 
 def promote_if_better(models_dir, dataset: Dataset, challenger: Artifact, *,
-                      metric: str = "sharpe", cost: float = 0.001, force: bool = False
+                      metric: str = "sharpe", cost: float = COMMISSION, force: bool = False
                       ) -> Decision:
     """Apply the policy (module doc) and record the decision in the registry's history."""
     from mlstrategy.artifact import load_artifact

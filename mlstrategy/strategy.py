@@ -16,7 +16,7 @@ a gate in front of the orders: it journals the bar and signal and may shrink or 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +25,7 @@ from datafeeds.bt.dates import num2ns
 from mlstrategy.artifact import Artifact, load_artifact
 from mlstrategy.decision import decide
 from mlstrategy.inference import SignalEngine
-from mlstrategy.strategy_params import SIZINGS
+from mlstrategy.strategy_params import OPTION_NAMES, SIZINGS, StrategyParams
 
 ENTER, EXIT = "enter", "exit"
 __all__ = ["ENTER", "EXIT", "SIZINGS", "MLStrategy", "Session", "decide", "resolve_model"]
@@ -85,6 +85,21 @@ def resolve_model(model: object, models_dir: str | Path) -> Artifact:
     return load_artifact(Path(model))
 
 
+def setup_broker(broker: bt.BrokerBase, params: StrategyParams) -> None:
+    """backtrader's broker with ``params``' cash and costs (commission resolved), for a
+    backtest and a paper bot alike."""
+    broker.setcash(params.cash)
+    # shorts pay ``borrow_rate`` a year on their value, accrued per calendar day held
+    broker.setcommission(commission=params.commission, interest=params.borrow_rate,
+                         interest_long=False)
+    # cash is checked when an order fills (at the next open), not also when it is sent:
+    # the same orders are refused (Margin), at half the cost per order
+    broker.set_checksubmit(False)
+    if params.slippage:  # in full, beyond the bar's range if need be (slip_out): never capped
+        broker.set_slippage_perc(params.slippage, slip_open=True, slip_limit=True,
+                                 slip_match=True, slip_out=True)
+
+
 class MLStrategy(bt.Strategy):
     """Trade every data feed on the model's P(up).
 
@@ -121,10 +136,9 @@ class MLStrategy(bt.Strategy):
         The live side of a bot run; None in a backtest.
     """
 
-    params = (("model", None), ("models_dir", "models"), ("enter", None), ("exit", None),
-              ("allow_short", False), ("sizing", "fraction"), ("fraction", 0.95),
-              ("units", 1.0), ("vol_target", 0.01), ("atr_period", 14), ("stop_loss", None),
-              ("take_profit", None), ("max_bars_held", None), ("cooldown", 0),
+    # the trading options and their defaults are StrategyParams' (``StrategyParams.options``)
+    params = (("model", None), ("models_dir", "models"),
+              *((f.name, f.default) for f in fields(StrategyParams) if f.name in OPTION_NAMES),
               ("proba_line", "p_up"), ("history", None), ("session", None))
 
     def __init__(self) -> None:

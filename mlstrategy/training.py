@@ -28,6 +28,7 @@ from mlstrategy.labels import Labels, LabelSpec, labels_of
 from mlstrategy.metrics import classification_metrics, signal_metrics, trading_metrics
 from mlstrategy.models import model_class, parse_params
 from mlstrategy.splits import Fold, clean_train, holdout_split, splits
+from mlstrategy.strategy_params import COMMISSION
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class TrainConfig:
     embargo: int | None = None  # bars after each test block left out; None: label reach
     test_fraction: float = 0.2
     enter_quantile: float = 0.7
-    cost: float = 0.001  # per side, for the trading metrics
+    cost: float = COMMISSION  # per side, for the trading metrics
     early_stopping_fraction: float = 0.15  # later slice of training rows that early stops
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     gate: GateLimits = field(default_factory=GateLimits)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,7 +92,7 @@ def evaluation_identity(model: str, strategy: StrategyParams, enter: float, exit
     """The identity of trading ``model`` with ``strategy`` (thresholds resolved to ``enter``
     and ``exit_``) at ``costs``: a training's holdout and a backtest with the model's defaults
     at the same costs are one trial."""
-    options = {**asdict(strategy), "enter": float(enter), "exit": float(exit_)}
+    options = {**strategy.options(), "enter": float(enter), "exit": float(exit_)}
     return identity(model=model, strategy=options, costs=[float(c) for c in costs], **more)
 
 
@@ -100,7 +100,7 @@ def record_training(models_dir: Path, artifact: object, dataset: Dataset) -> Non
     """Record a newly trained model (``Artifact``) as a trial: its holdout's net Sharpe."""
     manifest = artifact.manifest
     ref = artifact.ref
-    cost = float(manifest.validation.get("cost_per_side", 0.001))
+    cost = artifact.training_cost
     thresholds = artifact.thresholds
     record(models_dir, Trial(
         "train", evaluation_identity(ref, StrategyParams(), thresholds.enter, thresholds.exit,

@@ -31,11 +31,11 @@ from mlstrategy.dataset import Dataset
 from mlstrategy.engine import EngineBars, run_grid_configurations
 from mlstrategy.errors import ConfigError
 from mlstrategy.inference import batch_probas
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.strategy_params import COSTS, StrategyParams
 from mlstrategy.trials import Trial, TrialData, evaluation_identity, record_many
 
 _NUMERIC = {f.name: f.type for f in fields(StrategyParams)
-            if f.name not in ("allow_short", "sizing")}
+            if f.name not in ("allow_short", "sizing", *COSTS)}
 _INTEGER = {"atr_period", "max_bars_held", "cooldown"}
 
 
@@ -95,6 +95,7 @@ def run_grid(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
              axes: dict[str, list], out_dir: Path, *, ledger: Path,
              threads: int | None = None) -> GridResult:
     """Backtest every combination of ``axes`` over ``config.strategy`` (module doc)."""
+    config = config.for_model(artifact)
     span = trading_span(dataset, artifact, start=config.start,
                         allow_in_sample=config.allow_in_sample)
     bars = dataset.bars.iloc[span.start:]
@@ -111,16 +112,17 @@ def run_grid(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
         configs.append((params,
                         artifact.thresholds.enter if params.enter is None else params.enter,
                         artifact.thresholds.exit if params.exit is None else params.exit))
-    out = run_grid_configurations(columns, proba, configs, cash=config.cash,
-                                  commission=config.commission, slippage=config.slippage,
-                                  borrow_rate=config.borrow_rate, threads=threads)
+    costs = config.strategy
+    out = run_grid_configurations(columns, proba, configs, cash=costs.cash,
+                                  commission=costs.commission, slippage=costs.slippage,
+                                  borrow_rate=costs.borrow_rate, threads=threads)
     n = len(bars)
     rows = []
     for options, (params, enter, exit_), (last, sum_r, sum_r2, drawdown, fills, refused) in \
             zip(combos, configs, out, strict=True):
         mean = sum_r / n
         variance = (sum_r2 - n * mean * mean) / (n - 1) if n > 1 else math.nan
-        rows.append({**options, "return": last / config.cash - 1.0,
+        rows.append({**options, "return": last / config.strategy.cash - 1.0,
                      "sharpe": mean / math.sqrt(variance) * math.sqrt(ppy)
                      if variance > 0 else math.nan,
                      "max_drawdown": drawdown, "trades": int(fills) // 2,
@@ -128,7 +130,7 @@ def run_grid(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
                      "_exit": exit_})
     ref = artifact.ref
     data = TrialData.of(bars, dataset.info.symbol, dataset.timeframe, dataset.info.source)
-    costs = (config.commission, config.slippage, config.borrow_rate)
+    costs = config.strategy.costs
     record_many(ledger, [Trial("backtest", evaluation_identity(ref, r["_params"], r["_enter"],
                                                                r["_exit"], costs),
                                data, r["sharpe"], ppy, f"{ref} grid") for r in rows])

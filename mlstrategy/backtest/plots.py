@@ -42,14 +42,38 @@ def plot_equity(index: pd.DatetimeIndex, values: np.ndarray, hold: np.ndarray, c
     return path
 
 
-def plot_backtrader(cerebro, path: Path) -> Path:
-    """Save backtrader's own plot of the run (with its date axis) to ``path``."""
-    import matplotlib.pyplot as plt
+def _named(observer: type, name: str) -> type:
+    """``observer`` with a plain legend (backtrader appends its params: "Value (None)")."""
+    return type(observer.__name__, (observer,), {"plotinfo": {"plotname": name},
+                                                 "_plotlabel": lambda self: []})
 
-    figures = cerebro.plot(iplot=False, volume=False, style="line", fmt_x_ticks="%Y-%m-%d",
-                           fmt_x_data="%Y-%m-%d %H:%M")
+
+# what backtrader's plot shows of a run (each costs per bar: added only for the plot)
+OBSERVERS = (_named(bt.observers.Value, "portfolio value"),
+             _named(bt.observers.DrawDown, "drawdown %"),
+             _named(bt.observers.Trades, "closed trades, net PnL"),
+             _named(bt.observers.BuySell, "fills"))
+
+
+def plot_backtrader(cerebro, index: pd.DatetimeIndex, path: Path) -> Path:
+    """Save backtrader's own plot of the run to ``path``, its time axis labelled with the
+    dates of ``index`` (the traded bars)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    figures = cerebro.plot(iplot=False, volume=False, style="line")
     figure = figures[0][0]
     figure.set_size_inches(16, 9)
+    # backtrader's own date labels come out blank with today's matplotlib: set them here
+    bottom = min(figure.axes, key=lambda ax: ax.get_position().y0)
+    days = index.strftime("%Y-%m-%d" if len(index) > 1 and
+                          (index[-1] - index[0]).days > 3 else "%m-%d %H:%M")
+    bottom.xaxis.set_major_locator(MaxNLocator(10, integer=True))
+    bottom.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: days[int(x)] if 0 <= int(x) < len(days) else ""))
+    bottom.tick_params(axis="x", labelbottom=True, labelrotation=0)
+    figure.canvas.draw()  # the labels exist from the first draw: show the bottom axis's
+    plt.setp(bottom.get_xticklabels(), visible=True)
     figure.savefig(path, dpi=100)
     for group in figures:
         for fig in group:

@@ -1,5 +1,6 @@
 """The backtest report: what was traded, how it did against buy-and-hold, and whether it could
-be luck. Written to ``reports/<name>/<version>/``:
+be luck. Written to ``reports/<market>/<version>/<run>/`` (``run_dirs``), with the options
+that made it (``config``: the strategy's options and costs, the span, the engine):
 
 - ``backtest.json``: ``in_sample`` and warnings first (the model's sanity-gate flags among
   them, and in ``model_flags``); strategy and buy-and-hold rows (return,
@@ -68,7 +69,7 @@ def marked_values(sim: Simulation, config: BacktestConfig) -> tuple[np.ndarray, 
     """The strategy's value after each bar, the last one net of closing what is still open
     (its exit fee and slippage, at the last close), and that cost."""
     values = np.asarray(sim.strategy.values, dtype=np.float64).copy()
-    cost = sum(exit_cost(size, close, config.commission, config.slippage)
+    cost = sum(exit_cost(size, close, config.strategy.commission, config.strategy.slippage)
                for size, close in sim.open_positions)
     if len(values):
         values[-1] -= cost
@@ -144,9 +145,9 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
     observed = observed_periods_per_year(bars.index)
     ppy = config.periods_per_year or observed
     deflation = deflation or Deflation(config.trials, None)
-    strat = performance(values, config.cash, ppy, trials=deflation.trials,
+    strat = performance(values, config.strategy.cash, ppy, trials=deflation.trials,
                         trial_variance=deflation.variance)
-    hold = performance(hold_values, config.cash, ppy)
+    hold = performance(hold_values, config.strategy.cash, ppy)
     fills, trades = fills_frame(strategy), trades_frame(strategy)
     traded_value = float(fills["value"].sum())
     years = len(bars) / ppy if ppy > 0 else math.nan
@@ -207,20 +208,22 @@ def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
     ``kind`` (``identity``: what else makes it distinct, e.g. a walk-forward's window), and
     its deflated Sharpe counts the ledger's trials on overlapping data.
     """
+    config = config.for_model(artifact)
     deflation = record_run(ledger, sim, artifact, config, kind, identity) \
         if ledger is not None else None
-    hold = buy_and_hold(sim.bars, config.cash, config.strategy.fraction, config.commission,
-                        config.slippage)
+    params = config.strategy
+    hold = buy_and_hold(sim.bars, params.cash, params.fraction, params.commission,
+                        params.slippage)
     report = build_report(sim, artifact, config, hold, extra, deflation)
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / "backtest.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     trades_path = write_trades(trades_frame(sim.strategy), out_dir / "trades.csv")
     equity_path = plot_equity(sim.bars.index, marked_values(sim, config)[0], hold,
-                              config.cash, out_dir / "equity.png",
+                              config.strategy.cash, out_dir / "equity.png",
                               title=artifact.ref
                                     + ("  (IN-SAMPLE)" if sim.span.in_sample else ""))
-    plot_path = plot_backtrader(sim.cerebro, out_dir / "backtest.png") \
+    plot_path = plot_backtrader(sim.cerebro, sim.bars.index, out_dir / "backtest.png") \
         if config.plot and sim.cerebro is not None else None
     return BacktestResult(report, report_path, trades_path, equity_path, plot_path,
                           probas_of(sim))
@@ -245,10 +248,10 @@ def record_run(ledger: Path, sim: Simulation, artifact: Artifact, config: Backte
     ppy = config.periods_per_year or observed_periods_per_year(sim.bars.index)
     data = TrialData.of(sim.bars, sim.info.symbol, sim.timeframe, sim.info.source)
     ref = artifact.ref
-    costs = (config.commission, config.slippage, config.borrow_rate)
+    costs = config.strategy.costs
     record(ledger, Trial(kind, evaluation_identity(ref, config.strategy, sim.strategy.enter,
                                                    sim.strategy.exit, costs, **more),
-                         data, annual_sharpe(values, config.cash, ppy), ppy, ref))
+                         data, annual_sharpe(values, config.strategy.cash, ppy), ppy, ref))
     return deflation(ledger, sim.bars, data, ppy)
 
 
@@ -258,13 +261,21 @@ def summary_lines(report: dict) -> list[str]:
     flags = report["model_flags"]
     lines = [f"MODEL FLAGGED by the sanity gate ({len(flags)}): {'; '.join(flags)}"] \
         if flags else []
+    config = report["config"]["strategy"]
+    lines.append(f"starting cash {config['cash']:,.2f}; costs: commission "
+                 f"{config['commission']} per side, slippage {config['slippage']}, borrow "
+                 f"rate {config['borrow_rate']}")
     lines.append(f"{'':<14}{'return':>10}{'CAGR':>9}{'Sharpe':>8}{'max DD':>8}{'trades':>8}"
-                 f"{'fees':>11}{'exposure':>10}")
+                 f"{'fees':>11}{'exposure':>10}{'final value':>15}")
     for name, key in (("strategy", "strategy"), ("buy & hold", "buy_and_hold")):
         r = rows[key]
+        drawdown = None if r["max_drawdown"] is None else -abs(r["max_drawdown"])
         lines.append(f"{name:<14}{_pct(r['total_return']):>10}{_pct(r['cagr']):>9}"
-                     f"{_num(r['sharpe']):>8}{_pct(r['max_drawdown']):>8}{r['trades']:>8}"
-                     f"{_num(r.get('fees', 0.0), 2):>11}{_pct(r['exposure']):>10}")
+                     f"{_num(r['sharpe']):>8}{_pct(drawdown):>8}{r['trades']:>8}"
+                     f"{_num(r.get('fees'), 2):>11}{_pct(r['exposure']):>10}"
+                     f"{r['final_value']:>15,.2f}")
+    if "walk_forward" in report:
+        lines += _window_lines(report["walk_forward"]["windows"])
     s = report["significance"]
     lo, hi = s["sharpe_ci95"]
     lines.append(f"significance: PSR {_num(s['psr'])}, deflated Sharpe {_num(s['dsr'])} "
@@ -273,6 +284,17 @@ def summary_lines(report: dict) -> list[str]:
     refused = report["orders"]["refused"]
     if refused:
         lines.append(f"orders refused: {len(refused)} (first: {refused[0]['reason']})")
+    return lines
+
+
+def _window_lines(windows: list[dict]) -> list[str]:
+    """A walk-forward's table: each window's bars, its model's thresholds and how it did."""
+    lines = [f"{'window':>6}  {'first bar':<26}{'bars':>7}{'enter':>7}{'exit':>7}"
+             f"{'return':>9}{'fills':>7}{'AUC':>7}"]
+    for w in windows:
+        lines.append(f"{w['window']:>6}  {w['first_bar']:<26}{w['bars'][1] - w['bars'][0]:>7}"
+                     f"{w['enter']:>7.3f}{w['exit']:>7.3f}{_pct(w['return']):>9}"
+                     f"{w['fills']:>7}{_num(w['window_auc'], 3):>7}")
     return lines
 
 

@@ -13,7 +13,7 @@ recorded by the strategy and the statistics are numpy over it (``report``).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,13 @@ from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import date2num
 from datafeeds.bt.feed import NumpyData
 from mlstrategy.artifact import Artifact
+from mlstrategy.backtest.plots import OBSERVERS
 from mlstrategy.backtest.spans import Span, trading_span
 from mlstrategy.dataset import Dataset, DatasetInfo
 from mlstrategy.engine import EngineRun, run_engine
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.inference import batch_probas
-from mlstrategy.strategy import MLStrategy
+from mlstrategy.strategy import MLStrategy, setup_broker
 from mlstrategy.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,20 @@ ANALYZERS = {"trades": bt.analyzers.TradeAnalyzer, "sqn": bt.analyzers.SQN,
 class BacktestConfig:
     """Broker, span and reporting settings of a backtest."""
 
-    cash: float = 100_000.0
-    commission: float = 0.001  # per side, fraction of traded value (10 bps)
-    slippage: float = 0.0  # fraction of price, always against us, in full
-    borrow_rate: float = 0.0  # annual, on the value of short positions (per calendar day)
     start: int | None = None  # first bar traded; None: the first bar the model never saw
     allow_in_sample: bool = False
-    strategy: StrategyParams = field(default_factory=StrategyParams)
+    strategy: StrategyParams = field(default_factory=StrategyParams)  # with the costs
     streaming: bool = False  # P(up) bar by bar (as live) instead of the precomputed line
     plot: bool = True  # backtrader's own plot (the backtrader engine only)
     analyzers: bool = False  # also run backtrader's analyzers (their results in the report)
     engine: str = "backtrader"  # or "numba": the trading engine, trade for trade the same
     periods_per_year: float | None = None  # None: as observed in the traded bars
     trials: int = 1  # configurations tried on these bars, when no trial ledger is given
+
+    def for_model(self, artifact: Artifact) -> BacktestConfig:
+        """This configuration with the commission resolved for ``artifact`` (its training
+        cost unless one was given)."""
+        return replace(self, strategy=self.strategy.costed(artifact.training_cost))
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
     MLStrategyError
         When the span to trade is empty or in-sample without ``allow_in_sample``.
     """
+    config = config.for_model(artifact)
     span = trading_span(dataset, artifact, start=config.start,
                         allow_in_sample=config.allow_in_sample)
     bars = dataset.bars
@@ -142,22 +145,12 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
     cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
     cerebro.adddata(feed)
     if config.plot:  # observers cost per bar: only for the plot
-        for observer in (bt.observers.Value, bt.observers.DrawDown, bt.observers.Trades,
-                         bt.observers.BuySell):
+        for observer in OBSERVERS:
             cerebro.addobserver(observer)
     cerebro.addstrategy(MLStrategy, model=artifact,
                         history=bars.iloc[:span.start] if config.streaming else None,
-                        **asdict(config.strategy))
-    cerebro.broker.setcash(config.cash)
-    # shorts pay ``borrow_rate`` a year on their value, accrued per calendar day held
-    cerebro.broker.setcommission(commission=config.commission, interest=config.borrow_rate,
-                                 interest_long=False)
-    # cash is checked when an order fills (at the next open), not also when it is sent:
-    # the same orders are refused (Margin), at half the cost per order
-    cerebro.broker.set_checksubmit(False)
-    if config.slippage:  # in full, beyond the bar's range if need be (slip_out): never capped
-        cerebro.broker.set_slippage_perc(config.slippage, slip_open=True, slip_limit=True,
-                                         slip_match=True, slip_out=True)
+                        **config.strategy.options())
+    setup_broker(cerebro.broker, config.strategy)
     if config.analyzers:  # each costs per bar or per trade; the report computes its own
         days = traded.index.normalize().nunique()
         years = (traded.index[-1] - traded.index[0]).days / 365.25 or 1.0
@@ -187,9 +180,9 @@ def _simulate_numba(dataset: Dataset, artifact: Artifact, config: BacktestConfig
     enter = artifact.thresholds.enter if params.enter is None else params.enter
     exit_ = artifact.thresholds.exit if params.exit is None else params.exit
     run = run_engine(traded, lines["p_up"], params, enter=lines.get("p_enter", enter),
-                     exit_=lines.get("p_exit", exit_), cash=config.cash,
-                     commission=config.commission, slippage=config.slippage,
-                     borrow_rate=config.borrow_rate)
+                     exit_=lines.get("p_exit", exit_), cash=config.strategy.cash,
+                     commission=config.strategy.commission, slippage=config.strategy.slippage,
+                     borrow_rate=config.strategy.borrow_rate)
     log.info("backtest (trading engine): %d bars %s .. %s (%d bars before warm the "
              "features)", len(traded), traded.index[0], traded.index[-1], span.start)
     strategy = EngineStrategy.of(run, traded, dataset.info.symbol, enter, exit_,
@@ -209,5 +202,6 @@ def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
     ``ledger``, record it there as a trial and deflate its Sharpe by the ledger's."""
     from mlstrategy.backtest.report import write_report
 
+    config = config.for_model(artifact)
     return write_report(simulate(dataset, artifact, config), artifact, config, out_dir,
                         ledger=ledger)

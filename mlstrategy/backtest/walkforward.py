@@ -48,7 +48,7 @@ def training_config(artifact: Artifact) -> TrainConfig:
                        test_groups=int(validation.get("test_groups") or 2),
                        embargo=validation.get("embargo_bars"),
                        test_fraction=float(validation.get("test_fraction", 0.2)),
-                       cost=float(validation.get("cost_per_side", 0.001)),
+                       cost=artifact.training_cost,
                        enter_quantile=float(manifest.thresholds.get("enter_quantile", 0.7)))
 
 
@@ -57,6 +57,7 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
                      progress: Callable[[str], None] | None = None) -> BacktestResult:
     """Retrain every ``every`` bars and trade each window with its own model (module doc)."""
     say = progress or log.info
+    config = config.for_model(artifact)
     # windows start where the given model's span starts (with its in-sample checks)
     start = trading_span(dataset, artifact, start=config.start,
                          allow_in_sample=config.allow_in_sample).start
@@ -88,7 +89,7 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
     values = marked_values(sim, config)[0]
     for window in windows:
         lo, hi = window["bars"][0] - start, window["bars"][1] - start
-        before = config.cash if lo == 0 else values[lo - 1]
+        before = config.strategy.cash if lo == 0 else values[lo - 1]
         window["return"] = float(values[hi - 1] / before - 1.0)
         window["fills"] = sum(lo <= i < hi for i in _fill_bars(sim))
     return write_report(sim, artifact, config, out_dir,

@@ -6,8 +6,12 @@ traceback instead.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import NoReturn
 
 import click
@@ -46,7 +50,8 @@ def run(command: click.Command, args: list[str] | None = None) -> NoReturn:
     """Run a click command with the house error policy (one line, exit 2) and exit."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        command.main(args=args, standalone_mode=False)
+        with summarised_warnings():
+            command.main(args=args, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -64,6 +69,26 @@ def run(command: click.Command, args: list[str] | None = None) -> NoReturn:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     sys.exit(0)
+
+
+@contextlib.contextmanager
+def summarised_warnings() -> Iterator[None]:
+    """Libraries' warnings (scikit-learn's ConvergenceWarning five times, with site-packages
+    paths) collected and told in one line each kind at the end; all of them with --debug."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            kinds = collections.Counter(w.category.__name__ for w in caught)
+            for kind, count in kinds.items():
+                first = next(str(w.message) for w in caught if w.category.__name__ == kind)
+                click.echo(f"note: {count} {kind}{'s' if count > 1 else ''} from the "
+                           f"libraries, e.g. {first.splitlines()[0][:120]!r}"
+                           + ("" if is_debug() else " (--debug shows them all)"), err=True)
+                if is_debug():
+                    for w in caught:
+                        click.echo(f"  {w.filename}:{w.lineno}: {w.message}", err=True)
 
 
 def main() -> NoReturn:

@@ -6,6 +6,8 @@ from pathlib import Path
 import click
 
 from mlstrategy.cli.common import DataRequest, data_options, debug_option, models_dir_option
+from mlstrategy.cli.strategy_options import strategy_options
+from mlstrategy.strategy_params import StrategyParams
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,40 +20,7 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
               "model's training span (found by time), else the bar after the feature warm-up.")
 @click.option("--allow-in-sample", is_flag=True, help="Allow trading bars the model trained "
               "on; the report then says in_sample: true.")
-@click.option("--cash", type=click.FloatRange(min=0, min_open=True), default=100_000.0,
-              show_default=True, help="Starting cash.")
-@click.option("--commission", type=click.FloatRange(0.0, 0.1), default=0.001,
-              show_default=True, help="Commission per side as a fraction of traded value.")
-@click.option("--slippage", type=click.FloatRange(0.0, 0.1), default=0.0, show_default=True,
-              help="Slippage as a fraction of price, always against the order and in full "
-                   "(beyond the bar's high or low if need be).")
-@click.option("--borrow-rate", type=click.FloatRange(0.0, 5.0), default=0.0,
-              show_default=True, help="Annual rate shorts pay on their value, per calendar "
-              "day held (e.g. 0.05 for 5%%).")
-@click.option("--enter", type=click.FloatRange(0.0, 1.0), help="P(up) to go long "
-              "(default: the model's threshold).")
-@click.option("--exit", "exit_", type=click.FloatRange(0.0, 1.0), help="P(up) below which a "
-              "long is closed (default: the model's threshold).")
-@click.option("--allow-short", is_flag=True, help="Also go short when P(down) reaches the "
-              "enter threshold.")
-@click.option("--sizing", type=click.Choice(["fraction", "units", "vol_target"]),
-              default="fraction", show_default=True, help="Position size: a fraction of the "
-              "value, a fixed number of units, or a volatility target by ATR.")
-@click.option("--fraction", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True,
-              help="Fraction of portfolio value held (the cap for vol_target).")
-@click.option("--units", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Units per position for --sizing units.")
-@click.option("--vol-target", type=click.FloatRange(min=0, min_open=True), default=0.01,
-              show_default=True, help="For --sizing vol_target: a one-ATR move is this "
-              "fraction of the value.")
-@click.option("--stop-loss", type=click.FloatRange(0.0, 1.0, min_open=True),
-              help="Stop-loss as a fraction of the price (a bracket order).")
-@click.option("--take-profit", type=click.FloatRange(0.0, 10.0, min_open=True),
-              help="Take-profit as a fraction of the price (a bracket order).")
-@click.option("--max-bars-held", type=click.IntRange(min=1), help="Close a position after "
-              "this many bars.")
-@click.option("--cooldown", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Bars to wait after closing before entering again.")
+@strategy_options
 @click.option("--streaming", is_flag=True, help="Compute P(up) bar by bar as a live bot does "
               "(default: precomputed by the batch engine; both give the same P(up)).")
 @click.option("--periods-per-year", type=click.FloatRange(min=1.0), help="Bars per year for "
@@ -74,8 +43,8 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for a grid (default: "
               "all cores).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the report files (default: reports/<name>/<version>/, "
-                   "with /streaming, /walk-forward or /grid for those runs).")
+              help="Directory for the report files (default: a new folder per run, "
+                   "reports/<market>/<version>/<time>-<kind>/, and a `latest` link to it).")
 @click.option("--plot/--no-plot", default=True, show_default=True,
               help="Write backtrader's plot as backtest.png (adds its observers; the "
                    "backtrader engine only).")
@@ -84,14 +53,10 @@ from mlstrategy.cli.common import DataRequest, data_options, debug_option, model
               "report's own statistics come from the equity curve.")
 @debug_option
 def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int | None,
-             allow_in_sample: bool, cash: float, commission: float, slippage: float,
-             borrow_rate: float,
-             enter: float | None, exit_: float | None, allow_short: bool, sizing: str,
-             fraction: float, units: float, vol_target: float, stop_loss: float | None,
-             take_profit: float | None, max_bars_held: int | None, cooldown: int,
-             streaming: bool, periods_per_year: float | None, walk_forward: bool,
-             retrain_every: int, engine: str | None, grid: tuple[str, ...],
-             threads: int | None, out_dir: Path | None, plot: bool, analyzers: bool) -> None:
+             allow_in_sample: bool, params: StrategyParams, streaming: bool,
+             periods_per_year: float | None, walk_forward: bool, retrain_every: int,
+             engine: str | None, grid: tuple[str, ...], threads: int | None,
+             out_dir: Path | None, plot: bool, analyzers: bool) -> None:
     """Backtest a trained model with backtrader on history (inference only, never trains).
 
     Without --data or --sample, the model's own training data is used if it is an embedded
@@ -101,27 +66,23 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     summary table.
     """
     from mlstrategy.backtest.report import summary_lines
-    from mlstrategy.backtest.runner import BacktestConfig, StrategyParams, run_backtest
+    from mlstrategy.backtest.run_dirs import link_latest, new_run_dir
+    from mlstrategy.backtest.runner import BacktestConfig, run_backtest
     from mlstrategy.registry import resolve
 
     artifact = resolve(models_dir, model, market=data.name if data.given else None,
                        newest_if_no_production=True)
     dataset = data.trained_on(artifact.manifest.training_data.source,
                               f"{artifact.ref}").load()
-    params = StrategyParams(enter=enter, exit=exit_, allow_short=allow_short, sizing=sizing,
-                            fraction=fraction, units=units, vol_target=vol_target,
-                            stop_loss=stop_loss, take_profit=take_profit,
-                            max_bars_held=max_bars_held, cooldown=cooldown)
-    config = BacktestConfig(cash=cash, commission=commission, slippage=slippage,
-                            borrow_rate=borrow_rate, start=start,
-                            allow_in_sample=allow_in_sample, strategy=params,
+    config = BacktestConfig(start=start, allow_in_sample=allow_in_sample, strategy=params,
                             streaming=streaming, plot=plot, analyzers=analyzers,
                             periods_per_year=periods_per_year,
                             engine=engine or ("numba" if walk_forward or grid
                                               else "backtrader"))
     kind = "grid" if grid else "walk-forward" if walk_forward else \
         "streaming" if streaming else None
-    out = out_dir or Path("reports") / artifact.name / artifact.version / (kind or "")
+    out = out_dir or new_run_dir(Path("reports") / artifact.name / artifact.version,
+                                 kind or "backtest")
     click.echo(f"model: {artifact.ref}  data: {dataset.info.source} "
                f"{dataset.info.symbol} {dataset.info.timeframe}")
     if grid:
@@ -146,6 +107,8 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
                  result.plot_path):
         if path is not None:
             click.echo(f"wrote {path}")
+    if out_dir is None:
+        click.echo(f"linked {link_latest(out)} -> {out.name}")
 
 
 def _grid(dataset, artifact, config, specs: tuple[str, ...], out: Path, models_dir: Path,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +28,9 @@ from mlstrategy.cli.common import (
     models_dir_option,
     utc_time,
 )
+from mlstrategy.cli.strategy_options import strategy_options
 from mlstrategy.errors import ConfigError
+from mlstrategy.strategy_params import StrategyParams
 
 F = TypeVar("F", bound=Callable)
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -70,8 +74,6 @@ run_options = _options(
     click.option("--poll-interval", type=click.FloatRange(min=0.0),
                  help="Seconds between candle polls (default: a sixtieth of the bar, "
                       "0.5 to 10 s)."),
-    click.option("--fraction", type=click.FloatRange(0.01, 1.0), default=0.95,
-                 show_default=True, help="Fraction of the account's value to hold when long."),
     click.option("--max-position", type=click.FloatRange(min=0.0),
                  help="Risk: largest position, as quote-currency notional (e.g. USDT)."),
     click.option("--max-daily-loss", type=click.FloatRange(min=0.0),
@@ -81,6 +83,11 @@ run_options = _options(
                  show_default=True, help="Risk: orders sent in any minute, at most."),
     click.option("--log-json", is_flag=True,
                  help="Status lines (stdout) and logs (stderr) as JSON lines."),
+    click.option("--quiet", "display", flag_value="quiet",
+                 help="No status per bar: only the summary at the end."),
+    click.option("--verbose", "display", flag_value="verbose",
+                 help="A status line per bar even on a terminal (the default there is one "
+                      "line updated in place; piped output gets a line per bar)."),
 )
 exchange_options = _options(
     click.option("--exchange", default="binance", show_default=True,
@@ -100,12 +107,6 @@ exchange_options = _options(
     click.option("--rate-limit/--no-rate-limit", default=True, show_default=True,
                  help="Let ccxt space requests by the exchange's published rate limit (turn "
                       "it off only against a local simulator)."),
-)
-paper_broker_options = _options(
-    click.option("--cash", type=click.FloatRange(min=0, min_open=True), default=10_000.0,
-                 show_default=True, help="Simulated broker: opening cash (quote currency)."),
-    click.option("--commission", type=click.FloatRange(0.0, 0.1), default=0.001,
-                 show_default=True, help="Simulated broker: fee per side, fraction of value."),
 )
 
 
@@ -138,11 +139,21 @@ def _configure_logs(log_json: bool) -> None:
             handler.setFormatter(_JsonLogs())
 
 
-def _printer(log_json: bool) -> Callable:
-    """The per-bar status line, as text or a JSON line."""
-    def emit(status) -> None:
+class _Printer:
+    """The per-bar status: a JSON line (``--log-json``), a line per bar (``--verbose``, or
+    output that is no terminal), one line redrawn in place on a terminal, or nothing
+    (``--quiet``)."""
+
+    def __init__(self, log_json: bool, display: str | None) -> None:
+        self.log_json = log_json
+        self.mode = display or ("line" if sys.stdout.isatty() and not log_json else "verbose")
+        self.drawn = False
+
+    def __call__(self, status) -> None:
         proba = None if math.isnan(status.proba) else round(status.proba, 4)
-        if log_json:
+        if self.mode == "quiet":
+            return
+        if self.log_json:
             click.echo(json.dumps({"time": status.time.isoformat(), "close": status.close,
                                    "p_up": proba, "signal": status.signal,
                                    "action": status.action, "position": status.position,
@@ -150,10 +161,23 @@ def _printer(log_json: bool) -> Callable:
                                    "feed": status.feed}))
             return
         shown = "  n/a" if proba is None else f"{proba:.3f}"
-        click.echo(f"{status.time:%Y-%m-%d %H:%M} close {status.close:>12.2f}  P(up) {shown}"
-                   f"  {status.signal:<5}  pos {status.position:.6f}  equity "
-                   f"{status.equity:,.2f}  {status.model}  [{status.feed}] {status.action}")
-    return emit
+        line = (f"{status.time:%Y-%m-%d %H:%M} close {status.close:>12.2f}  P(up) {shown}"
+                f"  {status.signal:<5}  pos {status.position:.6f}  equity "
+                f"{status.equity:,.2f}  {status.model}  [{status.feed}] {status.action}")
+        if self.mode == "line":  # carriage return, the line, clear what a longer one left
+            click.echo(f"\r{line[:_width()]}\x1b[K", nl=False)
+            self.drawn = True
+        else:
+            click.echo(line)
+
+    def done(self) -> None:
+        """End the line redrawn in place, before the summary."""
+        if self.drawn:
+            click.echo()
+
+
+def _width() -> int:
+    return shutil.get_terminal_size().columns - 1
 
 
 def _stop_on_mismatch(result, on_mismatch: str) -> None:
@@ -167,7 +191,8 @@ def _stop_on_mismatch(result, on_mismatch: str) -> None:
                                "--on-mismatch")
 
 
-def _summary(result, log_json: bool) -> None:
+def _summary(result, log_json: bool, printer: _Printer) -> None:
+    printer.done()
     s = result.summary.to_dict()
     if log_json:
         click.echo(json.dumps({"summary": s, "journal": str(result.journal),
@@ -223,9 +248,9 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
                       api_url: str | None, sandbox: bool, timeout: int, rate_limit: bool,
                       journal: Path | None,
                       max_bars: int | None, until: str | None, history: int,
-                      poll_interval: float | None, fraction: float, max_position: float | None,
-                      max_daily_loss: float | None, max_orders_per_minute: int,
-                      log_json: bool, cash: float = 10_000.0, commission: float = 0.001,
+                      poll_interval: float | None, params: StrategyParams,
+                      max_position: float | None, max_daily_loss: float | None,
+                      max_orders_per_minute: int, log_json: bool, display: str | None,
                       recv_window: int | None = None, on_mismatch: str = "stop") -> None:
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
     from mlstrategy.registry import market_of, resolve
@@ -240,12 +265,12 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
         until=utc_time(until, "--until"), history=history,
         poll_interval=poll_interval if poll_interval is not None
         else default_poll_interval(timeframe),
-        fraction=fraction, cash=cash, commission=commission,
-        limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
+        strategy=params, limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
         timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
         rate_limit=rate_limit)
-    result = run_bot(config, artifact, on_status=_printer(log_json))
-    _summary(result, log_json)
+    printer = _Printer(log_json, display)
+    result = run_bot(config, artifact, on_status=printer)
+    _summary(result, log_json, printer)
     _stop_on_mismatch(result, on_mismatch)
 
 
@@ -253,7 +278,7 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
 @exchange_options
 @model_options
 @run_options
-@paper_broker_options
+@strategy_options
 @debug_option
 def paper(**options) -> None:
     """Trade an exchange's live candles with backtrader's simulated broker (no keys).
@@ -268,6 +293,7 @@ def paper(**options) -> None:
 @exchange_options
 @model_options
 @run_options
+@strategy_options
 @click.option("--confirm-live", is_flag=True,
               help="Required: confirms that real orders may be placed with real money.")
 @click.option("--recv-window", type=click.IntRange(1, 60_000),
@@ -309,14 +335,14 @@ def live(confirm_live: bool, **options) -> None:
               show_default=True, help="exchange: orders go to the simulated exchange's account "
               "through the live broker; paper: backtrader's simulated broker.")
 @run_options
-@paper_broker_options
+@strategy_options
 @debug_option
 def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float | None,
            start: int | None, broker: str, journal: Path | None, max_bars: int | None,
-           until: str | None, history: int, poll_interval: float | None, fraction: float,
+           until: str | None, history: int, poll_interval: float | None,
            max_position: float | None, max_daily_loss: float | None,
-           max_orders_per_minute: int, log_json: bool, cash: float, commission: float,
-           default_session: bool = False) -> None:
+           max_orders_per_minute: int, log_json: bool, display: str | None,
+           params: StrategyParams, default_session: bool = False) -> None:
     """Stream bars from a file (or sample) through a local exchange simulator, as if live.
 
     The simulator speaks the exchange's REST API on 127.0.0.1; the bot reads it through ccxt,
@@ -343,7 +369,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     _, quote = market_symbol(dataset.info.symbol)
     exchange_broker = broker == "exchange"
     with simulated_market(dataset, start, speed=speed,
-                          balances={quote: cash} if exchange_broker else None) as market:
+                          balances={quote: params.cash} if exchange_broker else None) as market:
         if not default_session:
             click.echo(f"replay: {name} {market.symbol} {market.timeframe}, bars {start} .. "
                        f"{len(dataset.bars) - 1} served by a local exchange at {market.url}")
@@ -359,11 +385,11 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
             until=utc_time(until, "--until"), history=min(history, start),
             poll_interval=poll_interval if poll_interval is not None
             else (0.0 if speed is None else 0.05),
-            fraction=fraction, cash=cash, commission=commission,
-            limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
+            strategy=params, limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
             timeout_ms=5_000, recv_window_ms=1_000, rate_limit=False)
-        result = run_bot(config, artifact, on_status=_printer(log_json))
-    _summary(result, log_json)
+        printer = _Printer(log_json, display)
+        result = run_bot(config, artifact, on_status=printer)
+    _summary(result, log_json, printer)
     _stop_on_mismatch(result, config.on_mismatch)
 
 

@@ -165,7 +165,34 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None)
         raise click.BadParameter(f"cannot read {value}: {exc}", ctx, param) from None
     name = ctx.command.name or ""
     # a group sees every table (one per subcommand); a lone command sees its own table
-    ctx.default_map = tables if isinstance(ctx.command, click.Group) else tables.get(name, {})
+    if isinstance(ctx.command, click.Group):
+        _check_keys(ctx.command, tables, value, ctx, param)
+        ctx.default_map = tables
+    else:
+        ctx.default_map = tables.get(name, {})
+        _check_keys(ctx.command, ctx.default_map, value, ctx, param, f"[{name}]")
+
+
+def _check_keys(command: click.Command, table: dict, path: Path, ctx: click.Context,
+                param: click.Parameter, where: str = "") -> None:
+    """Refuse a key no command or option of ``command`` has (a misspelt option would
+    silently keep its default), suggesting the nearest."""
+    import difflib
+
+    if isinstance(command, click.Group):
+        known = {k: command.commands[k] for k in command.commands}
+    else:
+        known = {p.name: None for p in command.params if p.name and p.expose_value}
+    for key, value in table.items():
+        if key not in known:
+            near = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else \
+                f"; known: {', '.join(sorted(known))}"
+            raise click.BadParameter(f"{path}: {where or 'the top level'} has no "
+                                     f"{'command' if where == '' else 'option'} {key!r}{hint}",
+                                     ctx, param)
+        if known[key] is not None and isinstance(value, dict):
+            _check_keys(known[key], value, path, ctx, param, f"{where}[{key}]")
 
 
 config_option = click.option(

@@ -13,6 +13,7 @@ from mlstrategy.cli.common import (
     debug_option,
     models_dir_option,
 )
+from mlstrategy.strategy_params import COMMISSION
 
 MODELS = ("catboost", "random_forest", "hist_gb", "mlp", "xgboost")
 
@@ -86,7 +87,7 @@ class TrainProgress:
 @click.option("--enter-quantile", type=click.FloatRange(0.5, 0.99), default=0.7,
               show_default=True, help="Enter long when P(up) reaches this quantile of the "
               "out-of-fold probabilities; exit below their median.")
-@click.option("--cost", type=click.FloatRange(0.0, 0.1), default=0.001, show_default=True,
+@click.option("--cost", type=click.FloatRange(0.0, 0.1), default=COMMISSION, show_default=True,
               help="Cost per side for the trading metrics and the promotion backtest.")
 @click.option("--gate-max-sharpe", type=click.FloatRange(min=0.0), default=3.0,
               show_default=True, help="Sanity gate: flag an annualised net Sharpe above this "

@@ -39,6 +39,7 @@ from datafeeds.timeframes import parse_timeframe
 from mlstrategy.errors import ConfigError
 from mlstrategy.labels import LabelSpec
 from mlstrategy.models import parse_params
+from mlstrategy.strategy_params import COMMISSION
 from mlstrategy.training import TrainConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -56,7 +57,7 @@ class TrainSettings:
     folds: int = 4
     test_fraction: float = 0.2
     enter_quantile: float = 0.7
-    cost: float = 0.001
+    cost: float = COMMISSION
     promote_metric: str = "sharpe"
     seed: int | None = None
 

@@ -163,8 +163,7 @@ def _train_facts(artifact) -> dict:
 
 
 def _backtest(config: CycleConfig, market: Market, dataset, artifact, out: Path) -> dict:
-    result = run_backtest(dataset, artifact, BacktestConfig(commission=market.train.cost,
-                                                            plot=False, engine="numba"), out,
+    result = run_backtest(dataset, artifact, BacktestConfig(plot=False, engine="numba"), out,
                           ledger=config.models_dir)
     summary = result.report["summary"]
     return {"strategy": {k: summary["strategy"].get(k) for k in

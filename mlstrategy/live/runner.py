@@ -41,7 +41,8 @@ from mlstrategy.live.journal import Journal
 from mlstrategy.live.reconcile import Reconciliation, reconcile
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
-from mlstrategy.strategy import MLStrategy
+from mlstrategy.strategy import MLStrategy, setup_broker
+from mlstrategy.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,7 @@ class BotConfig:
     until: pd.Timestamp | None = None
     history: int = 1000
     poll_interval: float = 1.0
-    fraction: float = 0.95  # of the account's value held when long
-    cash: float = 10_000.0  # simulated broker's opening cash
-    commission: float = 0.001  # simulated broker's fee per side
+    strategy: StrategyParams = field(default_factory=StrategyParams)  # as a backtest's
     limits: RiskLimits = field(default_factory=RiskLimits)
     timeout_ms: int = 10_000
     recv_window_ms: int | None = None  # binance: refuse our signed requests older than this
@@ -84,6 +83,22 @@ class BotResult:
     reconciliation: Reconciliation | None  # at start, before the first new order
     closing: Reconciliation | None  # at the end: outstanding orders resolved, fills fetched
     probas: list[float]
+
+
+def check_options(params: StrategyParams, exchange_broker: bool) -> None:
+    """Refuse the strategy options the exchange broker cannot honour yet (backtrader's paper
+    broker honours every one, as a backtest does)."""
+    if not exchange_broker:
+        return
+    brackets = [name for name in ("stop_loss", "take_profit") if getattr(params, name)]
+    if brackets:
+        raise ConfigError(f"--{brackets[0].replace('_', '-')}: the bot does not place stop "
+                          "or take-profit orders on an exchange yet (they come with the "
+                          "portfolio bot); drop it, or try it with `paper` or `replay --broker "
+                          "paper`")
+    if params.allow_short:
+        raise ConfigError("--allow-short: a spot account cannot sell what it does not hold; "
+                          "drop it, or try it with `paper` or `replay --broker paper`")
 
 
 def check_model(artifact: Artifact, symbol: str, timeframe: str) -> None:
@@ -131,6 +146,8 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
         bad candles, a journal in use or of another bot.
     """
     check_model(artifact, config.symbol, config.timeframe)
+    check_options(config.strategy, config.exchange_broker)
+    params = config.strategy.costed(artifact.training_cost)
     stop = stop or threading.Event()
     identity = {"mode": config.mode, "exchange": config.exchange, "symbol": config.symbol,
                 "timeframe": config.timeframe}
@@ -166,18 +183,16 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
             broker.mismatch = reconciliation.mismatch
             cerebro.setbroker(broker)
         else:
-            cerebro.broker.setcash(config.cash)
-            cerebro.broker.setcommission(commission=config.commission)
+            setup_broker(cerebro.broker, params)
         watcher = ModelWatcher(config.models_dir, artifact, timeframe=config.timeframe,
                                journal=journal, follow=config.follow_production)
         session = LiveSession(journal, RiskGuard(config.limits, journal), watcher,
                               on_status=on_status, stop=stop, until=config.until,
-                              paper_cash=None if config.exchange_broker else config.cash,
+                              paper_cash=None if config.exchange_broker else params.cash,
                               label=f"{config.mode} bot: {config.exchange} {config.symbol} "
                                     f"{config.timeframe}, journal {config.journal}",
                               on_mismatch=config.on_mismatch)
-        cerebro.addstrategy(MLStrategy, model=artifact, fraction=config.fraction,
-                            session=session)
+        cerebro.addstrategy(MLStrategy, model=artifact, session=session, **params.options())
         with stop_on_signals(stop):
             strategy = cerebro.run()[0]
         closing = None

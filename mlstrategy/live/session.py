@@ -252,14 +252,19 @@ class LiveSession:
             return  # a live broker journals its own orders and fills, from the exchange
         client_id = f"paper-{self.journal.session}-{order.ref}"
         status = order.getstatusname()
-        if order.status == order.Submitted:
+        # the first notice of an order: Submitted, or Accepted when the broker checks cash
+        # only at the fill (``set_checksubmit(False)``, as a backtest's broker does)
+        if order.status in (order.Submitted, order.Accepted) and \
+                client_id not in self._paper_open:
             bar_ms = num2ns(order.data.datetime[0]) // 1_000_000
             side = "buy" if order.isbuy() else "sell"
+            kind = order.getordername().lower()  # a bracket's legs: market, stop, limit
             intent = OrderIntent(intent_key("paper", bar_ms, order.info.get("intent", side)),
-                                 side, abs(order.created.size))
+                                 side, abs(order.created.size), kind,
+                                 None if kind == "market" else order.created.price)
             self.journal.order_attempt(intent, client_id, 0)
             self._paper_open.add(client_id)
-        elif status in _PAPER_STATES:
+        if status in _PAPER_STATES:
             state = _PAPER_STATES[status]
             self.journal.order_state(client_id, state, reason=order.info.get("reason", ""))
             if state != OPEN:

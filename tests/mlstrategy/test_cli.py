@@ -106,7 +106,9 @@ def test_train_then_backtest_leaves_model_report_and_plot(tmp_path):
     assert str(Path("models") / "btcusd-1h" / model_dir.name / "model.cbm") in trained.stdout
     ran = _run("trading_bot.py", "backtest", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
-    report = tmp_path / "reports" / "btcusd-1h" / model_dir.name / "backtest.json"
+    latest = tmp_path / "reports" / "btcusd-1h" / model_dir.name / "latest"
+    report = latest.resolve() / "backtest.json"
+    assert report.parent.name.endswith("-backtest")
     for name in ("backtest.json", "trades.csv", "equity.png", "backtest.png"):
         assert report.with_name(name).is_file()
         assert str(report.with_name(name).relative_to(tmp_path)) in ran.stdout

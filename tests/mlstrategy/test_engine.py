@@ -22,13 +22,13 @@ def _cerebro_fills(sim) -> list[tuple]:
 
 @pytest.mark.parametrize("slippage", [0.0, 0.002])
 def test_the_engine_is_trade_for_trade_the_cerebro_run(trained, slippage):
-    config = BacktestConfig(plot=False, slippage=slippage)
+    config = BacktestConfig(plot=False, strategy=StrategyParams(slippage=slippage))
     sim = simulate(trained.dataset, trained.artifact, config)
     bars = sim.bars
     run = run_engine(bars, batch_probas(trained.dataset.bars, trained.artifact)[sim.span.start:],
                      StrategyParams(), enter=trained.artifact.thresholds.enter,
-                     exit_=trained.artifact.thresholds.exit, cash=config.cash,
-                     commission=config.commission, slippage=slippage)
+                     exit_=trained.artifact.thresholds.exit, cash=config.strategy.cash,
+                     commission=trained.artifact.training_cost, slippage=slippage)
     cerebro = _cerebro_fills(sim)
     assert len(cerebro) > 100
     assert [(b, s, p) for b, s, p, _ in cerebro] == list(zip(
@@ -77,7 +77,8 @@ def test_training_holdout_figures_are_the_backtests(trained, tmp_path):
 
 def test_every_fill_pays_the_full_slippage_and_the_final_mark_its_exit(trained, tmp_path):
     slippage, commission = 0.003, 0.001
-    config = BacktestConfig(plot=False, slippage=slippage, commission=commission)
+    config = BacktestConfig(plot=False, strategy=StrategyParams(slippage=slippage,
+                                                                commission=commission))
     result = run_backtest(trained.dataset, trained.artifact, config, tmp_path)
     sim = simulate(trained.dataset, trained.artifact, config)
     opens = sim.bars["open"].to_numpy()
@@ -97,8 +98,9 @@ def test_every_fill_pays_the_full_slippage_and_the_final_mark_its_exit(trained, 
     assert strategy["final_exit_cost"] == pytest.approx(sim.strategy.values[-1] - expected)
     hold = result.report["summary"]["buy_and_hold"]
     bars = sim.bars
-    units = 0.95 * config.cash / (bars["open"].iloc[1] * (1 + slippage) * (1 + commission))
-    left = config.cash - units * bars["open"].iloc[1] * (1 + slippage) * (1 + commission)
+    cash = config.strategy.cash
+    units = 0.95 * cash / (bars["open"].iloc[1] * (1 + slippage) * (1 + commission))
+    left = cash - units * bars["open"].iloc[1] * (1 + slippage) * (1 + commission)
     assert hold["final_value"] == pytest.approx(
         left + units * close * (1 - slippage) * (1 - commission), rel=1e-12)
 
@@ -108,17 +110,17 @@ def test_shorts_pay_the_borrow_rate(trained, tmp_path):
     base = BacktestConfig(plot=False, strategy=_shorts())
     free = simulate(trained.dataset, trained.artifact, base)
     paid = simulate(trained.dataset, trained.artifact,
-                    BacktestConfig(plot=False, strategy=_shorts(), borrow_rate=0.5))
+                    BacktestConfig(plot=False, strategy=_shorts(borrow_rate=0.5)))
     assert any(e["size"] < 0 for e in free.strategy.executions)
     assert paid.strategy.values[-1] < free.strategy.values[-1]
     report = run_backtest(trained.dataset, trained.artifact,
-                          BacktestConfig(plot=False, strategy=_shorts(), borrow_rate=0.5),
+                          BacktestConfig(plot=False, strategy=_shorts(borrow_rate=0.5)),
                           tmp_path).report
-    assert report["config"]["borrow_rate"] == 0.5
+    assert report["config"]["strategy"]["borrow_rate"] == 0.5
     assert pd.Timestamp(report["data"]["traded_first_bar"]) > bars.index[0]
 
 
-def _shorts():
+def _shorts(**costs):
     from mlstrategy.strategy_params import StrategyParams
 
-    return StrategyParams(allow_short=True)
+    return StrategyParams(allow_short=True, **costs)

@@ -94,9 +94,9 @@ def test_every_combination_of_options_on_every_real_set(trained, windows):
         for j, (short, sizing, (stop, take), held, cooldown) in enumerate(OPTIONS):
             params = StrategyParams(allow_short=short, sizing=sizing, units=30_000 / unit,
                                     vol_target=0.02, stop_loss=stop, take_profit=take,
-                                    max_bars_held=held, cooldown=cooldown)
-            config = BacktestConfig(cash=100_000.0, commission=0.001, slippage=0.0005,
-                                    borrow_rate=0.2, strategy=params)
+                                    max_bars_held=held, cooldown=cooldown, cash=100_000.0,
+                                    commission=0.001, slippage=0.0005, borrow_rate=0.2)
+            config = BacktestConfig(strategy=params)
             cerebro, engine = _both(bars, trained.artifact, config, _walk(len(bars), k * 97 + j),
                                     0.55, 0.5)
             try:
@@ -113,8 +113,8 @@ def test_the_options_on_the_embedded_samples(trained, windows):
             params = StrategyParams(allow_short=short, sizing=sizing,
                                     units=30_000 / float(bars["close"].iloc[0]),
                                     stop_loss=stop, take_profit=take, max_bars_held=held,
-                                    cooldown=cooldown)
-            config = BacktestConfig(slippage=0.001, borrow_rate=0.1, strategy=params)
+                                    cooldown=cooldown, slippage=0.001, borrow_rate=0.1)
+            config = BacktestConfig(strategy=params)
             _assert_same(*_both(bars, trained.artifact, config,
                                 _walk(len(bars), 1000 + k * 31 + j), 0.55, 0.5))
 
@@ -131,11 +131,11 @@ def _configs(draw):
         vol_target=draw(st.floats(0.001, 0.2)), atr_period=draw(st.integers(1, 30)),
         stop_loss=stop, take_profit=take,
         max_bars_held=draw(st.one_of(st.none(), st.integers(1, 30))),
-        cooldown=draw(st.integers(0, 6)))
-    config = BacktestConfig(cash=draw(st.floats(500.0, 1e6)),
-                            commission=draw(st.floats(0.0, 0.005)),
-                            slippage=draw(st.sampled_from([0.0, 0.0002, 0.003])),
-                            borrow_rate=draw(st.floats(0.0, 1.0)), strategy=params)
+        cooldown=draw(st.integers(0, 6)), cash=draw(st.floats(500.0, 1e6)),
+        commission=draw(st.floats(0.0, 0.005)),
+        slippage=draw(st.sampled_from([0.0, 0.0002, 0.003])),
+        borrow_rate=draw(st.floats(0.0, 1.0)))
+    config = BacktestConfig(strategy=params)
     return (config, enter, draw(st.floats(0.2, enter)), draw(st.integers(0, 2 ** 31)),
             draw(st.sampled_from(["btcusd-1h", "orcl-1d", "btcperp-1m"])),
             draw(st.integers(0, 3000)), draw(st.integers(30, 400)))

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -24,7 +25,8 @@ from tests.conftest import REPO_ROOT
 def test_the_engine_writes_the_same_report_as_cerebro(trained, tmp_path, params):
     reports = {}
     for engine in ("backtrader", "numba"):
-        config = BacktestConfig(plot=False, slippage=0.001, borrow_rate=0.1, strategy=params,
+        config = BacktestConfig(plot=False, strategy=replace(params, slippage=0.001,
+                                                             borrow_rate=0.1),
                                 engine=engine)
         reports[engine] = run_backtest(trained.dataset, trained.artifact, config,
                                        tmp_path / engine)

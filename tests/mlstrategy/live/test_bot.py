@@ -12,11 +12,13 @@ import time
 import numpy as np
 import pytest
 
+from datafeeds.bt.dates import num2ns
 from datafeeds.exchange.simulator import ORDER, Fault
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
 from mlstrategy.dataset import describe, sample_dataset
+from mlstrategy.errors import ConfigError
 from mlstrategy.labels import LabelSpec
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import RiskLimits
@@ -24,6 +26,7 @@ from mlstrategy.live.runner import BotConfig, run_bot
 from mlstrategy.live.status import journal_status
 from mlstrategy.models.catboost import CatBoostParams
 from mlstrategy.registry import ModelRef, promote
+from mlstrategy.strategy_params import StrategyParams
 from mlstrategy.training import TrainConfig, train
 from tests.mlstrategy.live.conftest import FAST, TRAIN_BARS, books_agree, simulator
 
@@ -191,7 +194,8 @@ def test_a_late_execution_past_the_deadline_is_adopted_during_the_run(minute_bar
         sim.fail(Fault(200, "", delay=6.0, path=ORDER, method="POST", late=True))
         journal = tmp_path / "bot.sqlite"
         result = run_bot(_config(sim, journal, minute_model.models_dir, live=True,
-                                 max_bars=600, fraction=0.3), minute_model.artifact)
+                                 max_bars=600,
+                                 strategy=StrategyParams(fraction=0.3)), minute_model.artifact)
         books = books_agree(sim, journal, held=0.05)
     held = Journal.read(journal)
     (late,) = [e[3] for e in held.events("late_execution")]
@@ -277,3 +281,44 @@ def test_on_mismatch_continue_buys_nothing_and_sells_only_what_is_provably_its_o
     assert result.summary.bars - result.summary.history_bars == 200  # it went on
     assert all(o["side"] == "SELL" for o in later)  # no buy once the coins were in doubt
     assert left >= 0.05 - 1e-9  # what the account held before the bot is still there
+
+
+BRACKETS = StrategyParams(fraction=0.5, stop_loss=0.0008, take_profit=0.0015, cooldown=1,
+                          max_bars_held=6, cash=20_000.0, slippage=0.0002)
+
+
+def test_one_strategy_params_give_the_backtest_and_the_bots_orders(market, minute_model,
+                                                                    minute_bars, tmp_path):
+    """The same StrategyParams, stop-loss and take-profit included, through a paper bot on
+    the simulated exchange and through `backtest` on the bars the bot saw: the same fills."""
+    journal = tmp_path / "bot.sqlite"
+    run_bot(_config(market, journal, minute_model.models_dir, live=False, max_bars=90,
+                    strategy=BRACKETS, limits=RiskLimits(max_orders_per_minute=10_000)),
+            minute_model.artifact)  # the clock runs ~100x: no wall-clock order limit
+    held = Journal.read(journal)
+    bars, signals, fills = held.bars(), held.signals(), held.fills()
+    held.close()
+    traded = int((signals.action != "history").sum())
+    first = int(minute_bars.index.searchsorted(bars.index[0]))
+    same = describe(minute_bars.iloc[first:first + len(bars)], "bot bars", "BTC/USDT", "1m")
+    sim = simulate(same, minute_model.artifact, BacktestConfig(
+        start=len(bars) - traded, plot=False, strategy=BRACKETS))
+    backtest = [(num2ns(e["time"]) // 1_000_000, e["size"], e["price"])
+                for e in sim.strategy.executions]
+    bot = [(f.time_ms, f.base_delta, f.price) for f in fills]
+    opens = dict(zip(same.bars.index.as_unit("ms").asi8.tolist(), same.bars["open"], strict=True))
+    slip = BRACKETS.slippage  # a market order fills at the open, slipped; a bracket elsewhere
+    brackets = [t for t, size, price in backtest
+                if not np.isclose(price, opens[t] * (1 + slip if size > 0 else 1 - slip),
+                                  rtol=1e-12)]
+    assert len(backtest) >= 6 and brackets, "stops or targets should fill in 90 minutes"
+    assert bot == backtest
+
+
+def test_the_live_broker_refuses_options_it_cannot_honour(market, minute_model, tmp_path):
+    for params, option in ((BRACKETS, "--stop-loss"), (StrategyParams(allow_short=True),
+                                                       "--allow-short")):
+        with pytest.raises(ConfigError, match=option):
+            run_bot(_config(market, tmp_path / "bot.sqlite", minute_model.models_dir,
+                            live=True, strategy=params), minute_model.artifact)
+    assert market.order_requests == []
