@@ -32,7 +32,8 @@ from benchmarks.conftest import long_bars
 from datafeeds.bt.compat import bt
 from datafeeds.bt.feed import NumpyData
 from features_numba import FeatureStream, compute_features
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.dataset import describe
 from mlstrategy.strategy import setup_broker
 from mlstrategy.strategy_params import COMMISSION

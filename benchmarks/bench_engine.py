@@ -20,7 +20,8 @@ import pytest
 from benchmarks.conftest import long_bars
 from features_numba import compute_features
 from mlstrategy.backtest.grid import run_grid
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.dataset import describe
 from mlstrategy.decision import decide
 from mlstrategy.engine import EngineBars, run_engine

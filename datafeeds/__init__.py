@@ -14,7 +14,7 @@ from datafeeds.errors import DataError, ExchangeError
 _LAZY = {"load_file": "loaders", "load_file_checked": "loaders", "read_bars": "loaders",
          "COLUMNS": "ohlcv", "validate_ohlcv": "ohlcv", "resample": "resampling",
          "DEFAULT_SAMPLE": "samples", "SAMPLES": "samples", "load_sample": "samples",
-         "open_store": "store", "BarStore": "store", "StoreKey": "store",
+         "open_store": "stores", "BarStore": "store", "StoreKey": "store",
          "ValidationReport": "quality", "check_ohlcv": "quality"}
 
 __all__ = ["DataError", "ExchangeError", *_LAZY]

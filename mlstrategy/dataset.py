@@ -102,7 +102,8 @@ def store_dataset(url: str, source: str, symbol: str, timeframe: str) -> Dataset
     The description names the series, not the store: the same bars train the same model
     whichever backend holds them.
     """
-    from datafeeds.store import StoreKey, open_store
+    from datafeeds.store import StoreKey
+    from datafeeds.stores import open_store
 
     store = open_store(url)
     bars = store.read(StoreKey(source, symbol, timeframe))

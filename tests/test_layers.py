@@ -65,7 +65,7 @@ def test_no_package_imports_a_layer_above_it(package):
     wrong = sorted(f"{name} imports {target}" for name, targets in GRAPH.items()
                    if name.split(".")[0] == package for target in targets
                    if target.split(".")[0] not in {package, *MAY_IMPORT[package]})
-    assert wrong == []
+    assert wrong == [], wrong
 
 
 def test_no_circle_between_files():
@@ -97,7 +97,7 @@ def test_no_circle_between_files():
     for node in GRAPH:
         if node not in index:
             visit(node)
-    assert circles == []
+    assert circles == [], circles
 
 
 def test_the_graph_is_the_codes():

@@ -31,8 +31,9 @@ import pandas as pd
 from datafeeds.bt.dates import EPOCH_ORDINAL as _EPOCH_ORDINAL
 from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.plots import plot_backtrader, plot_equity
-from mlstrategy.backtest.runner import BacktestConfig, Simulation, probas_of
+from mlstrategy.backtest.runner import BacktestConfig, Simulation, probas_of, simulate
 from mlstrategy.backtest.stats import annual_sharpe, observed_periods_per_year, performance
+from mlstrategy.dataset import Dataset
 from mlstrategy.engine import buy_and_hold, exit_cost
 from mlstrategy.trials import Deflation, Trial, TrialData, deflation, evaluation_identity, record
 
@@ -197,6 +198,15 @@ def build_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,
         "bars_long_signal": int(np.nansum(probas >= strategy.enter)),
         **(extra or {}),
     })
+
+
+def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
+                 out_dir: Path, *, ledger: Path | None = None):
+    """Backtest and write the report files to ``out_dir`` (see ``backtest.report``); with
+    ``ledger``, record it there as a trial and deflate its Sharpe by the ledger's."""
+    config = config.for_model(artifact)
+    return write_report(simulate(dataset, artifact, config), artifact, config, out_dir,
+                        ledger=ledger)
 
 
 def write_report(sim: Simulation, artifact: Artifact, config: BacktestConfig,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -194,14 +193,3 @@ def _simulate_numba(dataset: Dataset, artifact: Artifact, config: BacktestConfig
 def probas_of(simulation: Simulation) -> np.ndarray:
     """P(up) the strategy acted on at every traded bar."""
     return np.asarray(simulation.strategy.probas, dtype=np.float64)
-
-
-def run_backtest(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
-                 out_dir: Path, *, ledger: Path | None = None):
-    """Backtest and write the report files to ``out_dir`` (see ``backtest.report``); with
-    ``ledger``, record it there as a trial and deflate its Sharpe by the ledger's."""
-    from mlstrategy.backtest.report import write_report
-
-    config = config.for_model(artifact)
-    return write_report(simulate(dataset, artifact, config), artifact, config, out_dir,
-                        ledger=ledger)

@@ -65,9 +65,9 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     orders, analyzers), trades.csv, equity.png and backtrader's backtest.png, and prints a
     summary table.
     """
-    from mlstrategy.backtest.report import summary_lines
+    from mlstrategy.backtest.report import run_backtest, summary_lines
     from mlstrategy.backtest.run_dirs import link_latest, new_run_dir
-    from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+    from mlstrategy.backtest.runner import BacktestConfig
     from mlstrategy.registry import resolve
 
     artifact = resolve(models_dir, model, market=data.name if data.given else None,

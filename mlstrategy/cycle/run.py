@@ -32,11 +32,13 @@ from datafeeds import load_sample
 from datafeeds.errors import DataError
 from datafeeds.loaders import load_file
 from datafeeds.quality import check_ohlcv
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
 from datafeeds.timeframes import timeframe_delta
 from features_numba import FeatureSpec
 from mlstrategy.artifact import load_artifact, save_artifact
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.cycle.config import CycleConfig, Market
 from mlstrategy.cycle.lock import CycleLock
 from mlstrategy.cycle.report import write_report

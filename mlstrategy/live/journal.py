@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from datafeeds.exchange.orders import (
+from execution.orders import (
     ABSENT,
     OPEN,
     UNRESOLVED,

@@ -5,9 +5,9 @@ For every order the journal left unresolved (written but unconfirmed, unknown, o
 exchange is asked by client id. Found: its state and every fill are recorded (no fill is lost)
 and, if it is still working, it is cancelled: it was decided on a bar long gone. Not found: it
 is asked again once the exchange can no longer execute it (the deadline of
-``datafeeds.exchange.deadline``), then recorded absent. Orders recorded as final whose fills are
+``execution.deadline``), then recorded absent. Orders recorded as final whose fills are
 missing get them fetched, and the trade history is swept for executions of attempts that are
-not provably final (``datafeeds.exchange.sweep``). The bot's position is then the sum of its
+not provably final (``execution.sweep``). The bot's position is then the sum of its
 own fills, checked against what the account holds above what it held before the bot's first
 order (recorded here, once per journal): ``mismatch`` says when it cannot be the bot's.
 """
@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from datafeeds.exchange import holdings
-from datafeeds.exchange.orders import (
+from execution import holdings
+from execution.orders import (
     ABSENT,
     CANCELED,
     CLOSED,
@@ -30,7 +30,7 @@ from datafeeds.exchange.orders import (
     OrderState,
     follow_up,
 )
-from datafeeds.exchange.sweep import sweep
+from execution.sweep import sweep
 from mlstrategy.live.journal import Journal
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from datafeeds.exchange.sim_book import INTERVAL_MS, SimClock
-from datafeeds.exchange.simulator import ExchangeSimulator
+from execution.sim_book import INTERVAL_MS, SimClock
+from execution.simulator import ExchangeSimulator
 from mlstrategy.dataset import Dataset
 from mlstrategy.errors import ConfigError
 

@@ -28,12 +28,12 @@ import pandas as pd
 
 from datafeeds.bt.compat import bt
 from datafeeds.bt.live_feed import LiveFeed
-from datafeeds.exchange.broker import CcxtBroker
 from datafeeds.exchange.candles import CandlePoller
 from datafeeds.exchange.client import make_exchange
-from datafeeds.exchange.deadline import set_recv_window
-from datafeeds.exchange.orders import OrderGateway, strategy_tag
 from datafeeds.timeframes import timeframe_delta
+from execution.broker import CcxtBroker
+from execution.deadline import set_recv_window
+from execution.orders import OrderGateway, strategy_tag
 from mlstrategy.artifact import Artifact
 from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.hot_swap import ModelWatcher

@@ -22,7 +22,7 @@ import pandas as pd
 
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
-from datafeeds.exchange.orders import (
+from execution.orders import (
     CANCELED,
     CLOSED,
     EXPIRED,

@@ -6,8 +6,8 @@ import numpy as np
 from datafeeds import load_sample
 from datafeeds.exchange.candles import DELAYED, DISCONNECTED, LIVE, CandlePoller
 from datafeeds.exchange.client import make_exchange
-from datafeeds.exchange.sim_book import SimClock
-from datafeeds.exchange.simulator import KLINES, ExchangeSimulator, Fault
+from execution.sim_book import SimClock
+from execution.simulator import KLINES, ExchangeSimulator, Fault
 
 BARS = load_sample("btcperp-1m").iloc[:3000]
 START = 2000

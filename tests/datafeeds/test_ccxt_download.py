@@ -12,8 +12,9 @@ import pytest
 from datafeeds import DataError, ExchangeError, load_sample
 from datafeeds.exchange.client import make_exchange
 from datafeeds.exchange.history import fetch_range, update_store
-from datafeeds.exchange.simulator import KLINES, ExchangeSimulator, Fault
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
+from execution.simulator import KLINES, ExchangeSimulator, Fault
 
 BARS = load_sample("btcusd-1h").iloc[:4500]
 KEY = StoreKey("binance", "BTC/USDT", "1h")

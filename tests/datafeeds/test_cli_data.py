@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from datafeeds import load_sample
-from datafeeds.exchange.simulator import ExchangeSimulator
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
+from execution.simulator import ExchangeSimulator
 from mlstrategy.cli import cli
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from datafeeds import DataError
-from datafeeds.store import StoreKey, open_store, redact
+from datafeeds.store import StoreKey, redact
+from datafeeds.stores import open_store
 
 KEY = StoreKey("coinbase", "BTC/USD", "1h")
 
@@ -56,7 +57,8 @@ _KILLED_WRITER = """
 import os, signal, sys
 import pandas as pd
 from datafeeds import load_sample
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
 bars = load_sample("btcusd-1h")
 step = bars.index[-1] - bars.index[0] + pd.Timedelta("1h")
 long = pd.concat([bars.set_axis(bars.index + k * step) for k in range(8)])  # 153k bars

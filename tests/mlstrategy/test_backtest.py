@@ -15,7 +15,8 @@ from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from datafeeds.bt.feed import NumpyData
 from features_numba import FeatureSpec, compute_features
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.strategy import MLStrategy

@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from datafeeds import load_sample
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
 from mlstrategy.artifact import load_artifact, read_index
 from mlstrategy.cycle.run import STEPS
 from mlstrategy.registry import artifact_dir, history, list_models, production_ref, promote

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from datafeeds.bt.dates import num2ns
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.engine import run_engine
 from mlstrategy.inference import batch_probas
 from mlstrategy.strategy_params import StrategyParams

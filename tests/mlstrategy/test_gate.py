@@ -10,8 +10,8 @@ import pytest
 from datafeeds import load_sample
 from features_numba import FeatureSpec
 from mlstrategy.artifact import load_artifact, save_artifact
-from mlstrategy.backtest.report import summary_lines
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.report import run_backtest, summary_lines
+from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.dataset import describe
 from mlstrategy.gate import feature_aucs
 from mlstrategy.promotion import promote_if_better

@@ -12,7 +12,8 @@ from dataclasses import replace
 import pytest
 
 from mlstrategy.backtest.grid import parse_axes
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.errors import ConfigError
 from mlstrategy.strategy_params import StrategyParams
 from mlstrategy.trials import read

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from datafeeds import load_sample
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
 from mlstrategy.artifact import load_artifact
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.dataset import sample_dataset
 from mlstrategy.trials import read as read_trials
 

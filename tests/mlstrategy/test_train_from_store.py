@@ -8,7 +8,8 @@ import pandas as pd
 from click.testing import CliRunner
 
 from datafeeds.loaders import load_file
-from datafeeds.store import StoreKey, open_store
+from datafeeds.store import StoreKey
+from datafeeds.stores import open_store
 from mlstrategy.cli import cli
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.backtest.stats import deflated_sharpe, expected_max_sharpe
 from mlstrategy.dataset import describe
 from mlstrategy.trials import Trial, TrialData, deflation, read, record, record_training

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from datafeeds import load_sample
-from datafeeds.exchange.sim_book import SimClock
-from datafeeds.exchange.simulator import ExchangeSimulator
+from execution.sim_book import SimClock
+from execution.simulator import ExchangeSimulator
 from features_numba import FeatureSpec
 from mlstrategy.artifact import Artifact, load_artifact, save_artifact
 from mlstrategy.dataset import describe

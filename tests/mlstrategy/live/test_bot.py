@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from datafeeds.bt.dates import num2ns
-from datafeeds.exchange.simulator import ORDER, Fault
+from execution.simulator import ORDER, Fault
 from features_numba import FeatureSpec
 from mlstrategy.artifact import save_artifact
-from mlstrategy.backtest.runner import BacktestConfig, run_backtest, simulate
+from mlstrategy.backtest.report import run_backtest
+from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.dataset import describe, sample_dataset
 from mlstrategy.errors import ConfigError
 from mlstrategy.labels import LabelSpec

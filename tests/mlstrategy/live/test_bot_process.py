@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from datafeeds.exchange.simulator import ORDER, Fault
+from execution.simulator import ORDER, Fault
 from mlstrategy.live.journal import Journal
 from tests.conftest import REPO_ROOT
 from tests.mlstrategy.live.conftest import books_agree, decision, simulator

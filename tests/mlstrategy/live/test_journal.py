@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from datafeeds.exchange.orders import Fill, OrderIntent
+from execution.orders import Fill, OrderIntent
 from mlstrategy.errors import ConfigError
 from mlstrategy.live.journal import Journal
 

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from datafeeds.exchange.client import make_exchange
-from datafeeds.exchange.deadline import execution_deadline
-from datafeeds.exchange.orders import (
+from execution.deadline import execution_deadline
+from execution.orders import (
     ABSENT,
     CLOSED,
     REJECTED,
@@ -27,8 +27,8 @@ from datafeeds.exchange.orders import (
     intent_key,
     place,
 )
-from datafeeds.exchange.simulator import ORDER, Fault
-from datafeeds.exchange.sweep import sweep
+from execution.simulator import ORDER, Fault
+from execution.sweep import sweep
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.reconcile import reconcile
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from datafeeds.exchange.orders import OrderIntent
+from execution.orders import OrderIntent
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 

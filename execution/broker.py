@@ -26,8 +26,8 @@ from typing import Protocol
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from datafeeds.errors import ExchangeError
-from datafeeds.exchange import holdings
-from datafeeds.exchange.orders import (
+from execution import holdings
+from execution.orders import (
     ABSENT,
     CANCELED,
     CLOSED,
@@ -46,7 +46,7 @@ from datafeeds.exchange.orders import (
     intent_key,
     place,
 )
-from datafeeds.exchange.sweep import SweepJournal, sweep
+from execution.sweep import SweepJournal, sweep
 
 log = logging.getLogger(__name__)
 # backtrader's order arguments besides owner, data, size, price and plimit

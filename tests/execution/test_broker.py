@@ -6,11 +6,11 @@ import pytest
 from datafeeds import load_sample
 from datafeeds.bt.compat import bt
 from datafeeds.bt.feed import NumpyData
-from datafeeds.exchange.broker import CcxtBroker
 from datafeeds.exchange.client import make_exchange
-from datafeeds.exchange.orders import OrderGateway
-from datafeeds.exchange.sim_book import SimClock
-from datafeeds.exchange.simulator import ExchangeSimulator
+from execution.broker import CcxtBroker
+from execution.orders import OrderGateway
+from execution.sim_book import SimClock
+from execution.simulator import ExchangeSimulator
 from mlstrategy.live.journal import Journal
 
 BARS = load_sample("btcperp-1m").iloc[:2100]

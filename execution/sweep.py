@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from datafeeds.exchange.orders import Fill, OrderGateway, OrderState
+from execution.orders import Fill, OrderGateway, OrderState
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-from datafeeds.exchange.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock
+from execution.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock
 
 API = "/api/v3"
 KLINES = f"{API}/klines"

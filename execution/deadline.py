@@ -21,7 +21,7 @@ new is sent in its place; the bar's decision may be skipped, which is safe, a du
   at all is at most a second ahead: ``CLOCK_MARGIN_S``.
 
 An exchange may still break its promise; executions found later are adopted by the history
-sweep (``datafeeds.exchange.sweep``), never sent again.
+sweep (``execution.sweep``), never sent again.
 """
 from __future__ import annotations
 

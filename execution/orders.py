@@ -5,12 +5,12 @@ is never retried. Every order carries a client order id derived from (strategy, 
 intent, attempt) and is written to the journal *before* it is sent. After an unknown outcome
 the order is looked up by that id: found, it is adopted; not found, it stays unknown and is
 asked for again (``follow_up``) until the exchange can no longer execute it (the deadline of
-``datafeeds.exchange.deadline``: request timeout + receive window + clock margin), and only
+``execution.deadline``: request timeout + receive window + clock margin), and only
 then is it recorded absent. Nothing is sent in its place meanwhile, and no new attempt at the
 same decision is made in the same bar: the strategy decides again on a later bar, under a new
 client id. So no client id reaches the exchange twice, and an order the exchange did book is
 never booked again. An execution the exchange reports later still is adopted by the history
-sweep (``datafeeds.exchange.sweep``).
+sweep (``execution.sweep``).
 
 ``OrderGateway`` wraps the ccxt calls (reads retried, the submit never), ``place`` and
 ``follow_up`` run the rule above against an ``OrderJournal`` (the bot's SQLite journal).
@@ -33,8 +33,8 @@ from datafeeds.errors import (
     RateLimited,
 )
 from datafeeds.exchange.client import load_market
-from datafeeds.exchange.deadline import ExecutionDeadline, execution_deadline
 from datafeeds.exchange.translate import PARSE_ERRORS, read_ccxt, submit_error
+from execution.deadline import ExecutionDeadline, execution_deadline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -6,8 +6,8 @@ import pytest
 
 from datafeeds import load_sample
 from datafeeds.exchange.client import make_exchange
-from datafeeds.exchange.sim_book import SimClock
-from datafeeds.exchange.simulator import ORDER, ExchangeSimulator, Fault
+from execution.sim_book import SimClock
+from execution.simulator import ORDER, ExchangeSimulator, Fault
 
 BARS = load_sample("btcperp-1m").iloc[:3000]
 START = 2000
