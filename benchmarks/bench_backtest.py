@@ -34,9 +34,9 @@ from datafeeds.bt.feed import NumpyData
 from features_numba import FeatureStream, compute_features
 from mlstrategy.backtest.report import run_backtest
 from mlstrategy.backtest.runner import BacktestConfig, simulate
-from mlstrategy.dataset import describe
-from mlstrategy.strategy import setup_broker
-from mlstrategy.strategy_params import COMMISSION
+from mlstrategy.research.dataset import describe
+from mlstrategy.trading.strategy import setup_broker
+from mlstrategy.trading.strategy_params import COMMISSION
 
 N = int(os.environ.get("MLSTRATEGY_BENCH_BARS", "100000"))
 BARS = long_bars(N)

@@ -22,10 +22,10 @@ from features_numba import compute_features
 from mlstrategy.backtest.grid import run_grid
 from mlstrategy.backtest.report import run_backtest
 from mlstrategy.backtest.runner import BacktestConfig
-from mlstrategy.dataset import describe
-from mlstrategy.decision import decide
-from mlstrategy.engine import EngineBars, run_engine
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.research.dataset import describe
+from mlstrategy.trading.decision import decide
+from mlstrategy.trading.engine import EngineBars, run_engine
+from mlstrategy.trading.strategy_params import StrategyParams
 
 N = 1_000_000
 

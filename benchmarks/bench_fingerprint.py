@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from datafeeds.fingerprint import fingerprint_set, matches
-from mlstrategy.dataset import ohlcv_sha256
+from mlstrategy.research.dataset import ohlcv_sha256
 
 
 @pytest.fixture(scope="module")

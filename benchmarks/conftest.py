@@ -41,9 +41,9 @@ def big(request: pytest.FixtureRequest) -> pd.DataFrame:
 def bench_model(tmp_path_factory):
     """A default CatBoost model (300 trees of depth 6) trained on the real hourly sample."""
     from features_numba import FeatureSpec
-    from mlstrategy.artifact import load_artifact, save_artifact
-    from mlstrategy.dataset import sample_dataset
-    from mlstrategy.training import TrainConfig, train
+    from mlstrategy.registry.artifact import load_artifact, save_artifact
+    from mlstrategy.research.dataset import sample_dataset
+    from mlstrategy.research.training import TrainConfig, train
 
     result = train(sample_dataset("btcusd-1h"), FeatureSpec.default(), TrainConfig(folds=2))
     path = save_artifact(tmp_path_factory.mktemp("models"), "bench", result.model,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from datafeeds import load_sample
 from datafeeds.bt.compat import bt  # backtrader, patched for Python 3.10+ and headless plots
-from mlstrategy.strategy import MLStrategy
+from mlstrategy.trading.strategy import MLStrategy
 
 
 def main() -> None:

@@ -21,18 +21,18 @@ import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.plots import plot_grid
 from mlstrategy.backtest.report import BacktestResult, write_report
 from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.backtest.spans import trading_span
 from mlstrategy.backtest.stats import observed_periods_per_year
-from mlstrategy.dataset import Dataset
-from mlstrategy.engine import EngineBars, run_grid_configurations
 from mlstrategy.errors import ConfigError
-from mlstrategy.inference import batch_probas
-from mlstrategy.strategy_params import COSTS, StrategyParams
-from mlstrategy.trials import Trial, TrialData, evaluation_identity, record_many
+from mlstrategy.registry.artifact import Artifact
+from mlstrategy.research.dataset import Dataset
+from mlstrategy.research.trials import Trial, TrialData, evaluation_identity, record_many
+from mlstrategy.trading.engine import EngineBars, run_grid_configurations
+from mlstrategy.trading.inference import batch_probas
+from mlstrategy.trading.strategy_params import COSTS, StrategyParams
 
 _NUMERIC = {f.name: f.type for f in fields(StrategyParams)
             if f.name not in ("allow_short", "sizing", *COSTS)}

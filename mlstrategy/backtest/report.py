@@ -29,13 +29,20 @@ import numpy as np
 import pandas as pd
 
 from datafeeds.bt.dates import EPOCH_ORDINAL as _EPOCH_ORDINAL
-from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.plots import plot_backtrader, plot_equity
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, probas_of, simulate
 from mlstrategy.backtest.stats import annual_sharpe, observed_periods_per_year, performance
-from mlstrategy.dataset import Dataset
-from mlstrategy.engine import buy_and_hold, exit_cost
-from mlstrategy.trials import Deflation, Trial, TrialData, deflation, evaluation_identity, record
+from mlstrategy.registry.artifact import Artifact
+from mlstrategy.research.dataset import Dataset
+from mlstrategy.research.trials import (
+    Deflation,
+    Trial,
+    TrialData,
+    deflation,
+    evaluation_identity,
+    record,
+)
+from mlstrategy.trading.engine import buy_and_hold, exit_cost
 
 _TRADE_COLUMNS = ("data", "side", "entry_time", "entry_price", "exit_time", "exit_price",
                   "size", "fees", "pnl", "pnl_net", "bars_held")

@@ -21,15 +21,15 @@ import pandas as pd
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import date2num
 from datafeeds.bt.feed import NumpyData
-from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.plots import OBSERVERS
 from mlstrategy.backtest.spans import Span, trading_span
-from mlstrategy.dataset import Dataset, DatasetInfo
-from mlstrategy.engine import EngineRun, run_engine
 from mlstrategy.errors import MLStrategyError
-from mlstrategy.inference import batch_probas
-from mlstrategy.strategy import MLStrategy, setup_broker
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.registry.artifact import Artifact
+from mlstrategy.research.dataset import Dataset, DatasetInfo
+from mlstrategy.trading.engine import EngineRun, run_engine
+from mlstrategy.trading.inference import batch_probas
+from mlstrategy.trading.strategy import MLStrategy, setup_broker
+from mlstrategy.trading.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
 ANALYZERS = {"trades": bt.analyzers.TradeAnalyzer, "sqn": bt.analyzers.SQN,
@@ -168,7 +168,7 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
 
 def _simulate_numba(dataset: Dataset, artifact: Artifact, config: BacktestConfig, span: Span,
                     lines: dict[str, np.ndarray] | None) -> Simulation:
-    """``simulate`` by the trading engine (``mlstrategy.engine``): the same fills, refusals
+    """``simulate`` by the trading engine (``mlstrategy.trading.engine``): the same fills, refusals
     and values as the Cerebro run, without backtrader."""
     if config.streaming or config.analyzers:
         raise MLStrategyError("--streaming and --analyzers run inside backtrader; drop them "

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlstrategy.artifact import Artifact
-from mlstrategy.dataset import Dataset
 from mlstrategy.errors import MLStrategyError
+from mlstrategy.registry.artifact import Artifact
+from mlstrategy.research.dataset import Dataset
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from the data unless a market calendar says otherwise). Significance after Baile
 Prado: the probabilistic Sharpe ratio (the chance the true Sharpe is above 0 given the track
 record's length, skew and kurtosis), the deflated Sharpe ratio (the same against the best
 Sharpe expected from ``trials`` tries of pure noise, whose Sharpes vary as the trials of the
-ledger did, ``mlstrategy.trials``), and a block-bootstrap 95% interval.
+ledger did, ``mlstrategy.research.trials``), and a block-bootstrap 95% interval.
 """
 from __future__ import annotations
 

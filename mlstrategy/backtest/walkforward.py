@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from features_numba import compute_features
-from mlstrategy.artifact import Artifact
 from mlstrategy.backtest.report import (
     BacktestResult,
     bt_ns,
@@ -27,11 +26,12 @@ from mlstrategy.backtest.report import (
 )
 from mlstrategy.backtest.runner import BacktestConfig, Simulation, simulate
 from mlstrategy.backtest.spans import trading_span
-from mlstrategy.dataset import Dataset
-from mlstrategy.labels import LabelSpec, labels_of
-from mlstrategy.metrics import classification_metrics
 from mlstrategy.models import parse_params
-from mlstrategy.training import TrainConfig, train
+from mlstrategy.registry.artifact import Artifact
+from mlstrategy.research.dataset import Dataset
+from mlstrategy.research.labels import LabelSpec, labels_of
+from mlstrategy.research.metrics import classification_metrics
+from mlstrategy.research.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
 

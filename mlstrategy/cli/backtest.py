@@ -7,7 +7,7 @@ import click
 
 from mlstrategy.cli.common import DataRequest, data_options, debug_option, models_dir_option
 from mlstrategy.cli.strategy_options import strategy_options
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.trading.strategy_params import StrategyParams
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,7 +68,7 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     from mlstrategy.backtest.report import run_backtest, summary_lines
     from mlstrategy.backtest.run_dirs import link_latest, new_run_dir
     from mlstrategy.backtest.runner import BacktestConfig
-    from mlstrategy.registry import resolve
+    from mlstrategy.registry.production import resolve
 
     artifact = resolve(models_dir, model, market=data.name if data.given else None,
                        newest_if_no_production=True)

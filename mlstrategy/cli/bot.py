@@ -30,7 +30,7 @@ from mlstrategy.cli.common import (
 )
 from mlstrategy.cli.strategy_options import strategy_options
 from mlstrategy.errors import ConfigError
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.trading.strategy_params import StrategyParams
 
 F = TypeVar("F", bound=Callable)
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -253,7 +253,7 @@ def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
                       max_orders_per_minute: int, log_json: bool, display: str | None,
                       recv_window: int | None = None, on_mismatch: str = "stop") -> None:
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
-    from mlstrategy.registry import market_of, resolve
+    from mlstrategy.registry.production import market_of, resolve
 
     _configure_logs(log_json)
     artifact = resolve(models_dir, model, market=market_of(models_dir, symbol, timeframe))
@@ -352,7 +352,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     from mlstrategy.backtest.spans import trading_span
     from mlstrategy.live.replay import market_symbol, simulated_market
     from mlstrategy.live.runner import BotConfig, run_bot
-    from mlstrategy.registry import resolve
+    from mlstrategy.registry.production import resolve
 
     _configure_logs(log_json)
     artifact = resolve(models_dir, model, market=data.name if data.given else None,

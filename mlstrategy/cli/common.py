@@ -15,7 +15,7 @@ from datafeeds.samples import DEFAULT_SAMPLE, SAMPLES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlstrategy.dataset import Dataset
+    from mlstrategy.research.dataset import Dataset
 
 F = TypeVar("F", bound=Callable)
 
@@ -89,7 +89,7 @@ class DataRequest:
 
     def load(self) -> Dataset:
         """The bars, validated (repaired first with --repair, each repair printed)."""
-        from mlstrategy.dataset import file_dataset, sample_dataset, store_dataset
+        from mlstrategy.research.dataset import file_dataset, sample_dataset, store_dataset
 
         if self.data_path is not None:
             dataset, repairs = file_dataset(self.data_path, self.symbol, self.timeframe,
@@ -141,7 +141,7 @@ def data_options(default_sample: str | None) -> Callable[[F], F]:
 
 def _models_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """The registry folder, moved to the per-market layout first if an older version wrote it."""
-    from mlstrategy.registry_migration import migrate, needs_migration
+    from mlstrategy.registry.migration import migrate, needs_migration
 
     if value.is_dir() and needs_migration(value):
         for line in migrate(value):

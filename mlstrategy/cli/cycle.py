@@ -46,9 +46,9 @@ def cycle(config_path: Path, threads: int | None, workers: int,
     import os
 
     from mlstrategy.cycle.config import load_config
+    from mlstrategy.cycle.executor import open_executor
     from mlstrategy.cycle.lock import CycleLocked
     from mlstrategy.cycle.run import run_cycle
-    from mlstrategy.executor import open_executor
 
     config = load_config(config_path)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)

@@ -24,8 +24,8 @@ def _fmt(value: object) -> str:
 def list_cmd(models_dir: Path) -> None:
     """List every market and its models with their holdout figures; '*' marks each market's
     production model."""
-    from mlstrategy.artifact import read_index
-    from mlstrategy.registry import list_models, markets, production_ref
+    from mlstrategy.registry.artifact import read_index
+    from mlstrategy.registry.production import list_models, markets, production_ref
 
     if not list_models(models_dir):
         click.echo(f"no models in {models_dir}/ (train one: python train_ml_strategy.py)")
@@ -50,8 +50,8 @@ def list_cmd(models_dir: Path) -> None:
 @models_dir_option
 def show(model: str, models_dir: Path) -> None:
     """Verify MODEL (NAME or NAME/VERSION) and print its manifest."""
-    from mlstrategy.artifact import load_artifact
-    from mlstrategy.registry import artifact_dir, parse_ref
+    from mlstrategy.registry.artifact import load_artifact
+    from mlstrategy.registry.production import artifact_dir, parse_ref
 
     artifact = load_artifact(artifact_dir(models_dir, parse_ref(model, models_dir)))
     click.echo(json.dumps(artifact.manifest.to_dict(), indent=2))
@@ -63,9 +63,9 @@ def show(model: str, models_dir: Path) -> None:
 @models_dir_option
 def promote_cmd(model: str, force: bool, models_dir: Path) -> None:
     """Make MODEL (NAME or NAME/VERSION) the production model of its market, atomically."""
-    from mlstrategy.artifact import load_artifact
     from mlstrategy.errors import ModelError
-    from mlstrategy.registry import artifact_dir, parse_ref, promote
+    from mlstrategy.registry.artifact import load_artifact
+    from mlstrategy.registry.production import artifact_dir, parse_ref, promote
 
     ref = parse_ref(model, models_dir)
     flags = load_artifact(artifact_dir(models_dir, ref)).manifest.suspicious
@@ -83,8 +83,8 @@ def promote_cmd(model: str, force: bool, models_dir: Path) -> None:
 def rollback(market: str | None, models_dir: Path) -> None:
     """Restore MARKET's production model that the current one replaced (MARKET may be left
     out when the registry has one market)."""
-    from mlstrategy.registry import choose_market
-    from mlstrategy.registry import rollback as roll_back
+    from mlstrategy.registry.production import choose_market
+    from mlstrategy.registry.production import rollback as roll_back
 
     market = market or choose_market(models_dir)
     click.echo(f"{market} production -> {roll_back(models_dir, market)}")
@@ -96,7 +96,7 @@ def rollback(market: str | None, models_dir: Path) -> None:
 def history_cmd(market: str | None, models_dir: Path) -> None:
     """Every promotion, rollback and kept-out challenger of MARKET (default: of every
     market), oldest first."""
-    from mlstrategy.registry import history
+    from mlstrategy.registry.production import history
 
     for entry in history(models_dir, market):
         click.echo(f"{entry['time']}  {entry['action']:<9} {entry['new']} (was "
@@ -108,7 +108,7 @@ def history_cmd(market: str | None, models_dir: Path) -> None:
 def trials_cmd(models_dir: Path) -> None:
     """Every evaluation recorded in the trial ledger (trainings, backtests with distinct
     options, walk-forwards, sweep trials), oldest first: what a deflated Sharpe counts."""
-    from mlstrategy.trials import LEDGER, read
+    from mlstrategy.research.trials import LEDGER, read
 
     recorded = read(models_dir)
     if not recorded:

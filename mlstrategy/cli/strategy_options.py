@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import click
 
-from mlstrategy.strategy_params import CASH, SIZINGS, StrategyParams
+from mlstrategy.trading.strategy_params import CASH, SIZINGS, StrategyParams
 
 F = TypeVar("F", bound=Callable)
 _DEFAULTS = StrategyParams()

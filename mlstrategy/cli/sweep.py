@@ -40,9 +40,9 @@ def sweep(config_path: Path, market_name: str | None, trials: int | None,
     only if it beats the market's production model.
     """
     from mlstrategy.cycle.config import load_config
+    from mlstrategy.cycle.executor import open_executor
     from mlstrategy.errors import ConfigError
-    from mlstrategy.executor import open_executor
-    from mlstrategy.sweep import run_sweep
+    from mlstrategy.research.sweep import run_sweep
 
     config = load_config(config_path)
     markets = {m.name: m for m in config.markets}

@@ -13,7 +13,7 @@ from mlstrategy.cli.common import (
     debug_option,
     models_dir_option,
 )
-from mlstrategy.strategy_params import COMMISSION
+from mlstrategy.trading.strategy_params import COMMISSION
 
 MODELS = ("catboost", "random_forest", "hist_gb", "mlp", "xgboost")
 
@@ -132,15 +132,15 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
 
     from datafeeds.timeframes import timeframe_delta
     from features_numba import FeatureSpec
-    from mlstrategy.artifact import load_artifact, save_artifact
-    from mlstrategy.gate import GateLimits
-    from mlstrategy.labels import LabelSpec
-    from mlstrategy.model_report import fold_table
     from mlstrategy.models import parse_params
     from mlstrategy.models.params import split_pairs
-    from mlstrategy.training import TrainConfig
-    from mlstrategy.training import train as train_model
-    from mlstrategy.trials import record_training
+    from mlstrategy.registry.artifact import load_artifact, save_artifact
+    from mlstrategy.registry.model_report import fold_table
+    from mlstrategy.research.gate import GateLimits
+    from mlstrategy.research.labels import LabelSpec
+    from mlstrategy.research.training import TrainConfig
+    from mlstrategy.research.training import train as train_model
+    from mlstrategy.research.trials import record_training
 
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     dataset = data.load()
@@ -175,7 +175,7 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
         "feature_importance.png beside it)")
     decision = None
     if promote:
-        from mlstrategy.promotion import promote_if_better
+        from mlstrategy.registry.promotion import promote_if_better
 
         decision = promote_if_better(models_dir, dataset, load_artifact(path),
                                      metric=promote_metric, cost=cost, force=force)

@@ -37,10 +37,10 @@ from pathlib import Path
 from datafeeds.store import absolute_url
 from datafeeds.timeframes import parse_timeframe
 from mlstrategy.errors import ConfigError
-from mlstrategy.labels import LabelSpec
 from mlstrategy.models import parse_params
-from mlstrategy.strategy_params import COMMISSION
-from mlstrategy.training import TrainConfig
+from mlstrategy.research.labels import LabelSpec
+from mlstrategy.research.training import TrainConfig
+from mlstrategy.trading.strategy_params import COMMISSION
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TRAIN_KEYS = {"model", "params", "horizon", "folds", "test_fraction", "enter_quantile",
@@ -85,7 +85,7 @@ class Market:
     max_gap: int = 0
     train: TrainSettings = field(default_factory=TrainSettings)
     api_url: str | None = None  # exchange requests to this base URL (testnet, test server)
-    sweep: dict | None = None  # the search space of `mlstrategy sweep` (see mlstrategy.sweep)
+    sweep: dict | None = None  # the search space of `mlstrategy sweep` (research.sweep)
 
 
 @dataclass(frozen=True)

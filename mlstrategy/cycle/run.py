@@ -36,25 +36,25 @@ from datafeeds.store import StoreKey
 from datafeeds.stores import open_store
 from datafeeds.timeframes import timeframe_delta
 from features_numba import FeatureSpec
-from mlstrategy.artifact import load_artifact, save_artifact
 from mlstrategy.backtest.report import run_backtest
 from mlstrategy.backtest.runner import BacktestConfig
 from mlstrategy.cycle.config import CycleConfig, Market
+from mlstrategy.cycle.executor import InlineExecutor
 from mlstrategy.cycle.lock import CycleLock
 from mlstrategy.cycle.report import write_report
-from mlstrategy.dataset import store_dataset
-from mlstrategy.executor import InlineExecutor
-from mlstrategy.promotion import promote_if_better
-from mlstrategy.registry import (
+from mlstrategy.registry.artifact import load_artifact, save_artifact
+from mlstrategy.registry.migration import migrate, needs_migration
+from mlstrategy.registry.production import (
     artifact_dir,
     history,
     list_models,
     read_manifest,
     reconcile,
 )
-from mlstrategy.registry_migration import migrate, needs_migration
-from mlstrategy.training import train
-from mlstrategy.trials import record_training
+from mlstrategy.registry.promotion import promote_if_better
+from mlstrategy.research.dataset import store_dataset
+from mlstrategy.research.training import train
+from mlstrategy.research.trials import record_training
 
 log = logging.getLogger(__name__)
 STEPS = ("update", "validate", "train", "backtest", "promote")
@@ -283,7 +283,7 @@ def run_cycle(config: CycleConfig, *, say: Say = print, threads: int | None = No
               executor=None) -> CycleRun:
     """Run every market (under the cycle lock) and publish the report.
 
-    ``executor`` (``mlstrategy.executor``) runs the markets; by default one after another in
+    ``executor`` (``mlstrategy.cycle.executor``) runs the markets; by default one after another in
     this process.
     """
     threads = threads or os.cpu_count() or 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mlstrategy.artifact import Artifact, load_artifact
 from mlstrategy.errors import ModelError
-from mlstrategy.inference import SignalEngine
 from mlstrategy.live.journal import Journal
-from mlstrategy.registry import ModelRef, artifact_dir, production_path, production_ref
+from mlstrategy.registry.artifact import Artifact, load_artifact
+from mlstrategy.registry.production import ModelRef, artifact_dir, production_path, production_ref
+from mlstrategy.trading.inference import SignalEngine
 
 log = logging.getLogger(__name__)
 

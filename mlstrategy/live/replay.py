@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from execution.sim_book import INTERVAL_MS, SimClock
 from execution.simulator import ExchangeSimulator
-from mlstrategy.dataset import Dataset
 from mlstrategy.errors import ConfigError
+from mlstrategy.research.dataset import Dataset
 
 
 @dataclass(frozen=True)

@@ -34,15 +34,15 @@ from datafeeds.timeframes import timeframe_delta
 from execution.broker import CcxtBroker
 from execution.deadline import set_recv_window
 from execution.orders import OrderGateway, strategy_tag
-from mlstrategy.artifact import Artifact
 from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.reconcile import Reconciliation, reconcile
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
-from mlstrategy.strategy import MLStrategy, setup_broker
-from mlstrategy.strategy_params import StrategyParams
+from mlstrategy.registry.artifact import Artifact
+from mlstrategy.trading.strategy import MLStrategy, setup_broker
+from mlstrategy.trading.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
 

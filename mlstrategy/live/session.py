@@ -33,11 +33,11 @@ from execution.orders import (
     OrderIntent,
     intent_key,
 )
-from mlstrategy.inference import SignalEngine
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import RiskGuard, Verdict
-from mlstrategy.strategy import ENTER, MLStrategy
+from mlstrategy.trading.inference import SignalEngine
+from mlstrategy.trading.strategy import ENTER, MLStrategy
 
 log = logging.getLogger(__name__)
 _FLUSH_EVERY = 500  # history rows journaled per transaction

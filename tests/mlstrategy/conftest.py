@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from features_numba import FeatureSpec
-from mlstrategy.artifact import Artifact, load_artifact, save_artifact
-from mlstrategy.dataset import Dataset, sample_dataset
-from mlstrategy.labels import LabelSpec
 from mlstrategy.models.catboost import CatBoostParams
-from mlstrategy.registry import ModelRef, promote
-from mlstrategy.training import TrainConfig, TrainResult, train
+from mlstrategy.registry.artifact import Artifact, load_artifact, save_artifact
+from mlstrategy.registry.production import ModelRef, promote
+from mlstrategy.research.dataset import Dataset, sample_dataset
+from mlstrategy.research.labels import LabelSpec
+from mlstrategy.research.training import TrainConfig, TrainResult, train
 
 # a small model that trades often (no early stopping): quick to train, plenty of orders
 FAST = TrainConfig(label=LabelSpec(horizon=4),

@@ -67,7 +67,7 @@ def test_backtest_without_a_model_says_how_to_train_and_exits_2(tmp_path):
 def test_a_leaky_feature_is_flagged_and_never_promoted(tmp_path):
     """The canary: volume carries the future label, so volume features see the future."""
     from datafeeds import load_sample
-    from mlstrategy.labels import LabelSpec, labels_of
+    from mlstrategy.research.labels import LabelSpec, labels_of
 
     bars = load_sample("btcusd-1h").iloc[:6000].copy()
     future_up = labels_of(bars, LabelSpec(horizon=4)).y

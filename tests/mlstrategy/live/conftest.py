@@ -17,11 +17,11 @@ from datafeeds import load_sample
 from execution.sim_book import SimClock
 from execution.simulator import ExchangeSimulator
 from features_numba import FeatureSpec
-from mlstrategy.artifact import Artifact, load_artifact, save_artifact
-from mlstrategy.dataset import describe
 from mlstrategy.live.journal import Journal
-from mlstrategy.registry import ModelRef, promote
-from mlstrategy.training import train
+from mlstrategy.registry.artifact import Artifact, load_artifact, save_artifact
+from mlstrategy.registry.production import ModelRef, promote
+from mlstrategy.research.dataset import describe
+from mlstrategy.research.training import train
 from tests.mlstrategy.conftest import FAST
 
 TRAIN_BARS = 6000

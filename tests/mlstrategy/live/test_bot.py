@@ -15,20 +15,20 @@ import pytest
 from datafeeds.bt.dates import num2ns
 from execution.simulator import ORDER, Fault
 from features_numba import FeatureSpec
-from mlstrategy.artifact import save_artifact
 from mlstrategy.backtest.report import run_backtest
 from mlstrategy.backtest.runner import BacktestConfig, simulate
-from mlstrategy.dataset import describe, sample_dataset
 from mlstrategy.errors import ConfigError
-from mlstrategy.labels import LabelSpec
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import RiskLimits
 from mlstrategy.live.runner import BotConfig, run_bot
 from mlstrategy.live.status import journal_status
 from mlstrategy.models.catboost import CatBoostParams
-from mlstrategy.registry import ModelRef, promote
-from mlstrategy.strategy_params import StrategyParams
-from mlstrategy.training import TrainConfig, train
+from mlstrategy.registry.artifact import save_artifact
+from mlstrategy.registry.production import ModelRef, promote
+from mlstrategy.research.dataset import describe, sample_dataset
+from mlstrategy.research.labels import LabelSpec
+from mlstrategy.research.training import TrainConfig, train
+from mlstrategy.trading.strategy_params import StrategyParams
 from tests.mlstrategy.live.conftest import FAST, TRAIN_BARS, books_agree, simulator
 
 BARS_RUN = 30

@@ -1,0 +1,54 @@
+"""Inference, bar by bar: the one path from a closed bar to the model's P(up).
+
+``SignalEngine`` owns a streaming feature state and a loaded artifact. A backtest and a live
+bot feed it the same closed bars in the same way, so they compute the same features
+(bit-identical to the batch matrix the model was trained on) and the same P(up): the model's
+per-row evaluation is bit-identical to its batch call. ``batch_probas`` is the other, proven
+equal way for a backtest: all bars' features and probabilities at once. What to do with P(up)
+is decided in one place, ``mlstrategy.trading.strategy``. It never trains.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from features_numba import FeatureStream, compute_features
+from mlstrategy.registry.artifact import Artifact
+
+
+class SignalEngine:
+    """Streaming features + model -> P(up) for each closed bar (NaN during warm-up)."""
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+        self.stream = FeatureStream(artifact.spec)
+        self._warmup = artifact.spec.warmup
+
+    def warm(self, bars: pd.DataFrame) -> None:
+        """Feed history (bars before the first one traded) so features start warmed up."""
+        if len(bars):
+            self.stream.warm(bars)
+
+    def on_bar(self, open_: float, high: float, low: float, close: float, volume: float,
+               ts_ns: int) -> float:
+        """Update the features with a closed bar and return the model's P(up) after it."""
+        row = self.stream.update(open_, high, low, close, volume, ts_ns)
+        if self.stream.n_seen <= self._warmup:  # the model never saw warm-up rows
+            return math.nan
+        return self.artifact.model.predict_row(row)
+
+
+def batch_probas(bars: pd.DataFrame, artifact: Artifact) -> np.ndarray:
+    """P(up) of every bar at once (batch features, batch model call); NaN during warm-up.
+
+    Equal, bar for bar, to feeding the same bars one by one to a fresh ``SignalEngine``.
+    """
+    x = compute_features(bars, artifact.spec, threads=os.cpu_count() or 1)
+    out = np.full(len(bars), np.nan)
+    warm = artifact.spec.warmup
+    if len(bars) > warm:
+        out[warm:] = artifact.model.predict_proba(x[warm:])
+    return out
