@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, TypeVar
 
 import ccxt
@@ -40,13 +41,26 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TRADES_PAGE = 1000  # trades asked for per request (binance's most)
 
-# Order states as the journal keeps them: ccxt's statuses plus ours.
-PENDING = "pending"  # written, maybe sent: its fate is not known yet
-UNKNOWN = "unknown"  # sent, the answer was lost, and the exchange could still execute it
-ABSENT = "absent"  # unknown outcome, not at the exchange after the deadline
-REFUSED = "refused"  # refused here before sending (below the market's minimums)
-REJECTED = "rejected"  # refused by the exchange
-OPEN, CLOSED, CANCELED, EXPIRED = "open", "closed", "canceled", "expired"
+class OrderStatus(StrEnum):
+    """An order's state as the journal keeps it (these strings): ccxt's statuses plus ours."""
+
+    PENDING = "pending"  # written, maybe sent: its fate is not known yet
+    UNKNOWN = "unknown"  # sent, the answer was lost, and the exchange could still execute it
+    ABSENT = "absent"  # unknown outcome, not at the exchange after the deadline
+    REFUSED = "refused"  # refused here before sending (below the market's minimums)
+    REJECTED = "rejected"  # refused by the exchange
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+
+# the states by their short names, as the code reads them
+PENDING, UNKNOWN, ABSENT, REFUSED, REJECTED = (
+    OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.ABSENT, OrderStatus.REFUSED,
+    OrderStatus.REJECTED)
+OPEN, CLOSED, CANCELED, EXPIRED = (
+    OrderStatus.OPEN, OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
 UNRESOLVED = (PENDING, UNKNOWN)  # must be resolved before anything new is sent
 
 

@@ -14,6 +14,12 @@ import math
 import numpy as np
 from numba import njit
 
+from features_numba.codes import (
+    BOLLINGER,
+    MOMENTS,
+    VOLATILITY,
+    ZSCORE,
+)
 from features_numba.steps import (
     bollinger_of,
     moments_of,
@@ -128,20 +134,20 @@ def moments_nb(x, lag, n, order, params, codes, c, out, columns):
         for j in range(columns.shape[0]):
             dst = out[first + lag:end + lag, columns[j]]
             code = codes[j]
-            if code == 7:
+            if code == BOLLINGER:
                 k, part = params[j, 1], params[j, 2]
                 for u in range(dst.shape[0]):
                     r = rows[u]
                     dst[u] = bollinger_of(k, part, r[0], r[1], r[2], cs[u])
-            elif code == 6:
+            elif code == ZSCORE:
                 for u in range(dst.shape[0]):
                     r = rows[u]
                     dst[u] = zscore_of(n, r[0], r[1], r[2], xs[u])
-            elif code == 5:
+            elif code == VOLATILITY:
                 for u in range(dst.shape[0]):
                     r = rows[u]
                     dst[u] = volatility_of(n, r[1], r[2])
-            elif code == 19:
+            elif code == MOMENTS:
                 moment = params[j, 1]
                 for u in range(dst.shape[0]):
                     r = rows[u]

@@ -1,15 +1,17 @@
 """The catalogue of feature kinds: code, parameters, state size, warm-up and column name.
 
-A kind's ``code`` selects its step in ``steps._step_nb``; ``KERNEL_VERSION`` must be bumped
-whenever any step's arithmetic changes, so models trained on the old features are refused.
-Parameters are integers (windows), floats (``k``) or names from a fixed choice, which reach the
-compiled step as floats (a choice as its position in the list).
+A kind's ``code`` (named in ``codes``) selects its step in ``steps._step_nb``;
+``KERNEL_VERSION`` must be bumped whenever any step's arithmetic changes, so models trained
+on the old features are refused. Parameters are integers (windows), floats (``k``) or names
+from a fixed choice, which reach the compiled step as floats (a choice as its position in the
+list).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from features_numba import codes
 from features_numba.errors import FeatureError
 from features_numba.windows import extreme_size, moments_size
 
@@ -59,47 +61,49 @@ def _sided(code: int, choice: str, options: tuple[str, ...], state: Callable[[in
 
 
 KINDS: dict[str, Kind] = {
-    "log_return": _windowed(0, "log_return", lambda n: 2 + n, lambda n: n),
-    "sma_ratio": _windowed(1, "sma_ratio", lambda n: 3 + n, lambda n: n - 1),
-    "ema_ratio": _windowed(2, "ema_ratio", lambda n: 3, lambda n: n - 1),
-    "rsi": _windowed(3, "rsi", lambda n: 4, lambda n: n),
-    "natr": _windowed(4, "natr", lambda n: 4, lambda n: n),
-    "volatility": _windowed(5, "volatility", lambda n: 2 + moments_size(n, 2), lambda n: n,
-                            min_window=2),
-    "zscore": _sided(6, "input", ("close", "volume"), lambda n: moments_size(n, 2),
+    "log_return": _windowed(codes.LOG_RETURN, "log_return", lambda n: 2 + n, lambda n: n),
+    "sma_ratio": _windowed(codes.SMA_RATIO, "sma_ratio", lambda n: 3 + n, lambda n: n - 1),
+    "ema_ratio": _windowed(codes.EMA_RATIO, "ema_ratio", lambda n: 3, lambda n: n - 1),
+    "rsi": _windowed(codes.RSI, "rsi", lambda n: 4, lambda n: n),
+    "natr": _windowed(codes.NATR, "natr", lambda n: 4, lambda n: n),
+    "volatility": _windowed(codes.VOLATILITY, "volatility", lambda n: 2 + moments_size(n, 2),
+                            lambda n: n, min_window=2),
+    "zscore": _sided(codes.ZSCORE, "input", ("close", "volume"), lambda n: moments_size(n, 2),
                      lambda n: n - 1, ("zscore", "volume_zscore")),
-    "bollinger": Kind(7, ("n", "k", "part"), lambda p: moments_size(p["n"], 2),
+    "bollinger": Kind(codes.BOLLINGER, ("n", "k", "part"), lambda p: moments_size(p["n"], 2),
                       lambda p: p["n"] - 1,
                       lambda p: f"bollinger_{p['part']}_{p['n']}_{p['k']:g}",
                       choices={"part": ("pctb", "width")}, min_window=2),
-    "range_position": _windowed(8, "range_position", lambda n: 1 + 2 * extreme_size(n),
-                                lambda n: n - 1),
-    "candle": Kind(9, ("part",), lambda p: 1, lambda p: 0, lambda p: f"candle_{p['part']}",
+    "range_position": _windowed(codes.RANGE_POSITION, "range_position",
+                                lambda n: 1 + 2 * extreme_size(n), lambda n: n - 1),
+    "candle": Kind(codes.CANDLE, ("part",), lambda p: 1, lambda p: 0,
+                   lambda p: f"candle_{p['part']}",
                    choices={"part": ("body", "upper_wick", "lower_wick")}),
-    "cyclic_time": Kind(10, ("cycle", "wave"), lambda p: 1, lambda p: 0,
+    "cyclic_time": Kind(codes.CYCLIC_TIME, ("cycle", "wave"), lambda p: 1, lambda p: 0,
                         lambda p: f"{p['cycle']}_{p['wave']}",
                         choices={"cycle": ("hour", "dow"), "wave": ("sin", "cos")}),
-    "pct_return": _windowed(11, "pct_return", lambda n: 2 + n, lambda n: n),
-    "macd": Kind(12, ("fast", "slow", "signal", "part"), lambda p: 7,
+    "pct_return": _windowed(codes.PCT_RETURN, "pct_return", lambda n: 2 + n, lambda n: n),
+    "macd": Kind(codes.MACD, ("fast", "slow", "signal", "part"), lambda p: 7,
                  lambda p: p["slow"] + p["signal"] - 2,
                  lambda p: f"macd_{p['fast']}_{p['slow']}_{p['signal']}_{p['part']}",
                  choices={"part": ("line", "signal", "hist")}),
-    "stochastic": Kind(13, ("n", "slow", "d", "part"),
+    "stochastic": Kind(codes.STOCHASTIC, ("n", "slow", "d", "part"),
                        lambda p: 2 + 2 * extreme_size(p["n"]) + p["slow"] + p["d"],
                        lambda p: p["n"] + p["slow"] + p["d"] - 3,
                        lambda p: f"stoch_{p['n']}_{p['slow']}_{p['d']}_{p['part']}",
                        choices={"part": ("k", "d")}),
-    "williams_r": _windowed(14, "williams_r", lambda n: 1 + 2 * extreme_size(n),
+    "williams_r": _windowed(codes.WILLIAMS_R, "williams_r", lambda n: 1 + 2 * extreme_size(n),
                             lambda n: n - 1),
-    "cci": _windowed(15, "cci", lambda n: 2 + n, lambda n: n - 1, min_window=2),
-    "adx": _windowed(16, "adx", lambda n: 9, lambda n: 2 * n - 1, min_window=2),
-    "obv": Kind(17, (), lambda p: 3, lambda p: 0, lambda p: "obv"),
-    "mfi": _windowed(18, "mfi", lambda n: 5 + 2 * n, lambda n: n),
-    "moments": _sided(19, "moment", ("skew", "kurt"), lambda n: 2 + moments_size(n, 4),
+    "cci": _windowed(codes.CCI, "cci", lambda n: 2 + n, lambda n: n - 1, min_window=2),
+    "adx": _windowed(codes.ADX, "adx", lambda n: 9, lambda n: 2 * n - 1, min_window=2),
+    "obv": Kind(codes.OBV, (), lambda p: 3, lambda p: 0, lambda p: "obv"),
+    "mfi": _windowed(codes.MFI, "mfi", lambda n: 5 + 2 * n, lambda n: n),
+    "moments": _sided(codes.MOMENTS, "moment", ("skew", "kurt"), lambda n: 2 + moments_size(n, 4),
                       lambda n: n, ("skew", "kurt")),
-    "range_volatility": _sided(20, "estimator", ("parkinson", "garman_klass"),
+    "range_volatility": _sided(codes.RANGE_VOLATILITY, "estimator", ("parkinson", "garman_klass"),
                                lambda n: moments_size(n, 1), lambda n: n - 1,
                                ("parkinson", "garman_klass")),
-    "distance_extreme": _sided(21, "side", ("high", "low"), lambda n: 1 + extreme_size(n),
-                               lambda n: n - 1, ("dist_high", "dist_low")),
+    "distance_extreme": _sided(codes.DISTANCE_EXTREME, "side", ("high", "low"),
+                               lambda n: 1 + extreme_size(n), lambda n: n - 1,
+                               ("dist_high", "dist_low")),
 }

@@ -16,6 +16,29 @@ import math
 
 from numba import njit
 
+from features_numba.codes import (
+    ADX,
+    BOLLINGER,
+    CANDLE,
+    CCI,
+    CYCLIC_TIME,
+    EMA_RATIO,
+    LOG_RETURN,
+    MACD,
+    MFI,
+    MOMENTS,
+    NATR,
+    OBV,
+    PCT_RETURN,
+    RANGE_POSITION,
+    RANGE_VOLATILITY,
+    RSI,
+    SMA_RATIO,
+    STOCHASTIC,
+    VOLATILITY,
+    WILLIAMS_R,
+    ZSCORE,
+)
 from features_numba.fused import fma
 from features_numba.windows import _extreme_push, _moments_push, _raw_moment, mean_var
 
@@ -613,7 +636,7 @@ def column_nb(code, p, s, o, h, l, c, v, ts, out):
     the candle shapes and calendar waves, which have no window. The dispatch sits outside the
     bar loop on purpose: each loop then compiles to its step alone, about 15x faster than
     choosing the step at every bar."""
-    if code == 9:
+    if code == CANDLE:
         for i in range(c.shape[0]):
             out[i] = candle_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     else:
@@ -625,49 +648,49 @@ def column_nb(code, p, s, o, h, l, c, v, ts, out):
 def _step_nb(code, p, s, o, h, l, c, v, ts):
     """Advance the feature of kind ``code`` by one bar and return its value (the streaming
     engine's dispatch: one bar for each feature, so no loop to hoist it out of)."""
-    if code == 0:
+    if code == LOG_RETURN:
         return log_return_step(p, s, o, h, l, c, v, ts)
-    if code == 1:
+    if code == SMA_RATIO:
         return sma_ratio_step(p, s, o, h, l, c, v, ts)
-    if code == 2:
+    if code == EMA_RATIO:
         return ema_ratio_step(p, s, o, h, l, c, v, ts)
-    if code == 3:
+    if code == RSI:
         return rsi_step(p, s, o, h, l, c, v, ts)
-    if code == 4:
+    if code == NATR:
         return natr_step(p, s, o, h, l, c, v, ts)
-    if code == 5:
+    if code == VOLATILITY:
         return volatility_step(p, s, o, h, l, c, v, ts)
-    if code == 6:
+    if code == ZSCORE:
         return zscore_step(p, s, o, h, l, c, v, ts)
-    if code == 7:
+    if code == BOLLINGER:
         return bollinger_step(p, s, o, h, l, c, v, ts)
-    if code == 8:
+    if code == RANGE_POSITION:
         return range_position_step(p, s, o, h, l, c, v, ts)
-    if code == 9:
+    if code == CANDLE:
         return candle_step(p, s, o, h, l, c, v, ts)
-    if code == 10:
+    if code == CYCLIC_TIME:
         return cyclic_time_step(p, s, o, h, l, c, v, ts)
-    if code == 11:
+    if code == PCT_RETURN:
         return pct_return_step(p, s, o, h, l, c, v, ts)
-    if code == 12:
+    if code == MACD:
         return macd_step(p, s, o, h, l, c, v, ts)
-    if code == 13:
+    if code == STOCHASTIC:
         return stochastic_step(p, s, o, h, l, c, v, ts)
-    if code == 14:
+    if code == WILLIAMS_R:
         return williams_r_step(p, s, o, h, l, c, v, ts)
-    if code == 15:
+    if code == CCI:
         return cci_step(p, s, o, h, l, c, v, ts)
-    if code == 16:
+    if code == ADX:
         return adx_step(p, s, o, h, l, c, v, ts)
-    if code == 17:
+    if code == OBV:
         return obv_step(p, s, o, h, l, c, v, ts)
-    if code == 18:
+    if code == MFI:
         return mfi_step(p, s, o, h, l, c, v, ts)
-    if code == 19:
+    if code == MOMENTS:
         return moments_step(p, s, o, h, l, c, v, ts)
-    if code == 20:
+    if code == RANGE_VOLATILITY:
         return range_volatility_step(p, s, o, h, l, c, v, ts)
-    return distance_extreme_step(p, s, o, h, l, c, v, ts)
+    return distance_extreme_step(p, s, o, h, l, c, v, ts)  # DISTANCE_EXTREME
 
 
 @njit(cache=True)

@@ -30,6 +30,7 @@ from mlstrategy.cli.common import (
 )
 from mlstrategy.cli.strategy_options import strategy_options
 from mlstrategy.errors import ConfigError
+from mlstrategy.live.modes import Mode
 from mlstrategy.trading.strategy_params import StrategyParams
 
 F = TypeVar("F", bound=Callable)
@@ -243,7 +244,7 @@ def _follows(model: str | None) -> bool:
     return model is None or "/" not in model
 
 
-def _run_exchange_bot(mode: str, *, exchange_broker: bool, model: str | None,
+def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
                       models_dir: Path, exchange: str, symbol: str, timeframe: str,
                       api_url: str | None, sandbox: bool, timeout: int, rate_limit: bool,
                       journal: Path | None,
@@ -286,7 +287,7 @@ def paper(**options) -> None:
     The model predicts on each closed bar; orders fill at the next bar's open as in a
     backtest. The journal keeps the paper book, so a restart continues it.
     """
-    _run_exchange_bot("paper", exchange_broker=False, **options)
+    _run_exchange_bot(Mode.PAPER, exchange_broker=False, **options)
 
 
 @bot.command(context_settings=_CONTEXT)
@@ -319,7 +320,7 @@ def live(confirm_live: bool, **options) -> None:
     if not confirm_live:
         raise ConfigError("live trading places real orders with real money: add "
                           "--confirm-live to confirm, or use `paper` to try without")
-    _run_exchange_bot("live", exchange_broker=True, **options)
+    _run_exchange_bot(Mode.LIVE, exchange_broker=True, **options)
 
 
 @bot.command(context_settings=_CONTEXT)
@@ -377,7 +378,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
             click.echo(f"offline paper session: model {artifact.ref} "
                        f"replaying {name} from bar {start} ({market.bars_left} bars)")
         config = BotConfig(
-            mode="replay", exchange="binance", symbol=market.symbol,
+            mode=Mode.REPLAY, exchange="binance", symbol=market.symbol,
             timeframe=market.timeframe, journal=path, models_dir=models_dir,
             follow_production=_follows(model), api_url=market.url,
             exchange_broker=exchange_broker, simulator_keys=True,

@@ -37,6 +37,7 @@ from execution.orders import OrderGateway, strategy_tag
 from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
+from mlstrategy.live.modes import Mode
 from mlstrategy.live.reconcile import Reconciliation, reconcile
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 class BotConfig:
     """Everything a bot run is told (the CLI builds it from its options)."""
 
-    mode: str  # paper | live | replay (the journal's mode)
+    mode: Mode  # the journal's
     exchange: str
     symbol: str
     timeframe: str
