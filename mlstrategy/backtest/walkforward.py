@@ -29,7 +29,7 @@ from mlstrategy.backtest.spans import trading_span
 from mlstrategy.models import parse_params
 from mlstrategy.registry.artifact import Artifact
 from mlstrategy.research.dataset import Dataset
-from mlstrategy.research.labels import LabelSpec, labels_of
+from mlstrategy.research.labels import labels_of
 from mlstrategy.research.metrics import classification_metrics
 from mlstrategy.research.training import TrainConfig, train
 
@@ -40,7 +40,7 @@ def training_config(artifact: Artifact) -> TrainConfig:
     """The training settings recorded in ``artifact``'s manifest."""
     manifest = artifact.manifest
     validation = manifest.validation
-    return TrainConfig(label=LabelSpec.from_dict(manifest.label),
+    return TrainConfig(label=manifest.label,
                        model=manifest.learner.kind,
                        params=parse_params(manifest.learner.kind, manifest.learner.params),
                        cv=validation.get("scheme", "walk_forward"),
@@ -49,7 +49,7 @@ def training_config(artifact: Artifact) -> TrainConfig:
                        embargo=validation.get("embargo_bars"),
                        test_fraction=float(validation.get("test_fraction", 0.2)),
                        cost=artifact.training_cost,
-                       enter_quantile=float(manifest.thresholds.get("enter_quantile", 0.7)))
+                       enter_quantile=manifest.thresholds.enter_quantile or 0.7)
 
 
 def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfig,

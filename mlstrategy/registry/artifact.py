@@ -45,14 +45,29 @@ _LIBRARIES = ("mlstrategy", "catboost", "scikit-learn", "skops", "xgboost", "num
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision thresholds on P(up): go long at or above ``enter``, exit below ``exit``."""
+    """Decision thresholds on P(up): go long at or above ``enter``, exit below ``exit`` (in a
+    manifest, with the rule that chose them)."""
 
     enter: float
     exit: float
+    enter_quantile: float | None = None
+    rule: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return {"enter": self.enter, "exit": self.exit}
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """The features a model reads: their spec and hash (checked at load), column names, the
+    kernel version that computed them and the bars they need to warm up."""
+
+    spec: dict
+    hash: str
+    names: list[str]
+    kernel_version: int
+    warmup: int
 
 
 @dataclass(frozen=True)
@@ -87,9 +102,9 @@ class Manifest:
     version: str
     created: str
     learner: Learner
-    features: dict  # spec, hash, names, kernel_version, warmup
-    label: dict
-    thresholds: dict  # enter, exit, enter_quantile, rule
+    features: FeatureInfo
+    label: LabelSpec
+    thresholds: Thresholds
     training_data: TrainingData
     validation: dict  # scheme, purge, embargo, folds (metrics), holdout (metrics)
     suspicious: list[str]
@@ -113,6 +128,9 @@ class Manifest:
                              "model")
         try:
             return cls(**{**data, "learner": Learner(**data["learner"]),
+                          "features": FeatureInfo(**data["features"]),
+                          "label": LabelSpec.from_dict(data["label"]),
+                          "thresholds": Thresholds(**data["thresholds"]),
                           "training_data": TrainingData(**data["training_data"])})
         except TypeError as exc:
             raise ModelError(f"{source}: malformed manifest ({exc}); retrain the model") \
@@ -271,7 +289,7 @@ def _write_extras(directory: Path, manifest: Manifest, importance: np.ndarray | 
     """``metrics.json``, ``feature_importance.png`` and ``report.md`` of a new artifact."""
     from mlstrategy.registry.model_report import importance_plot, markdown_report
 
-    names = manifest.features["names"]
+    names = manifest.features.names
     ranked = [] if importance is None else sorted(
         zip(names, (float(v) for v in importance), strict=True), key=lambda p: -p[1])
     metrics = {"validation": manifest.validation, "suspicious": manifest.suspicious,
@@ -324,11 +342,11 @@ def load_artifact(path: Path) -> Artifact:
         raise ModelError(f"{model_path}: sha256 {actual[:12]}... differs from the manifest's "
                          f"{manifest.model_sha256[:12]}...: the file was modified or "
                          "corrupted; retrain or restore it")
-    spec = FeatureSpec.from_dict(manifest.features["spec"])
-    if spec.hash != manifest.features["hash"]:
+    spec = FeatureSpec.from_dict(manifest.features.spec)
+    if spec.hash != manifest.features.hash:
         raise ModelError(
-            f"{path}: the model was trained with feature hash {manifest.features['hash'][:12]}"
-            f" (kernel version {manifest.features.get('kernel_version')}), but these features "
+            f"{path}: the model was trained with feature hash {manifest.features.hash[:12]}"
+            f" (kernel version {manifest.features.kernel_version}), but these features "
             f"now hash to {spec.hash[:12]} (kernel version {KERNEL_VERSION}); retrain the model")
     model = cls.load(model_path)
     if model.n_features != len(spec):
@@ -336,9 +354,8 @@ def load_artifact(path: Path) -> Artifact:
                          f"spec has {len(spec)}; the artifact is inconsistent, retrain it")
     thresholds = manifest.thresholds
     return Artifact(path=path, name=manifest.name, version=manifest.version, model=model,
-                    spec=spec, label=LabelSpec.from_dict(manifest.label),
-                    thresholds=Thresholds(enter=float(thresholds["enter"]),
-                                          exit=float(thresholds["exit"])),
+                    spec=spec, label=manifest.label,
+                    thresholds=Thresholds(float(thresholds.enter), float(thresholds.exit)),
                     manifest=manifest, training_bars=_training_bars(path, manifest))
 
 

@@ -61,14 +61,14 @@ def markdown_report(manifest: object, top: list[tuple[str, float]]) -> str:
              f"- model: {manifest.learner.kind} {manifest.learner.params}",
              f"- data: {data.source} {data.symbol} {data.timeframe}, {data.rows} bars "
              f"{data.first_bar} .. {data.last_bar} (sha256 {data.sha256[:12]}...)",
-             f"- features: {len(manifest.features['names'])} columns, warm-up "
-             f"{manifest.features['warmup']} bars, hash {manifest.features['hash'][:12]}...",
-             f"- label: {manifest.label}",
+             f"- features: {len(manifest.features.names)} columns, warm-up "
+             f"{manifest.features.warmup} bars, hash {manifest.features.hash[:12]}...",
+             f"- label: {manifest.label.to_dict()}",
              f"- validation: {v.get('scheme')}, purged by each label's reach, embargo "
              f"{v.get('embargo_bars')} bars, holdout from bar {data.holdout_bars[0]} "
              f"({data.holdout_first_bar}), costs {v.get('cost_per_side')} per side",
-             f"- thresholds: enter {manifest.thresholds['enter']:.4f}, exit "
-             f"{manifest.thresholds['exit']:.4f} ({manifest.thresholds.get('rule')})", "",
+             f"- thresholds: enter {manifest.thresholds.enter:.4f}, exit "
+             f"{manifest.thresholds.exit:.4f} ({manifest.thresholds.rule})", "",
              "## Folds and holdout (baselines in brackets and beside)", "",
              *fold_table(v.get("folds", []), v.get("holdout", {})), "",
              "## Sanity flags", ""]

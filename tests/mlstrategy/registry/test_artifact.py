@@ -63,7 +63,7 @@ def _narrower(trained) -> dict:
     """The manifest's features less the last column, consistently hashed."""
     from features_numba import FeatureSpec
 
-    spec = trained.artifact.manifest.features["spec"]
+    spec = trained.artifact.manifest.features.spec
     narrower = {**trained.artifact.manifest.to_dict()["features"],
                 "spec": {**spec, "features": spec["features"][:-1]}}
     narrower["hash"] = FeatureSpec.from_dict(narrower["spec"]).hash

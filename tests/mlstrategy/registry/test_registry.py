@@ -73,7 +73,7 @@ def test_champion_challenger_force_and_rollback(trained, tmp_path):
     promote(models, ModelRef("btc", "v1"))
     # a worse challenger: the same model with thresholds that never enter
     worse = _clone(trained, models, "v2", thresholds={
-        **trained.artifact.manifest.thresholds, "enter": 1.0, "exit": 1.0})
+        **trained.artifact.manifest.to_dict()["thresholds"], "enter": 1.0, "exit": 1.0})
     kept = promote_if_better(models, trained.dataset, worse)
     assert not kept.promoted and kept.challenger < kept.champion
     assert production_ref(models, "btc") == ModelRef("btc", "v1")

@@ -21,8 +21,8 @@ SMALL = {"catboost": {"iterations": "30", "depth": "3"},
 def test_manifest_describes_data_features_label_and_validation(trained):
     m = trained.artifact.manifest
     spec = FeatureSpec.default()
-    assert m.features["hash"] == spec.hash and m.features["names"] == list(spec.names)
-    assert m.label["horizon"] == 4 and m.learner.kind == "catboost"
+    assert m.features.hash == spec.hash and m.features.names == list(spec.names)
+    assert m.label.horizon == 4 and m.learner.kind == "catboost"
     assert m.training_data.sha256 == trained.dataset.info.sha256
     assert m.training_data.rows == len(trained.dataset.bars) == 20111
     folds = m.validation["folds"]
@@ -33,7 +33,7 @@ def test_manifest_describes_data_features_label_and_validation(trained):
                     "baseline_log_loss", "return", "sharpe", "max_drawdown", "trades",
                     "trade_hit_rate", "buy_hold_return", "always_long_mean_bps"):
             assert key in fold
-    assert m.thresholds["enter"] >= m.thresholds["exit"]
+    assert m.thresholds.enter >= m.thresholds.exit
     for name in ("metrics.json", "report.md", "feature_importance.png"):
         assert (trained.artifact.path / name).is_file()
 
