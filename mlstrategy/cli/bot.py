@@ -81,7 +81,8 @@ run_options = _options(
                  help="Risk: equity loss in a UTC day after which no new entries are made "
                       "until the next day (a kill switch; exits still go)."),
     click.option("--max-orders-per-minute", type=click.IntRange(min=1), default=6,
-                 show_default=True, help="Risk: orders sent in any minute, at most."),
+                 show_default=True, help="Risk: orders sent to the exchange in any minute, at "
+                 "most (a paper broker's orders reach no exchange and are not counted)."),
     click.option("--log-json", is_flag=True,
                  help="Status lines (stdout) and logs (stderr) as JSON lines."),
     click.option("--quiet", "display", flag_value="quiet",

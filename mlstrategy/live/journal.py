@@ -320,9 +320,10 @@ class Journal:
         return min((key_bar_ms(k) for (k,) in keys), default=None)
 
     def orders_sent_since(self, wall_s: float) -> int:
-        """Order attempts written (each just before it was sent) since ``wall_s``."""
-        return int(self._db.execute("SELECT COUNT(*) FROM orders WHERE created >= ?",
-                                    (wall_s,)).fetchone()[0])
+        """Order attempts written (each just before it was sent to the exchange) since
+        ``wall_s``; a simulated broker's orders reach no exchange and are not counted."""
+        return int(self._db.execute("SELECT COUNT(*) FROM orders WHERE created >= ? AND "
+                                    "client_id NOT LIKE 'paper-%'", (wall_s,)).fetchone()[0])
 
     def session_orders(self, session: int) -> dict[str, int]:
         """How many of ``session``'s order attempts are in each state."""

@@ -29,7 +29,7 @@ class RiskLimits:
 
     max_position: float | None = None  # notional of the position, at the bar's close
     max_daily_loss: float | None = None  # equity drop since the UTC day's first bar
-    max_orders_per_minute: int = 6  # order attempts sent in any 60 s of wall-clock time
+    max_orders_per_minute: int = 6  # attempts sent to the exchange in any 60 s of wall time
 
 
 @dataclass(frozen=True)

@@ -294,8 +294,7 @@ def test_one_strategy_params_give_the_backtest_and_the_bots_orders(market, minut
     the simulated exchange and through `backtest` on the bars the bot saw: the same fills."""
     journal = tmp_path / "bot.sqlite"
     run_bot(_config(market, journal, minute_model.models_dir, live=False, max_bars=90,
-                    strategy=BRACKETS, limits=RiskLimits(max_orders_per_minute=10_000)),
-            minute_model.artifact)  # the clock runs ~100x: no wall-clock order limit
+                    strategy=BRACKETS), minute_model.artifact)
     held = Journal.read(journal)
     bars, signals, fills = held.bars(), held.signals(), held.fills()
     held.close()

@@ -89,3 +89,13 @@ def test_orders_per_minute_count_attempts_sent_by_the_wall_clock(journal):
     assert _review(restarted).size == 0.0  # the count is the journal's
     now[0] += 31.0
     assert _review(guard).size == 1.0  # both left the window
+
+
+def test_a_paper_brokers_orders_reach_no_exchange_and_are_not_counted(journal):
+    now = [time.time()]
+    guard = RiskGuard(RiskLimits(max_orders_per_minute=1), journal, clock=lambda: now[0])
+    for k in range(3):  # a bracket's three legs at once on the simulated broker
+        journal.order_attempt(OrderIntent(f"p{k}", "buy", 1.0), f"paper-1-{k}", 0)
+    assert _review(guard).size == 1.0
+    journal.order_attempt(OrderIntent("k", "buy", 1.0), "ml1234-k-0", 0)
+    assert _review(guard).reason == "1 orders sent in the last minute"
