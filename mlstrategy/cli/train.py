@@ -46,7 +46,8 @@ class TrainProgress:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @data_options(default_sample="btcusd-1h")
 @models_dir_option
-@click.option("--name", help="Model name: models/<name>/<version>/ (default: the dataset's "
+@click.option("--name", help="Model name, its market with its own production model: "
+              "models/<name>/<version>/ (default: the dataset's "
               "name, e.g. btcusd-1h).")
 @click.option("--features", "features_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Feature spec TOML file (default: the built-in default spec).")
