@@ -43,11 +43,9 @@ def training_config(artifact: Artifact) -> TrainConfig:
     return TrainConfig(label=manifest.label,
                        model=manifest.learner.kind,
                        params=parse_params(manifest.learner.kind, manifest.learner.params),
-                       cv=validation.get("scheme", "walk_forward"),
-                       folds=int(validation.get("folds_asked", len(validation["folds"]))),
-                       test_groups=int(validation.get("test_groups") or 2),
-                       embargo=validation.get("embargo_bars"),
-                       test_fraction=float(validation.get("test_fraction", 0.2)),
+                       cv=validation.scheme, folds=validation.folds_asked,
+                       test_groups=validation.test_groups or 2,
+                       embargo=validation.embargo_bars, test_fraction=validation.test_fraction,
                        cost=artifact.training_cost,
                        enter_quantile=manifest.thresholds.enter_quantile or 0.7)
 

@@ -155,10 +155,10 @@ def _train(config: CycleConfig, market: Market, dataset, threads: int):
 def _train_facts(artifact) -> dict:
     """The new model and its purged-CV figures (all of them are in its manifest)."""
     validation = artifact.manifest.validation
-    holdout = validation.get("holdout", {})
+    holdout = validation.holdout
     return {"model": artifact.ref,
-            "kind": artifact.manifest.learner.kind, "cv": validation.get("scheme"),
-            "fold_auc": [round(f["auc"], 4) for f in validation.get("folds", [])],
+            "kind": artifact.manifest.learner.kind, "cv": validation.scheme,
+            "fold_auc": [round(f["auc"], 4) for f in validation.folds],
             "holdout": {k: holdout.get(k) for k in ("auc", "sharpe", "buy_hold_sharpe",
                                                     "trades")},
             "flags": list(artifact.manifest.suspicious)}

@@ -32,7 +32,6 @@ from features_numba import KERNEL_VERSION, FeatureSpec
 from mlstrategy.errors import ModelError
 from mlstrategy.research.dataset import DatasetInfo
 from mlstrategy.research.labels import LabelSpec
-from mlstrategy.trading.strategy_params import COMMISSION
 
 SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
@@ -71,6 +70,27 @@ class FeatureInfo:
 
 
 @dataclass(frozen=True)
+class Validation:
+    """How the model was validated, and how it did: the scheme and its purge and embargo, the
+    costs, each fold's and the holdout's metrics (dicts of figures), the sanity gate's limits,
+    each feature's AUC alone, and a sweep's search when one chose the model."""
+
+    scheme: str
+    folds_asked: int
+    test_groups: int | None
+    purge: str
+    purge_bars: int
+    embargo_bars: int
+    test_fraction: float
+    cost_per_side: float
+    folds: list[dict]
+    holdout: dict
+    gate: dict
+    single_feature_auc: dict
+    search: dict | None = None
+
+
+@dataclass(frozen=True)
 class Learner:
     """Which model kind, with which parameters."""
 
@@ -106,15 +126,18 @@ class Manifest:
     label: LabelSpec
     thresholds: Thresholds
     training_data: TrainingData
-    validation: dict  # scheme, purge, embargo, folds (metrics), holdout (metrics)
+    validation: Validation
     suspicious: list[str]
     libraries: dict
     model_file: str
     model_sha256: str
 
     def to_dict(self) -> dict:
-        """JSON-ready form (field order kept)."""
-        return asdict(self)
+        """JSON-ready form (field order kept; no ``search`` unless a sweep chose the model)."""
+        data = asdict(self)
+        if data["validation"]["search"] is None:
+            del data["validation"]["search"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict, source: str) -> Manifest:
@@ -131,14 +154,20 @@ class Manifest:
                           "features": FeatureInfo(**data["features"]),
                           "label": LabelSpec.from_dict(data["label"]),
                           "thresholds": Thresholds(**data["thresholds"]),
+                          "validation": Validation(**data["validation"]),
                           "training_data": TrainingData(**data["training_data"])})
         except TypeError as exc:
             raise ModelError(f"{source}: malformed manifest ({exc}); retrain the model") \
                 from None
 
+    @property
+    def ref(self) -> str:
+        """``name/version``: how the registry names the artifact."""
+        return f"{self.name}/{self.version}"
+
     def summary(self) -> dict:
         """The few figures a listing shows."""
-        holdout = self.validation.get("holdout", {})
+        holdout = self.validation.holdout
         return {"kind": self.learner.kind, "holdout_auc": holdout.get("auc"),
                 "holdout_sharpe": holdout.get("sharpe"),
                 "buy_hold_sharpe": holdout.get("buy_hold_sharpe"),
@@ -167,12 +196,12 @@ class Artifact:
     def training_cost(self) -> float:
         """The cost per side the model was validated with (a backtest's default
         commission)."""
-        return float(self.manifest.validation.get("cost_per_side", COMMISSION))
+        return float(self.manifest.validation.cost_per_side)
 
     @property
     def ref(self) -> str:
         """``name/version``."""
-        return f"{self.name}/{self.version}"
+        return self.manifest.ref
 
     def other_market(self, other: Artifact) -> str | None:
         """Why ``other`` trades another market than this model (symbol or timeframe), or
@@ -275,7 +304,7 @@ def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
 def index_artifact(models_dir: Path, path: Path, manifest: Manifest) -> None:
     """Record the published artifact at ``path`` (its manifest's sha256 and listing figures)
     in the registry's index."""
-    _record_in_index(models_dir, f"{manifest.name}/{manifest.version}",
+    _record_in_index(models_dir, manifest.ref,
                      {"manifest_sha256": sha256_file(path / MANIFEST), **manifest.summary()})
 
 
@@ -292,13 +321,13 @@ def _write_extras(directory: Path, manifest: Manifest, importance: np.ndarray | 
     names = manifest.features.names
     ranked = [] if importance is None else sorted(
         zip(names, (float(v) for v in importance), strict=True), key=lambda p: -p[1])
-    metrics = {"validation": manifest.validation, "suspicious": manifest.suspicious,
+    metrics = {"validation": manifest.to_dict()["validation"], "suspicious": manifest.suspicious,
                "feature_importance": dict(ranked)}
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_plain)
                                             + "\n", encoding="utf-8")
     if ranked:
         importance_plot(ranked[:20], directory / "feature_importance.png",
-                        title=f"{manifest.name}/{manifest.version} ({manifest.learner.kind})")
+                        title=f"{manifest.ref} ({manifest.learner.kind})")
     (directory / "report.md").write_text(markdown_report(manifest, ranked[:20]),
                                          encoding="utf-8")
 
@@ -376,7 +405,7 @@ def _training_bars(path: Path, manifest: Manifest) -> np.ndarray:
 def _check_unedited(path: Path, manifest: Manifest, sha: str) -> None:
     """Refuse a manifest whose bytes differ from what the registry recorded at publishing."""
     models_dir = path.parent.parent
-    entry = read_index(models_dir).get(f"{manifest.name}/{manifest.version}")
+    entry = read_index(models_dir).get(manifest.ref)
     if entry is not None and entry.get("manifest_sha256") != sha:
         raise ModelError(f"{path / MANIFEST} was edited after publishing (its sha256 is not "
                          f"the one recorded in {models_dir / INDEX}); restore it or retrain")

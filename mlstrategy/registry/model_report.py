@@ -57,20 +57,20 @@ def _pct(value: float | None) -> str:
 def markdown_report(manifest: object, top: list[tuple[str, float]]) -> str:
     """``report.md`` of an artifact (``manifest``: ``artifact.Manifest``)."""
     data, v = manifest.training_data, manifest.validation
-    lines = [f"# {manifest.name}/{manifest.version}", "",
+    lines = [f"# {manifest.ref}", "",
              f"- model: {manifest.learner.kind} {manifest.learner.params}",
              f"- data: {data.source} {data.symbol} {data.timeframe}, {data.rows} bars "
              f"{data.first_bar} .. {data.last_bar} (sha256 {data.sha256[:12]}...)",
              f"- features: {len(manifest.features.names)} columns, warm-up "
              f"{manifest.features.warmup} bars, hash {manifest.features.hash[:12]}...",
              f"- label: {manifest.label.to_dict()}",
-             f"- validation: {v.get('scheme')}, purged by each label's reach, embargo "
-             f"{v.get('embargo_bars')} bars, holdout from bar {data.holdout_bars[0]} "
-             f"({data.holdout_first_bar}), costs {v.get('cost_per_side')} per side",
+             f"- validation: {v.scheme}, purged by each label's reach, embargo "
+             f"{v.embargo_bars} bars, holdout from bar {data.holdout_bars[0]} "
+             f"({data.holdout_first_bar}), costs {v.cost_per_side} per side",
              f"- thresholds: enter {manifest.thresholds.enter:.4f}, exit "
              f"{manifest.thresholds.exit:.4f} ({manifest.thresholds.rule})", "",
              "## Folds and holdout (baselines in brackets and beside)", "",
-             *fold_table(v.get("folds", []), v.get("holdout", {})), "",
+             *fold_table(v.folds, v.holdout), "",
              "## Sanity flags", ""]
     lines += [f"- {flag}" for flag in manifest.suspicious] or ["- none"]
     lines += ["", "## Top features", ""]

@@ -230,8 +230,9 @@ def choose_market(models_dir: Path, hint: str | None = None) -> str:
         return found[0]
     if not found:
         raise ModelError(f"no models in {models_dir}/; {NO_MODEL_HINT}")
-    raise ModelError(f"{models_dir}/ holds {len(found)} markets ({', '.join(found)}) and "
-                     f"none is named {hint!r}: choose one with --model NAME")
+    named = "" if hint is None else f" and none is named {hint!r}"
+    raise ModelError(f"{models_dir}/ holds {len(found)} markets ({', '.join(found)}){named}: "
+                     "choose one with --model NAME")
 
 
 def market_of(models_dir: Path, symbol: str, timeframe: str) -> str | None:

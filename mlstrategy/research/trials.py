@@ -107,7 +107,7 @@ def record_training(models_dir: Path, artifact: object, dataset: Dataset) -> Non
                                      (cost, 0.0, 0.0)),
         TrialData.of(dataset.bars, dataset.info.symbol, dataset.timeframe,
                      dataset.info.source),
-        manifest.validation["holdout"].get("sharpe"),
+        manifest.validation.holdout.get("sharpe"),
         observed_periods_per_year(dataset.bars.index), ref))
 
 

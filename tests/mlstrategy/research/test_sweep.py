@@ -72,7 +72,7 @@ def test_local_processes_and_a_dask_cluster_find_the_same_winner(tmp_path):
     assert len(local["trials"]) == 8 and local["best"]["best_params"] == dask["best"]["best_params"]
     models = [load_artifact(Path(run["best"]["model"])) for run in (local, dask)]
     assert models[0].manifest.model_sha256 == models[1].manifest.model_sha256
-    search = models[0].manifest.validation["search"]
+    search = models[0].manifest.validation.search
     assert search["trials"] == 8 and search["best_value"] == local["best"]["best_value"]
     # the eight tries and the winner's training feed the deflated Sharpe of its backtest
     registry = Path(local["best"]["model"]).parents[1]

@@ -25,7 +25,7 @@ def test_manifest_describes_data_features_label_and_validation(trained):
     assert m.label.horizon == 4 and m.learner.kind == "catboost"
     assert m.training_data.sha256 == trained.dataset.info.sha256
     assert m.training_data.rows == len(trained.dataset.bars) == 20111
-    folds = m.validation["folds"]
+    folds = m.validation.folds
     assert len(folds) == 2
     for fold in folds:
         assert 0.0 <= fold["auc"] <= 1.0

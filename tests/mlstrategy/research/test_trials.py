@@ -69,7 +69,7 @@ def test_trials_on_an_edited_copy_of_the_data_are_counted(trained, tmp_path):
     edited = describe(trained.dataset.bars.iloc[100:], "file:spx.csv", "SPX", "1h")
     found = deflation(ledger, edited.bars, TrialData.of(edited.bars, "SPX", "1h"), 8766.0)
     assert found.trials == 1 and found.sharpes == (
-        trained.artifact.manifest.validation["holdout"]["sharpe"],)
+        trained.artifact.manifest.validation.holdout["sharpe"],)
     elsewhere = describe(trained.dataset.bars.iloc[:50].assign(
         open=lambda f: f.open * 3, high=lambda f: f.high * 3, low=lambda f: f.low * 3,
         close=lambda f: f.close * 3), "other", "ETH/USD", "1h")
