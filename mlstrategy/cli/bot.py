@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from click.core import ParameterSource
 
 from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.common import (
@@ -82,7 +83,9 @@ run_options = _options(
                       "until the next day (a kill switch; exits still go)."),
     click.option("--max-orders-per-minute", type=click.IntRange(min=1), default=6,
                  show_default=True, help="Risk: orders sent to the exchange in any minute, at "
-                 "most (a paper broker's orders reach no exchange and are not counted)."),
+                 "most (a paper broker's orders reach no exchange and are not counted; a "
+                 "replay has no limit unless this is given: its minutes are not the "
+                 "clock's)."),
     click.option("--log-json", is_flag=True,
                  help="Status lines (stdout) and logs (stderr) as JSON lines."),
     click.option("--quiet", "display", flag_value="quiet",
@@ -228,7 +231,8 @@ def _summary(result, log_json: bool, printer: _Printer) -> None:
     click.echo(f"  journal {result.journal}")
 
 
-def _limits(max_position: float | None, max_daily_loss: float | None, per_minute: int):
+def _limits(max_position: float | None, max_daily_loss: float | None,
+            per_minute: int | None):
     from mlstrategy.live.risk import RiskLimits
 
     return RiskLimits(max_position, max_daily_loss, per_minute)
@@ -237,6 +241,17 @@ def _limits(max_position: float | None, max_daily_loss: float | None, per_minute
 def _default_journal(mode: str, exchange: str, symbol: str, timeframe: str) -> Path:
     safe = symbol.replace("/", "-").replace(":", "-")
     return Path("journals") / f"{mode}_{exchange}_{safe}_{timeframe}.sqlite"
+
+
+def _replay_order_limit(given: int) -> int | None:
+    """A replay's order limit: none unless --max-orders-per-minute was given (it counts
+    wall-clock minutes, and a replay serves an hour of bars in a fraction of a second: the
+    default would block most entries and part from the backtest of the same bars)."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx and ctx.get_parameter_source("max_orders_per_minute")
+    given_by = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT,
+                ParameterSource.DEFAULT_MAP)
+    return given if ctx is None or source in given_by else None
 
 
 def _follows(model: str | None) -> bool:
@@ -387,7 +402,8 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
             until=utc_time(until, "--until"), history=min(history, start),
             poll_interval=poll_interval if poll_interval is not None
             else (0.0 if speed is None else 0.05),
-            strategy=params, limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
+            strategy=params, limits=_limits(max_position, max_daily_loss,
+                                            _replay_order_limit(max_orders_per_minute)),
             timeout_ms=5_000, recv_window_ms=1_000, rate_limit=False)
         printer = _Printer(log_json, display)
         result = run_bot(config, artifact, on_status=printer)

@@ -29,7 +29,9 @@ class RiskLimits:
 
     max_position: float | None = None  # notional of the position, at the bar's close
     max_daily_loss: float | None = None  # equity drop since the UTC day's first bar
-    max_orders_per_minute: int = 6  # attempts sent to the exchange in any 60 s of wall time
+    # attempts sent to the exchange in any 60 s of wall time; None: no limit (a replay, whose
+    # simulated minutes pass in a fraction of a wall-clock second)
+    max_orders_per_minute: int | None = 6
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ class RiskGuard:
         if not feed_live:
             return Verdict(0.0, "feed not live")
         per_minute = self.limits.max_orders_per_minute
-        if self.ledger.orders_sent_since(self.clock() - 60.0) >= per_minute:
+        if per_minute is not None and \
+                self.ledger.orders_sent_since(self.clock() - 60.0) >= per_minute:
             return Verdict(0.0, f"{per_minute} orders sent in the last minute")
         if entering:
             if self.killed:

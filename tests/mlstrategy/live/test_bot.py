@@ -322,3 +322,25 @@ def test_the_live_broker_refuses_options_it_cannot_honour(market, minute_model, 
             run_bot(_config(market, tmp_path / "bot.sqlite", minute_model.models_dir,
                             live=True, strategy=params), minute_model.artifact)
     assert market.order_requests == []
+
+
+def test_a_replay_has_no_wall_clock_order_limit_unless_asked(minute_bars, minute_model,
+                                                              tmp_path):
+    """A replay serves 150 minutes in about a second: the default limit of 6 orders a
+    wall-clock minute would block most entries; it applies only when given."""
+    from click.testing import CliRunner
+
+    from mlstrategy.cli import cli
+
+    path = tmp_path / "minutes.csv"
+    minute_bars.iloc[:7200].to_csv(path, index_label="datetime")
+    args = ["bot", "replay", "--data", str(path), "--symbol", "BTC/USDT", "--timeframe", "1m",
+            "--model", minute_model.artifact.ref, "--models-dir",
+            str(minute_model.models_dir), "--start", "7000", "--max-bars", "150", "--quiet"]
+    runs = {}
+    for name, extra in (("default", []), ("given", ["--max-orders-per-minute", "1"])):
+        result = CliRunner().invoke(cli, [*args, *extra, "--journal", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        runs[name] = result.output
+    assert "blocked none" in runs["default"] and "orders {'closed'" in runs["default"]
+    assert "orders sent in the last minute" in runs["given"]
