@@ -155,9 +155,9 @@ class _Printer:
         self.drawn = False
 
     def __call__(self, status) -> None:
-        proba = None if math.isnan(status.proba) else round(status.proba, 4)
         if self.mode == "quiet":
             return
+        proba = None if math.isnan(status.proba) else round(status.proba, 4)
         if self.log_json:
             click.echo(json.dumps({"time": status.time.isoformat(), "close": status.close,
                                    "p_up": proba, "signal": status.signal,

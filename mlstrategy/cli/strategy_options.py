@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import fields
 from typing import TypeVar
 
 import click
@@ -12,6 +13,7 @@ from mlstrategy.trading.strategy_params import CASH, SIZINGS, StrategyParams
 
 F = TypeVar("F", bound=Callable)
 _DEFAULTS = StrategyParams()
+_FIELDS = tuple(f.name for f in fields(StrategyParams))
 
 _OPTIONS = (
     click.option("--cash", type=click.FloatRange(min=0, min_open=True), default=CASH,
@@ -60,15 +62,9 @@ def strategy_options(func: F) -> F:
     """Add the strategy's options to a command; it receives them as ``params``."""
 
     @functools.wraps(func)
-    def command(*args, cash, commission, slippage, borrow_rate, enter, exit_, allow_short,
-                sizing, fraction, units, vol_target, atr_period, stop_loss, take_profit,
-                max_bars_held, cooldown, **kwargs):
-        params = StrategyParams(
-            enter=enter, exit=exit_, allow_short=allow_short, sizing=sizing,
-            fraction=fraction, units=units, vol_target=vol_target, atr_period=atr_period,
-            stop_loss=stop_loss, take_profit=take_profit, max_bars_held=max_bars_held,
-            cooldown=cooldown, cash=cash, commission=commission, slippage=slippage,
-            borrow_rate=borrow_rate)
+    def command(*args, **kwargs):
+        kwargs["exit"] = kwargs.pop("exit_")  # --exit's parameter (exit is a builtin)
+        params = StrategyParams(**{name: kwargs.pop(name) for name in _FIELDS})
         return func(*args, params=params, **kwargs)
 
     for option in reversed(_OPTIONS):

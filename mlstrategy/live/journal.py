@@ -35,6 +35,7 @@ from execution.orders import (
 from mlstrategy.errors import ConfigError
 
 SCHEMA_VERSION = 1
+PAPER = "paper-"  # client ids of a simulated broker's orders (they reach no exchange)
 LATE_HORIZON_S = 86_400.0  # an attempt not provably final is watched for late executions this long
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -323,7 +324,8 @@ class Journal:
         """Order attempts written (each just before it was sent to the exchange) since
         ``wall_s``; a simulated broker's orders reach no exchange and are not counted."""
         return int(self._db.execute("SELECT COUNT(*) FROM orders WHERE created >= ? AND "
-                                    "client_id NOT LIKE 'paper-%'", (wall_s,)).fetchone()[0])
+                                    "client_id NOT LIKE ?", (wall_s, f"{PAPER}%")
+                                    ).fetchone()[0])
 
     def session_orders(self, session: int) -> dict[str, int]:
         """How many of ``session``'s order attempts are in each state."""

@@ -34,7 +34,7 @@ from execution.orders import (
     intent_key,
 )
 from mlstrategy.live.hot_swap import ModelWatcher
-from mlstrategy.live.journal import Journal
+from mlstrategy.live.journal import PAPER, Journal
 from mlstrategy.live.risk import RiskGuard, Verdict
 from mlstrategy.trading.inference import SignalEngine
 from mlstrategy.trading.strategy import ENTER, MLStrategy
@@ -250,7 +250,7 @@ class LiveSession:
                                reason=order.info.get("reason", order.getstatusname()))
         if self.paper_cash is None:
             return  # a live broker journals its own orders and fills, from the exchange
-        client_id = f"paper-{self.journal.session}-{order.ref}"
+        client_id = f"{PAPER}{self.journal.session}-{order.ref}"
         status = order.getstatusname()
         # the first notice of an order: Submitted, or Accepted when the broker checks cash
         # only at the fill (``set_checksubmit(False)``, as a backtest's broker does)
@@ -272,7 +272,7 @@ class LiveSession:
         for fill in fills:
             self._paper_fills += 1
             size, price, fee = fill["size"], fill["price"], fill["fee"]
-            self.journal.fill(Fill(f"paper-{self.journal.session}-{self._paper_fills}",
+            self.journal.fill(Fill(f"{PAPER}{self.journal.session}-{self._paper_fills}",
                                    client_id, num2ns(fill["time"]) // 1_000_000,
                                    "buy" if size > 0 else "sell", abs(size), price, fee,
                                    "quote", size, -size * price - fee))

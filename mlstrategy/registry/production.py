@@ -7,7 +7,7 @@ fsync, rename) so a running bot polling it never reads half a file, and its own
 ``models/<market>/history.jsonl``: every change of it (and every challenger kept out), who
 replaced whom, why, the metrics of both, when; ``rollback`` restores the production model
 before the current one from it. ``index.json`` (written by ``artifact``) holds each
-manifest's sha256 and the figures ``list`` shows. ``registry_migration`` moves a registry
+manifest's sha256 and the figures ``list`` shows. ``registry.migration`` moves a registry
 of earlier versions (one production pointer for every market) to this layout.
 """
 from __future__ import annotations
