@@ -1,4 +1,4 @@
-"""The simulated exchange's state: its clock, its candles (with a forming one) and one account.
+"""The simulated exchange's state: its clock, its markets' candles (a forming one each), an account.
 
 Everything here is plain Python over recorded real bars, shaped the way binance's spot REST API
 answers (strings for numbers, ``NEW``/``FILLED``/``EXPIRED`` statuses), so the HTTP layer in
@@ -117,41 +117,55 @@ def _fmt(x: float) -> str:
 
 @dataclass
 class Account:
-    """One spot account: balances, orders by id, trades, and every order request seen."""
+    """One spot account over every market: balances, orders by id, trades."""
 
-    base: str
-    quote: str
     balances: dict[str, list[float]]  # asset -> [free, locked]
+    pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (base, quote)
     fee_rate: float = 0.001
-    orders: dict[int, dict] = field(default_factory=dict)
+    # binance numbers orders and trades per symbol: ids repeat across markets
+    orders: dict[tuple[str, int], dict] = field(default_factory=dict)  # (symbol, id) ->
     trades: list[dict] = field(default_factory=list)
-    min_base_total: float = math.inf  # lowest base balance ever held (holdings check)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _trade_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    lowest: dict[str, float] = field(default_factory=dict)  # lowest total ever held, by asset
+    _ids: dict[str, itertools.count] = field(default_factory=dict)  # by symbol
+    _trade_ids: dict[str, itertools.count] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.min_base_total = self.total(self.base)
+        self.lowest = {asset: self.total(asset) for asset in self.balances}
 
     def total(self, asset: str) -> float:
         """Free plus locked balance of ``asset``."""
         free, locked = self.balances.get(asset, [0.0, 0.0])
         return free + locked
 
-    def by_client_id(self, client_id: str) -> dict | None:
-        """The newest order with this client id (binance looks up the newest one)."""
-        found = [o for o in self.orders.values() if o["clientOrderId"] == client_id]
+    def _next_id(self, counters: dict[str, itertools.count], symbol: str) -> int:
+        return next(counters.setdefault(symbol, itertools.count(1)))
+
+    def order(self, symbol: str, order_id: int) -> dict | None:
+        """``symbol``'s order ``order_id``."""
+        return self.orders.get((symbol, order_id))
+
+    def by_client_id(self, symbol: str, client_id: str) -> dict | None:
+        """``symbol``'s newest order with this client id (binance looks up the newest)."""
+        found = [o for o in self.orders.values()
+                 if o["clientOrderId"] == client_id and o["symbol"] == symbol]
         return found[-1] if found else None
 
-    def open_orders(self) -> list[dict]:
-        """Orders still working."""
-        return [o for o in self.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    def lowest_total(self, asset: str) -> float:
+        """The lowest total balance of ``asset`` the account ever had."""
+        return self.lowest.get(asset, 0.0)
+
+    def open_orders(self, symbol: str | None = None) -> list[dict]:
+        """Orders still working (of ``symbol``, when given)."""
+        return [o for o in self.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")
+                and symbol in (None, o["symbol"])]
 
     def _fill(self, order: dict, qty: float, price: float, now_ms: int, maker: bool) -> dict:
         """Book a trade of ``qty`` at ``price`` against ``order`` and move the balances."""
         quote_qty = qty * price
         fee = quote_qty * self.fee_rate
-        base, quote = self.balances.setdefault(self.base, [0.0, 0.0]), \
-            self.balances.setdefault(self.quote, [0.0, 0.0])
+        base_asset, quote_asset = self.pairs[order["symbol"]]
+        base, quote = self.balances.setdefault(base_asset, [0.0, 0.0]), \
+            self.balances.setdefault(quote_asset, [0.0, 0.0])
         if order["side"] == "BUY":
             base[0] += qty
             if order["type"] == "LIMIT":  # paid from the locked reserve
@@ -166,17 +180,18 @@ class Account:
             else:
                 base[0] -= qty
             quote[0] += quote_qty - fee
-        self.min_base_total = min(self.min_base_total, self.total(self.base))
+        for asset in (base_asset, quote_asset):
+            self.lowest[asset] = min(self.lowest.get(asset, math.inf), self.total(asset))
         executed = float(order["executedQty"]) + qty
         order["executedQty"] = _fmt(executed)
         order["cummulativeQuoteQty"] = _fmt(float(order["cummulativeQuoteQty"]) + quote_qty)
         order["status"] = "FILLED" if executed >= float(order["origQty"]) - 1e-12 \
             else "PARTIALLY_FILLED"
         order["updateTime"] = now_ms
-        trade = {"symbol": order["symbol"], "id": next(self._trade_ids),
+        trade = {"symbol": order["symbol"], "id": self._next_id(self._trade_ids, order["symbol"]),
                  "orderId": order["orderId"], "orderListId": -1, "price": _fmt(price),
                  "qty": _fmt(qty), "quoteQty": _fmt(quote_qty), "commission": _fmt(fee),
-                 "commissionAsset": self.quote, "time": now_ms, "isBuyer": order["side"] == "BUY",
+                 "commissionAsset": quote_asset, "time": now_ms, "isBuyer": order["side"] == "BUY",
                  "isMaker": maker, "isBestMatch": True}
         self.trades.append(trade)
         return trade
@@ -197,20 +212,21 @@ class Account:
             return 400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
         if side not in ("BUY", "SELL") or kind not in ("MARKET", "LIMIT") or not qty > 0:
             return 400, {"code": -1102, "msg": "Mandatory parameter was not sent or is invalid."}
-        if client_id and any(o["clientOrderId"] == client_id for o in self.open_orders()):
+        if client_id and any(o["clientOrderId"] == client_id for o in self.open_orders(symbol)):
             return 400, {"code": -2010, "msg": "Duplicate order sent."}
         if abs(qty / LOT_STEP - round(qty / LOT_STEP)) > 1e-6:
             return 400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
         ref_price = limit if limit is not None else price_now
         if qty * ref_price < MIN_NOTIONAL:
             return 400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}
-        free_base = self.balances.get(self.base, [0.0, 0.0])[0]
-        free_quote = self.balances.get(self.quote, [0.0, 0.0])[0]
+        base_asset, quote_asset = self.pairs[symbol]
+        free_base = self.balances.get(base_asset, [0.0, 0.0])[0]
+        free_quote = self.balances.get(quote_asset, [0.0, 0.0])[0]
         if (side == "BUY" and qty * ref_price * (1 + self.fee_rate) > free_quote) or \
                 (side == "SELL" and qty > free_base + 1e-12):
             return 400, {"code": -2010,
                          "msg": "Account has insufficient balance for requested action."}
-        order_id = next(self._ids)
+        order_id = self._next_id(self._ids, symbol)
         order = {"symbol": symbol, "orderId": order_id, "orderListId": -1,
                  "clientOrderId": client_id or f"sim{order_id}",
                  "price": _fmt(limit or 0.0), "origQty": _fmt(qty), "executedQty": _fmt(0.0),
@@ -219,7 +235,7 @@ class Account:
                  "stopPrice": _fmt(0.0), "icebergQty": _fmt(0.0), "time": now_ms,
                  "updateTime": now_ms, "isWorking": True, "workingTime": now_ms,
                  "origQuoteOrderQty": _fmt(0.0), "selfTradePreventionMode": "NONE"}
-        self.orders[order_id] = order
+        self.orders[(symbol, order_id)] = order
         fills = []
         if kind == "MARKET":
             fills.append(self._fill(order, qty if partial is None else
@@ -229,12 +245,9 @@ class Account:
                 order["status"] = "EXPIRED"
         else:
             if side == "BUY":
-                lock = qty * limit * (1 + self.fee_rate)
-                self.balances[self.quote][0] -= lock
-                self.balances[self.quote][1] += lock
+                self._lock(quote_asset, qty * limit * (1 + self.fee_rate))
             else:
-                self.balances[self.base][0] -= qty
-                self.balances[self.base][1] += qty
+                self._lock(base_asset, qty)
             crosses = price_now <= limit if side == "BUY" else price_now >= limit
             if crosses:  # marketable limit: fills now, at the market's better price
                 fills.append(self._fill(order, qty, price_now, now_ms, maker=False))
@@ -244,9 +257,16 @@ class Account:
                                 "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
                                for t in fills]}
 
-    def match_limits(self, candles: Candles, now_ms: int) -> None:
-        """Fill resting limit orders the price path has reached since they were placed."""
-        for order in self.open_orders():
+    def _lock(self, asset: str, amount: float) -> None:
+        """Move ``amount`` of ``asset`` from free to locked (negative: back)."""
+        balance = self.balances.setdefault(asset, [0.0, 0.0])
+        balance[0] -= amount
+        balance[1] += amount
+
+    def match_limits(self, symbol: str, candles: Candles, now_ms: int) -> None:
+        """Fill ``symbol``'s resting limit orders the price path has reached since they were
+        placed."""
+        for order in self.open_orders(symbol):
             if order["type"] != "LIMIT":
                 continue
             extremes = candles.range_extremes(order["updateTime"], now_ms)
@@ -262,13 +282,11 @@ class Account:
     def cancel(self, order: dict, now_ms: int) -> dict:
         """Cancel a working order and release what it had locked."""
         left = float(order["origQty"]) - float(order["executedQty"])
+        base_asset, quote_asset = self.pairs[order["symbol"]]
         if order["side"] == "BUY":
-            release = left * float(order["price"]) * (1 + self.fee_rate)
-            self.balances[self.quote][1] -= release
-            self.balances[self.quote][0] += release
+            self._lock(quote_asset, -left * float(order["price"]) * (1 + self.fee_rate))
         else:
-            self.balances[self.base][1] -= left
-            self.balances[self.base][0] += left
+            self._lock(base_asset, -left)
         order["status"] = "CANCELED"
         order["updateTime"] = now_ms
         return order
@@ -280,28 +298,20 @@ class Account:
 
 
 @dataclass
-class ExchangeState:
-    """Everything the simulator serves, shared by its handler threads under ``lock``."""
+class SimMarket:
+    """One spot market the simulator lists: its recorded bars and assets."""
 
     bars: pd.DataFrame
-    clock: SimClock | None = None  # None: the wall clock, so every recorded bar is closed
     base: str = "BTC"
     quote: str = "USDT"
-    interval: str = "1m"  # bar size of ``bars``: prices and stepping follow it
-    account: Account | None = None
-    api_key: str | None = None  # required value of X-MBX-APIKEY on private endpoints
+    read: bool = False  # a client has asked for its candles (a stepped clock waits for it)
     caught_up: bool = False  # the last klines answer held every closed bar (stepped clock)
-    lock: threading.RLock = field(default_factory=threading.RLock)
     _candles: Candles | None = None
 
     @property
     def symbol(self) -> str:
-        """The exchange's id of the one market, e.g. ``BTCUSDT``."""
+        """The exchange's id of the market, e.g. ``BTCUSDT``."""
         return self.base + self.quote
-
-    def now_ms(self) -> int:
-        """The exchange's time."""
-        return self.clock.now_ms() if self.clock is not None else int(time.time() * 1000)
 
     def candles(self, interval: str) -> Candles:
         """The bars as served for ``interval`` (rebuilt when ``bars`` was replaced)."""
@@ -311,7 +321,7 @@ class ExchangeState:
             self._candles = Candles(self.bars, step)
         return self._candles
 
-    def market(self) -> dict:
+    def listing(self) -> dict:
         """The market as binance's exchangeInfo lists it."""
         return {
             "symbol": self.symbol, "status": "TRADING", "baseAsset": self.base,
@@ -329,3 +339,62 @@ class ExchangeState:
                  "applyMaxToMarket": False, "avgPriceMins": 5},
             ],
         }
+
+
+@dataclass
+class ExchangeState:
+    """Everything the simulator serves, shared by its handler threads under ``lock``: its
+    markets by symbol (the first one given is the default), one clock, one account."""
+
+    markets: dict[str, SimMarket]
+    clock: SimClock | None = None  # None: the wall clock, so every recorded bar is closed
+    interval: str = "1m"  # bar size of every market's bars: prices and stepping follow it
+    account: Account | None = None
+    api_key: str | None = None  # required value of X-MBX-APIKEY on private endpoints
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def first(self) -> SimMarket:
+        """The market given first (a one-market simulator's only one)."""
+        return next(iter(self.markets.values()))
+
+    @property
+    def symbol(self) -> str:
+        """The first market's id, e.g. ``BTCUSDT``."""
+        return self.first.symbol
+
+    @property
+    def bars(self) -> pd.DataFrame:
+        """The first market's bars (replace them to let time pass in a data test)."""
+        return self.first.bars
+
+    @bars.setter
+    def bars(self, bars: pd.DataFrame) -> None:
+        self.first.bars = bars
+
+    def now_ms(self) -> int:
+        """The exchange's time."""
+        return self.clock.now_ms() if self.clock is not None else int(time.time() * 1000)
+
+    def candles(self, interval: str, symbol: str | None = None) -> Candles:
+        """The bars of ``symbol`` (default the first market) as served for ``interval``."""
+        return self.markets[symbol or self.symbol].candles(interval)
+
+    def step_if_caught_up(self) -> None:
+        """A stepped clock: close the next bar once every market a client reads has been read
+        up to its last closed bar."""
+        clock = self.clock
+        read = [m for m in self.markets.values() if m.read]
+        if clock is None or not clock.stepped or not read or \
+                not all(m.caught_up for m in read):
+            return
+        now = clock.now_ms()
+        closes = []
+        for m in read:
+            candles = m.candles(self.interval)
+            closed = candles.closed_before(now)
+            if closed < len(candles.ms):
+                closes.append(int(candles.ms[closed]) + candles.step_ms)
+            m.caught_up = False
+        if closes:
+            clock.step_to(min(closes))

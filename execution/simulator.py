@@ -6,13 +6,15 @@ point ccxt at ``sim.url`` (``make_exchange(..., api_url=sim.url)``).
 
 Contract: ``with ExchangeSimulator(bars, interval="1m", clock=SimClock(...)) as sim:`` serves
 
-- public: ``/api/v3/ping``, ``/time`` (the simulator's clock), ``/exchangeInfo`` (one spot
-  market, ``BTCUSDT`` by default, with lot size and minimum notional filters), ``/klines``
-  (the recorded candles up to the clock, the current one forming); a stepped clock
-  (``SimClock(speed=None)``) closes the next bar at the first ``/time`` after a ``/klines``
-  answer that held every closed bar, so a replay runs as fast as its client reads;
+- public: ``/api/v3/ping``, ``/time`` (the simulator's clock), ``/exchangeInfo`` (its spot
+  markets, ``BTCUSDT`` by default and any ``add_market`` lists, with lot size and minimum
+  notional filters), ``/klines`` (the recorded candles up to the clock, the current one
+  forming); a stepped clock (``SimClock(speed=None)``) closes the next bar at the first
+  ``/time`` after every market read so far was read up to its last closed bar, so a replay
+  runs as fast as its client reads;
 - private (header ``X-MBX-APIKEY`` must equal ``api_key`` when one is set): ``/account``,
-  ``POST/GET/DELETE /order``, ``/openOrders``, ``/myTrades`` over one ``Account``.
+  ``POST/GET/DELETE /order``, ``/openOrders``, ``/myTrades`` over one ``Account`` that trades
+  every market (order and trade ids are numbered per market, as binance does).
 
 Faults, so a client's failure handling can be tested for real:
 
@@ -48,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-from execution.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock
+from execution.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock, SimMarket
 
 API = "/api/v3"
 KLINES = f"{API}/klines"
@@ -140,36 +142,41 @@ Route = Callable[[Request, ExchangeState], tuple[int, object]]
 
 def _time(request: Request, state: ExchangeState) -> tuple[int, object]:
     """The exchange's clock; a stepped clock first closes the next bar if the client has all."""
-    clock = state.clock
-    if clock is not None and clock.stepped and state.caught_up:
-        candles = state.candles(state.interval)
-        closed = candles.closed_before(clock.now_ms())
-        if closed < len(candles.ms):
-            clock.step_to(int(candles.ms[closed]) + candles.step_ms)
-        state.caught_up = False
+    state.step_if_caught_up()
     return 200, {"serverTime": state.now_ms()}
 
 
 def _exchange_info(request: Request, state: ExchangeState) -> tuple[int, object]:
     return 200, {"timezone": "UTC", "serverTime": state.now_ms(), "rateLimits": [],
-                 "exchangeFilters": [], "symbols": [state.market()]}
+                 "exchangeFilters": [],
+                 "symbols": [m.listing() for m in state.markets.values()]}
+
+
+def _market(query: dict[str, str], state: ExchangeState) -> SimMarket | None:
+    """The market a request names (None: the exchange lists no such symbol)."""
+    return state.markets.get(query.get("symbol", ""))
+
+
+_INVALID_SYMBOL = 400, {"code": -1121, "msg": "Invalid symbol."}
 
 
 def _klines(request: Request, state: ExchangeState) -> tuple[int, object]:
     """binance klines; a stepped clock moves to the next close once the client is caught up."""
     query = request.query
-    if query.get("symbol") != state.symbol:
-        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    market = _market(query, state)
+    if market is None:
+        return _INVALID_SYMBOL
     if query.get("interval") not in INTERVAL_MS:
         return 400, {"code": -1120, "msg": "Invalid interval."}
-    candles = state.candles(query["interval"])
+    candles = market.candles(query["interval"])
     start = int(query.get("startTime", 0))
     now = state.now_ms()
     end = int(query["endTime"]) if "endTime" in query else None
     rows = candles.klines(start, min(int(query.get("limit", 500)), 1000), end, now)
     closed = candles.closed_before(now)
     # the client has every closed bar: a stepped clock closes the next at its next /time
-    state.caught_up = closed == 0 or start > candles.ms[closed - 1] or (
+    market.read = True
+    market.caught_up = closed == 0 or start > candles.ms[closed - 1] or (
         len(rows) > 0 and rows[-1][0] >= candles.ms[closed - 1])
     return 200, rows
 
@@ -180,10 +187,10 @@ def _account_or_error(request: Request, state: ExchangeState) -> tuple[int, obje
     return state.account
 
 
-def _find(account: Account, query: dict[str, str]) -> dict | None:
+def _find(account: Account, symbol: str, query: dict[str, str]) -> dict | None:
     if "orderId" in query:
-        return account.orders.get(int(query["orderId"]))
-    return account.by_client_id(query.get("origClientOrderId", ""))
+        return account.order(symbol, int(query["orderId"]))
+    return account.by_client_id(symbol, query.get("origClientOrderId", ""))
 
 
 def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
@@ -192,17 +199,18 @@ def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
     if not isinstance(account, Account):
         return account
     query = request.query
-    if query.get("symbol") != state.symbol:
-        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    market = _market(query, state)
+    if market is None:
+        return _INVALID_SYMBOL
     now = state.now_ms()
-    candles = state.candles(state.interval)
-    account.match_limits(candles, now)
+    candles = market.candles(state.interval)
+    account.match_limits(market.symbol, candles, now)
     if request.method == "POST":
         price = candles.price(now)
         if price is None:
             return 400, {"code": -2010, "msg": "Order rejected: market not open yet."}
-        return account.place(query, state.symbol, price, now)
-    order = _find(account, query)
+        return account.place(query, market.symbol, price, now)
+    order = _find(account, market.symbol, query)
     if order is None:
         code = -2013 if request.method == "GET" else -2011
         return 400, {"code": code, "msg": "Order does not exist." if code == -2013
@@ -218,15 +226,22 @@ def _open_orders(request: Request, state: ExchangeState) -> tuple[int, object]:
     account = _account_or_error(request, state)
     if not isinstance(account, Account):
         return account
-    account.match_limits(state.candles(state.interval), state.now_ms())
-    return 200, account.open_orders()
+    symbol = request.query.get("symbol")
+    if symbol is not None and symbol not in state.markets:
+        return _INVALID_SYMBOL
+    for market in state.markets.values():
+        account.match_limits(market.symbol, market.candles(state.interval), state.now_ms())
+    return 200, account.open_orders(symbol)
 
 
 def _my_trades(request: Request, state: ExchangeState) -> tuple[int, object]:
     account = _account_or_error(request, state)
     if not isinstance(account, Account):
         return account
-    trades = account.trades
+    market = _market(request.query, state)
+    if market is None:
+        return _INVALID_SYMBOL
+    trades = [t for t in account.trades if t["symbol"] == market.symbol]
     if "orderId" in request.query:
         trades = [t for t in trades if t["orderId"] == int(request.query["orderId"])]
     if "startTime" in request.query:
@@ -369,9 +384,10 @@ class ExchangeSimulator:
     Parameters
     ----------
     bars : pandas.DataFrame
-        Recorded OHLCV bars (the OHLCV contract) served as the market's candles.
+        Recorded OHLCV bars (the OHLCV contract) served as the first market's candles;
+        ``add_market`` lists more.
     base, quote : str
-        The market's assets; its binance id is ``base + quote``.
+        The first market's assets; its binance id is ``base + quote``.
     interval : str
         Bar size of ``bars`` (prices and the stepped clock follow it).
     clock : SimClock, optional
@@ -390,10 +406,11 @@ class ExchangeSimulator:
                  fee_rate: float = 0.001) -> None:
         account = None
         if balances is not None:
-            account = Account(base, quote, {a: [float(v), 0.0] for a, v in balances.items()},
+            account = Account({a: [float(v), 0.0] for a, v in balances.items()},
                               fee_rate=fee_rate)
-        self.state = ExchangeState(bars, clock=clock, base=base, quote=quote,
-                                   interval=interval, account=account, api_key=api_key)
+        self.state = ExchangeState({}, clock=clock, interval=interval, account=account,
+                                   api_key=api_key)
+        self.add_market(bars, base=base, quote=quote)
         self.routes: dict[tuple[str, str], Route] = {
             ("GET", f"{API}/ping"): lambda request, state: (200, {}),
             ("GET", f"{API}/time"): _time,
@@ -431,6 +448,15 @@ class ExchangeSimulator:
         if self.state.account is None:
             raise RuntimeError("this simulator has no account: pass balances=")
         return self.state.account
+
+    def add_market(self, bars: pd.DataFrame, *, base: str, quote: str) -> str:
+        """List another spot market (bars of the same interval); returns its symbol."""
+        market = SimMarket(bars, base=base, quote=quote)
+        with self.state.lock:
+            self.state.markets[market.symbol] = market
+            if self.state.account is not None:
+                self.state.account.pairs[market.symbol] = (base, quote)
+        return market.symbol
 
     def count(self, path: str) -> int:
         """Requests seen so far to ``path``."""
@@ -473,11 +499,12 @@ class ExchangeSimulator:
     def place_partial(self, request: Request, fraction: float) -> tuple[int, object]:
         """Book a market order that fills only ``fraction`` of its size, then expires."""
         state = self.state
+        market = _market(request.query, state)
         now = state.now_ms()
-        price = state.candles(state.interval).price(now)
+        price = None if market is None else market.candles(state.interval).price(now)
         if price is None or request.query.get("type") != "MARKET":
             return _order(request, state)
-        return state.account.place(request.query, state.symbol, price, now, partial=fraction)
+        return state.account.place(request.query, market.symbol, price, now, partial=fraction)
 
     def die_after(self, requests: int) -> None:
         """Answer ``requests`` more requests, then drop every connection (a dead exchange)."""

@@ -5,10 +5,15 @@ with its client id *before* it is sent and each state after, every fill by the e
 trade id, and events (model swaps, refusals, feed status, reconciliation). A restarted bot
 reads its book back from it: its position is the sum of its own fills.
 
-Contract: one bot per journal (an exclusive lock file beside it); a journal belongs to one
-(mode, exchange, symbol, timeframe) and refuses another; commits are durable
-(``synchronous=FULL``) because an order attempt must be on disk before it is sent. API
-credentials are never written here.
+Several markets share one journal (a portfolio bot): bars, signals, orders, fills, events and
+settings carry their market's name, and ``for_market`` gives the view one market's machinery
+reads and writes (its book, its orders); a one-market bot's market is named ``""``. Sessions
+and the order-rate count are the whole bot's.
+
+Contract: one bot per journal (an exclusive lock file beside it); a journal belongs to one mode
+and each market name to one (exchange, symbol, timeframe), and refuses another; commits are
+durable (``synchronous=FULL``) because an order attempt must be on disk before it is sent. API
+credentials are never written here. Version-1 journals (one market) are migrated in place.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from execution.orders import (
 )
 from mlstrategy.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PAPER = "paper-"  # client ids of a simulated broker's orders (they reach no exchange)
 LATE_HORIZON_S = 86_400.0  # an attempt not provably final is watched for late executions this long
 _SCHEMA = """
@@ -42,27 +47,51 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY, started TEXT NOT NULL, ended TEXT, pid INTEGER, model TEXT,
     summary TEXT);
+CREATE TABLE IF NOT EXISTS markets (
+    name TEXT PRIMARY KEY, exchange TEXT NOT NULL, symbol TEXT NOT NULL,
+    timeframe TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bars (
-    time_ms INTEGER PRIMARY KEY, open REAL, high REAL, low REAL, close REAL, volume REAL,
-    session INTEGER);
+    market TEXT NOT NULL DEFAULT '', time_ms INTEGER NOT NULL, open REAL, high REAL,
+    low REAL, close REAL, volume REAL, session INTEGER, PRIMARY KEY (market, time_ms));
 CREATE TABLE IF NOT EXISTS signals (
-    time_ms INTEGER NOT NULL, session INTEGER NOT NULL, proba REAL, long INTEGER,
-    model TEXT, status TEXT, action TEXT, position REAL, equity REAL,
-    PRIMARY KEY (time_ms, session));
+    market TEXT NOT NULL DEFAULT '', time_ms INTEGER NOT NULL, session INTEGER NOT NULL,
+    proba REAL, long INTEGER, model TEXT, status TEXT, action TEXT, position REAL,
+    equity REAL, PRIMARY KEY (market, time_ms, session));
 CREATE TABLE IF NOT EXISTS orders (
     client_id TEXT PRIMARY KEY, intent_key TEXT NOT NULL, attempt INTEGER NOT NULL,
     session INTEGER, side TEXT, kind TEXT, amount REAL, price REAL, state TEXT NOT NULL,
     exchange_id TEXT, filled REAL DEFAULT 0, average REAL, reason TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, market TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS orders_by_key ON orders (intent_key);
 CREATE TABLE IF NOT EXISTS fills (
-    trade_id TEXT PRIMARY KEY, client_id TEXT, time_ms INTEGER, side TEXT, amount REAL,
+    trade_id TEXT NOT NULL, client_id TEXT, time_ms INTEGER, side TEXT, amount REAL,
     price REAL, fee REAL, fee_currency TEXT, base_delta REAL, quote_delta REAL,
-    session INTEGER);
+    session INTEGER, market TEXT NOT NULL DEFAULT '', PRIMARY KEY (market, trade_id));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, time TEXT NOT NULL, session INTEGER, kind TEXT NOT NULL,
-    detail TEXT);
+    detail TEXT, market TEXT NOT NULL DEFAULT '');
 """
+# version 1 (one market, no market columns) -> 2: its market is named "" (trade and exchange
+# order ids are unique only within a market: binance numbers them per symbol)
+_MIGRATE_1 = """
+ALTER TABLE orders ADD COLUMN market TEXT NOT NULL DEFAULT '';
+ALTER TABLE fills RENAME TO fills_1;
+ALTER TABLE events ADD COLUMN market TEXT NOT NULL DEFAULT '';
+ALTER TABLE bars RENAME TO bars_1;
+ALTER TABLE signals RENAME TO signals_1;
+"""
+_COPY_1 = """
+INSERT INTO bars SELECT '', * FROM bars_1;
+INSERT INTO signals SELECT '', * FROM signals_1;
+INSERT INTO fills SELECT *, '' FROM fills_1;
+DROP TABLE fills_1;
+DROP TABLE bars_1;
+DROP TABLE signals_1;
+INSERT OR IGNORE INTO markets SELECT '', e.value, s.value, t.value FROM meta e, meta s, meta t
+    WHERE e.key = 'exchange' AND s.key = 'symbol' AND t.key = 'timeframe';
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+"""
+IDENTITY = ("exchange", "symbol", "timeframe")  # of a market
 
 
 def _now_iso() -> str:
@@ -90,15 +119,31 @@ class Journal:
     """The SQLite journal at ``path``; open it with :meth:`open` (writer) or :meth:`read`."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection,
-                 lock: int | None) -> None:
+                 lock: int | None, market: str = "", *, owner: bool = True) -> None:
         self.path = path
         self._db = connection
         self._lock = lock
+        self.market = market
+        self._owner = owner  # a market's view shares the connection: it never closes it
         self.session: int | None = None
+
+    def for_market(self, name: str) -> Journal:
+        """The view of market ``name``: its bars, signals, orders, fills, events, settings
+        (the same connection and session; closing the view leaves the journal open)."""
+        view = Journal(self.path, self._db, None, name, owner=False)
+        view.session = self.session
+        return view
+
+    def markets(self) -> dict[str, dict[str, str]]:
+        """Every market the journal has traded: name -> exchange, symbol, timeframe."""
+        return {name: dict(zip(IDENTITY, rest, strict=True)) for name, *rest in
+                self._db.execute("SELECT name, exchange, symbol, timeframe FROM markets "
+                                 "ORDER BY rowid")}
 
     # --- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, identity: dict[str, str]) -> Journal:
+    def open(cls, path: Path, identity: dict[str, str],
+             markets: dict[str, dict[str, str]] | None = None) -> Journal:
         """Open (or create) the journal for writing, as its only writer.
 
         Parameters
@@ -106,7 +151,11 @@ class Journal:
         path : pathlib.Path
             The SQLite file.
         identity : dict
-            ``mode``, ``exchange``, ``symbol``, ``timeframe`` of the bot: a journal keeps one.
+            ``mode`` of the bot (a journal keeps one), and for a one-market bot the
+            ``exchange``, ``symbol`` and ``timeframe`` of its market (named ``""``).
+        markets : dict, optional
+            A portfolio's markets: name -> ``exchange``, ``symbol``, ``timeframe``. A name
+            keeps its market; names may be added over the journal's life.
 
         Raises
         ------
@@ -127,8 +176,9 @@ class Journal:
             journal = cls(path, db, lock)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # an attempt is on disk before it is sent
+            journal._migrate()
             db.executescript(_SCHEMA)
-            journal._claim(identity)
+            journal._claim(identity, markets or {})
         except (sqlite3.DatabaseError, ConfigError) as exc:
             if journal is not None:
                 journal.close()
@@ -153,33 +203,70 @@ class Journal:
             raise ConfigError(f"{path} is not a bot journal ({exc})") from None
         return cls(path, db, None)
 
-    def _claim(self, identity: dict[str, str]) -> None:
-        stored = self.meta()
-        if not stored:
-            with self._db:
-                self._db.executemany("INSERT INTO meta VALUES (?, ?)",
-                                     [("schema_version", str(SCHEMA_VERSION)),
-                                      *identity.items()])
+    def _migrate(self) -> None:
+        """Bring a version-1 journal (one market) to the current schema, in one transaction."""
+        tables = {t for (t,) in self._db.execute("SELECT name FROM sqlite_master WHERE "
+                                                 "type = 'table'")}
+        if "meta" not in tables:
             return
-        if stored.get("schema_version") != str(SCHEMA_VERSION):
+        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                                   ).fetchone()
+        if version is None or version[0] != "1":
+            return
+        script = _MIGRATE_1 + _SCHEMA + _COPY_1
+        self._db.executescript(f"BEGIN; {script} COMMIT;")
+
+    def _claim(self, identity: dict[str, str],
+               markets: dict[str, dict[str, str]]) -> None:
+        wanted = dict(markets)
+        if any(k in identity for k in IDENTITY):
+            wanted[""] = {k: identity[k] for k in IDENTITY}
+        stored = self.meta()
+        if stored and stored.get("schema_version") != str(SCHEMA_VERSION):
             raise ConfigError(f"journal {self.path} has schema {stored.get('schema_version')}"
                               f", this bot writes {SCHEMA_VERSION}; use another --journal")
-        differs = {k: (stored.get(k), v) for k, v in identity.items() if stored.get(k) != v}
-        if differs:
-            told = ", ".join(f"{k} {a!r} (not {b!r})" for k, (a, b) in differs.items())
-            raise ConfigError(f"journal {self.path} belongs to {told}; pass another "
-                              "--journal for this bot")
+        mode = identity["mode"]
+        if stored and stored.get("mode") != mode:
+            raise ConfigError(f"journal {self.path} belongs to mode {stored.get('mode')!r} "
+                              f"(not {mode!r}); pass another --journal for this bot")
+        known = self.markets()
+        for name, market in wanted.items():
+            had = known.get(name)
+            differs = {} if had is None else {k: (had[k], market[k]) for k in IDENTITY
+                                               if had[k] != market[k]}
+            if differs:
+                told = ", ".join(f"{k} {a!r} (not {b!r})" for k, (a, b) in differs.items())
+                where = f"market {name!r}: " if name else ""
+                raise ConfigError(f"journal {self.path} belongs to {where}{told}; pass "
+                                  "another --journal for this bot")
+        with self._db:
+            if not stored:
+                self._db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                     [("schema_version", str(SCHEMA_VERSION)),
+                                      ("mode", mode)])
+            self._db.executemany("INSERT OR IGNORE INTO markets VALUES (?, ?, ?, ?)",
+                                 [(name, *(m[k] for k in IDENTITY))
+                                  for name, m in wanted.items()])
 
     def meta(self) -> dict[str, str]:
-        """The journal's identity and settings."""
-        return dict(self._db.execute("SELECT key, value FROM meta"))
+        """The journal's settings, this market's over the whole bot's (``mode``...), and
+        this market's exchange, symbol and timeframe."""
+        prefix = f"{self.market}:" if self.market else ""
+        rows = dict(self._db.execute("SELECT key, value FROM meta"))
+        mine = {k[len(prefix):]: v for k, v in rows.items() if prefix and k.startswith(prefix)}
+        shared = {k: v for k, v in rows.items() if ":" not in k}
+        return {**shared, **self.markets().get(self.market, {}), **mine}
 
     def set_meta(self, key: str, value: str) -> None:
-        """Store a setting (e.g. a paper account's opening cash) once."""
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+        """Store a setting of this market (e.g. what the account held before its first
+        order) once."""
+        prefix = f"{self.market}:" if self.market else ""
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (prefix + key, value))
 
     def close(self) -> None:
-        """Close the database and release the writer's lock."""
+        """Close the database and release the writer's lock (a market's view: nothing)."""
+        if not self._owner:
+            return
         self._db.close()
         if self._lock is not None:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -206,18 +293,19 @@ class Journal:
         proba, long, model, feed status, action, position, equity)``.
         """
         with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 [(*row, self.session) for row in bars])
+            self._db.executemany("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [(self.market, *row, self.session) for row in bars])
             self._db.executemany(
-                "INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(t, self.session, None if p != p else p, int(lg), m, st, a, pos, eq)
-                 for t, p, lg, m, st, a, pos, eq in signals])
+                "INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.market, t, self.session, None if p != p else p, int(lg), m, st, a, pos,
+                  eq) for t, p, lg, m, st, a, pos, eq in signals])
 
     def _newest(self, columns: str, table: str, filters: list[tuple[str, object]],
                 order: str, limit: int | None) -> list[tuple]:
-        """Rows of ``table`` matching ``filters`` (clause, value), the ``limit`` newest by
-        ``order`` (descending), returned oldest first."""
-        where = " AND ".join(clause for clause, _ in filters) or "1"
+        """This market's rows of ``table`` matching ``filters`` (clause, value), the ``limit``
+        newest by ``order`` (descending), returned oldest first."""
+        filters = [("market = ?", self.market), *filters]
+        where = " AND ".join(clause for clause, _ in filters)
         query = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order}"
         args = [value for _, value in filters]
         if limit is not None:
@@ -248,15 +336,17 @@ class Journal:
         return pd.DataFrame(rows, columns=columns)
 
     def event(self, kind: str, **detail: object) -> None:
-        """Record an event (model swap, refusal, feed status, reconciliation...)."""
-        self._db.execute("INSERT INTO events (time, session, kind, detail) VALUES (?, ?, ?, ?)",
-                         (_now_iso(), self.session, kind, json.dumps(detail, default=str)))
+        """Record an event of this market (model swap, refusal, feed status...)."""
+        self._db.execute("INSERT INTO events (time, session, kind, detail, market) VALUES "
+                         "(?, ?, ?, ?, ?)", (_now_iso(), self.session, kind,
+                                             json.dumps(detail, default=str), self.market))
 
     def events(self, kind: str | None = None) -> list[tuple[str, int, str, dict]]:
-        """``(time, session, kind, detail)`` of recorded events, oldest first."""
-        query, args = "SELECT time, session, kind, detail FROM events", []
+        """``(time, session, kind, detail)`` of this market's events, oldest first."""
+        query, args = "SELECT time, session, kind, detail FROM events WHERE market = ?", \
+            [self.market]
         if kind is not None:
-            query += " WHERE kind = ?"
+            query += " AND kind = ?"
             args.append(kind)
         return [(t, s, k, json.loads(d or "{}"))
                 for t, s, k, d in self._db.execute(query + " ORDER BY id", args)]
@@ -271,10 +361,10 @@ class Journal:
         """Write, durably, that ``client_id`` is about to be sent."""
         now = time.time()
         self._db.execute("INSERT INTO orders (client_id, intent_key, attempt, session, side, "
-                         "kind, amount, price, state, created, updated) VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                         "kind, amount, price, state, created, updated, market) VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                          (client_id, intent.key, attempt, self.session, intent.side,
-                          intent.kind, intent.amount, intent.price, now, now))
+                          intent.kind, intent.amount, intent.price, now, now, self.market))
 
     def order_state(self, client_id: str, state: str, order: OrderState | None = None,
                     reason: str = "") -> None:
@@ -304,8 +394,8 @@ class Journal:
 
     def client_id_of(self, exchange_id: str) -> str | None:
         """The client id of the attempt the exchange knows as ``exchange_id``, if any."""
-        row = self._db.execute("SELECT client_id FROM orders WHERE exchange_id = ?",
-                               (exchange_id,)).fetchone()
+        row = self._db.execute("SELECT client_id FROM orders WHERE exchange_id = ? AND "
+                               "market = ?", (exchange_id, self.market)).fetchone()
         return None if row is None else str(row[0])
 
     def watch_since(self, horizon_s: float = LATE_HORIZON_S) -> int | None:
@@ -314,38 +404,41 @@ class Journal:
         (unresolved, open, or absent: an exchange may break its promise) or whose recorded
         fills fall short of its filled amount; None if there is none."""
         keys = self._db.execute(
-            f"SELECT intent_key FROM orders o WHERE created >= ? AND (state IN "
+            f"SELECT intent_key FROM orders o WHERE market = ? AND created >= ? AND (state IN "
             f"({','.join('?' * 4)}) OR filled > 1e-12 + (SELECT COALESCE(SUM(amount), 0) "
             "FROM fills f WHERE f.client_id = o.client_id))",
-            (time.time() - horizon_s, *UNRESOLVED, OPEN, ABSENT)).fetchall()
+            (self.market, time.time() - horizon_s, *UNRESOLVED, OPEN, ABSENT)).fetchall()
         return min((key_bar_ms(k) for (k,) in keys), default=None)
 
     def orders_sent_since(self, wall_s: float) -> int:
         """Order attempts written (each just before it was sent to the exchange) since
-        ``wall_s``; a simulated broker's orders reach no exchange and are not counted."""
+        ``wall_s``, in every market; a simulated broker's orders reach no exchange and are not
+        counted."""
         return int(self._db.execute("SELECT COUNT(*) FROM orders WHERE created >= ? AND "
                                     "client_id NOT LIKE ?", (wall_s, f"{PAPER}%")
                                     ).fetchone()[0])
 
     def session_orders(self, session: int) -> dict[str, int]:
-        """How many of ``session``'s order attempts are in each state."""
+        """How many of ``session``'s order attempts in this market are in each state."""
         return dict(self._db.execute("SELECT state, COUNT(*) FROM orders WHERE session = ? "
-                                     "GROUP BY state ORDER BY state", (session,)))
+                                     "AND market = ? GROUP BY state ORDER BY state",
+                                     (session, self.market)))
 
     def session_fills(self, session: int) -> list[Fill]:
         """The fills recorded by ``session`` (late ones adopted by it included)."""
         return [Fill(*row) for row in self._db.execute(
             "SELECT trade_id, client_id, time_ms, side, amount, price, fee, fee_currency, "
-            "base_delta, quote_delta FROM fills WHERE session = ? ORDER BY time_ms, rowid",
-            (session,))]
+            "base_delta, quote_delta FROM fills WHERE session = ? AND market = ? "
+            "ORDER BY time_ms, rowid", (session, self.market))]
 
     def orders(self, states: tuple[str, ...] | None = None) -> list[OrderRecord]:
-        """Order attempts (in these states), oldest first."""
+        """This market's order attempts (in these states), oldest first."""
         query, args = ("SELECT client_id, intent_key, side, kind, amount, price, state, "
-                       "exchange_id, filled, reason, created FROM orders"), []
+                       "exchange_id, filled, reason, created FROM orders WHERE market = ?"), \
+            [self.market]
         if states is not None:
-            query += f" WHERE state IN ({','.join('?' * len(states))})"
-            args = list(states)
+            query += f" AND state IN ({','.join('?' * len(states))})"
+            args += list(states)
         return [OrderRecord(*row[:9], row[9] or "", row[10])
                 for row in self._db.execute(query + " ORDER BY created", args)]
 
@@ -357,17 +450,19 @@ class Journal:
     def fill(self, fill: Fill) -> bool:
         """Record a fill; False when this trade id was recorded before."""
         cursor = self._db.execute("INSERT OR IGNORE INTO fills VALUES "
-                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   (fill.trade_id, fill.client_id, fill.time_ms, fill.side,
                                    fill.amount, fill.price, fill.fee, fill.fee_currency,
-                                   fill.base_delta, fill.quote_delta, self.session))
+                                   fill.base_delta, fill.quote_delta, self.session,
+                                   self.market))
         return cursor.rowcount == 1
 
     def fills(self) -> list[Fill]:
-        """Every fill, oldest first."""
+        """Every fill of this market, oldest first."""
         return [Fill(*row) for row in self._db.execute(
             "SELECT trade_id, client_id, time_ms, side, amount, price, fee, fee_currency, "
-            "base_delta, quote_delta FROM fills ORDER BY time_ms, rowid")]
+            "base_delta, quote_delta FROM fills WHERE market = ? ORDER BY time_ms, rowid",
+            (self.market,))]
 
     def filled_amount(self, client_id: str) -> float:
         """Base amount of the fills recorded for ``client_id``."""
@@ -375,11 +470,13 @@ class Journal:
                                       "client_id = ?", (client_id,)).fetchone()[0])
 
     def position(self) -> float:
-        """What the bot's own fills add up to, in the base asset."""
-        return float(self._db.execute("SELECT COALESCE(SUM(base_delta), 0) FROM fills")
-                     .fetchone()[0])
+        """What the bot's own fills in this market add up to, in the base asset."""
+        return float(self._db.execute("SELECT COALESCE(SUM(base_delta), 0) FROM fills WHERE "
+                                      "market = ?", (self.market,)).fetchone()[0])
 
-    def cash_flow(self) -> float:
-        """Net quote paid (negative) or received by the bot's own fills, fees included."""
-        return float(self._db.execute("SELECT COALESCE(SUM(quote_delta), 0) FROM fills")
-                     .fetchone()[0])
+    def cash_flow(self, every_market: bool = False) -> float:
+        """Net quote paid (negative) or received by the bot's own fills in this market (in
+        every market: a shared account's), fees included."""
+        where, args = ("", ()) if every_market else (" WHERE market = ?", (self.market,))
+        return float(self._db.execute("SELECT COALESCE(SUM(quote_delta), 0) FROM fills"
+                                      + where, args).fetchone()[0])

@@ -17,7 +17,7 @@ from mlstrategy.live.risk import KILL_SWITCH
 
 
 def journal_status(path: Path, signals: int = 10) -> list[str]:
-    """Lines describing the journal at ``path``.
+    """Lines describing the journal at ``path``: every market it trades, one after another.
 
     Raises
     ------
@@ -26,42 +26,51 @@ def journal_status(path: Path, signals: int = 10) -> list[str]:
     """
     journal = Journal.read(path)
     try:
-        meta = journal.meta()
-        bars = journal.bars(limit=1)
-        last_close = float(bars["close"].iloc[-1]) if len(bars) else math.nan
-        last_time = bars.index[-1].isoformat() if len(bars) else "-"
-        position = journal.position()
-        flow = journal.cash_flow()
-        pnl = flow + position * last_close if position else flow
-        fills = journal.fills()
-        working = journal.unresolved()
-        lines = [
-            f"journal {path}: {meta.get('mode')} {meta.get('exchange')} {meta.get('symbol')} "
-            f"{meta.get('timeframe')}",
-            f"last bar {last_time} close {last_close:.2f}",
-            f"position {position:.8f} (own fills: {len(fills)})",
-            f"PnL {pnl:+,.2f} quote (realised and marked at the last close, fees included)",
-        ]
-        if "paper_cash" in meta:
-            opening = float(meta["paper_cash"])
-            lines.append(f"paper equity {opening + pnl:,.2f} (opened with {opening:,.2f})")
-        lines.append(f"open or unresolved orders: {len(working)}")
-        lines += [f"  {o.client_id} {o.side} {o.amount:g} {o.kind} [{o.state}] filled "
-                  f"{o.filled:g}" for o in working]
-        recent = journal.signals(limit=signals)
-        lines.append(f"last {len(recent)} signals:")
-        for row in recent.itertuples():
-            proba = "  n/a" if row.proba is None or pd.isna(row.proba) else f"{row.proba:.3f}"
-            lines.append(f"  {pd.Timestamp(row.time_ms, unit='ms'):%Y-%m-%d %H:%M}  P(up) "
-                         f"{proba}  {'long' if row.long else 'flat'}  [{row.status}] "
-                         f"{row.action}  model {row.model}")
-        swaps = journal.events("model_swap")
-        if swaps:
-            lines.append(f"model swaps: {len(swaps)}, last {json.dumps(swaps[-1][3])}")
-        lines += _risk_lines(journal)
+        names = list(journal.markets()) or [""]
+        lines = []
+        for name in names:
+            lines += _market_lines(path, journal.for_market(name), signals)
         return lines
     finally:
         journal.close()
+
+
+def _market_lines(path: Path, journal: Journal, signals: int) -> list[str]:
+    """One market's position, orders, signals, PnL and risk state."""
+    meta = journal.meta()
+    bars = journal.bars(limit=1)
+    last_close = float(bars["close"].iloc[-1]) if len(bars) else math.nan
+    last_time = bars.index[-1].isoformat() if len(bars) else "-"
+    position = journal.position()
+    flow = journal.cash_flow()
+    pnl = flow + position * last_close if position else flow
+    fills = journal.fills()
+    working = journal.unresolved()
+    market = f" market {journal.market}:" if journal.market else ""
+    lines = [
+        f"journal {path}:{market} {meta.get('mode')} {meta.get('exchange')} "
+        f"{meta.get('symbol')} {meta.get('timeframe')}",
+        f"last bar {last_time} close {last_close:.2f}",
+        f"position {position:.8f} (own fills: {len(fills)})",
+        f"PnL {pnl:+,.2f} quote (realised and marked at the last close, fees included)",
+    ]
+    if "paper_cash" in meta:
+        opening = float(meta["paper_cash"])
+        lines.append(f"paper equity {opening + pnl:,.2f} (opened with {opening:,.2f})")
+    lines.append(f"open or unresolved orders: {len(working)}")
+    lines += [f"  {o.client_id} {o.side} {o.amount:g} {o.kind} [{o.state}] filled "
+              f"{o.filled:g}" for o in working]
+    recent = journal.signals(limit=signals)
+    lines.append(f"last {len(recent)} signals:")
+    for row in recent.itertuples():
+        proba = "  n/a" if row.proba is None or pd.isna(row.proba) else f"{row.proba:.3f}"
+        lines.append(f"  {pd.Timestamp(row.time_ms, unit='ms'):%Y-%m-%d %H:%M}  P(up) "
+                     f"{proba}  {'long' if row.long else 'flat'}  [{row.status}] "
+                     f"{row.action}  model {row.model}")
+    swaps = journal.events("model_swap")
+    if swaps:
+        lines.append(f"model swaps: {len(swaps)}, last {json.dumps(swaps[-1][3])}")
+    return lines + _risk_lines(journal)
 
 
 def _risk_lines(journal: Journal) -> list[str]:

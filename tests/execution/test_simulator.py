@@ -112,3 +112,40 @@ def test_chaos_is_reproducible_from_its_seed():
                     pass
             draws.append(dict(chaos.counts))
     assert draws[0] == draws[1] and sum(draws[0].values()) > 0
+
+
+def _restamped(bars, like):
+    """Real bars of another window, stamped with ``like``'s times: a second market on the
+    same clock (the sample holds one real 1m series)."""
+    out = bars.iloc[:len(like)].copy()
+    out.index = like.index
+    return out
+
+
+def test_several_markets_share_one_account_and_number_their_ids_apart():
+    eth = _restamped(load_sample("btcperp-1m").iloc[6000:9000] / [20, 20, 20, 20, 1], BARS)
+    with _sim(SimClock(START_MS, speed=None), balances={"USDT": 10_000.0}) as sim:
+        assert sim.add_market(eth, base="ETH", quote="USDT") == "ETHUSDT"
+        ex = _ex(sim)
+        ex.load_markets()
+        assert {"BTC/USDT", "ETH/USDT"} <= set(ex.markets)
+        btc = ex.create_order("BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "b"})
+        eth_order = ex.create_order("ETH/USDT", "market", "buy", 0.5, None,
+                                    {"clientOrderId": "e"})
+        assert btc["id"] == eth_order["id"] == "1"  # binance numbers orders per symbol
+        assert eth_order["average"] == eth["open"].iloc[START]
+        found = ex.fetch_order(None, "ETH/USDT", {"origClientOrderId": "e"})
+        assert found["symbol"] == "ETH/USDT" and found["filled"] == 0.5
+        with pytest.raises(ccxt.OrderNotFound):  # a client id is looked up in its market
+            ex.fetch_order(None, "ETH/USDT", {"origClientOrderId": "b"})
+        assert [t["symbol"] for t in ex.fetch_my_trades("ETH/USDT")] == ["ETH/USDT"]
+        balance = ex.fetch_balance()
+        assert balance["USDT"]["total"] == pytest.approx(
+            10_000 - 1.001 * (0.01 * BARS["open"].iloc[START] + 0.5 * eth["open"].iloc[START]))
+        # a stepped clock waits for every market the client reads
+        ex.fetch_ohlcv("BTC/USDT", "1m", START_MS - 120_000, 5)
+        assert ex.fetch_time() == START_MS + 60_000  # only BTC read so far: it steps
+        ex.fetch_ohlcv("ETH/USDT", "1m", START_MS - 120_000, 5)
+        assert ex.fetch_time() == START_MS + 60_000  # BTC is not caught up with the new bar
+        ex.fetch_ohlcv("BTC/USDT", "1m", START_MS - 120_000, 5)
+        assert ex.fetch_time() == START_MS + 120_000  # both read up to it: the next closes

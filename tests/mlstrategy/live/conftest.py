@@ -97,7 +97,7 @@ def exchange_books(sim: ExchangeSimulator) -> Books:
                      sum(float(o["executedQty"]) for o in executed if o["side"] == "BUY"),
                      sum(float(o["executedQty"]) for o in executed if o["side"] == "SELL"),
                      {str(t["id"]) for t in account.trades if t["orderId"] in ids},
-                     account.total(account.base), account.min_base_total)
+                     account.total("BTC"), account.lowest_total("BTC"))
 
 
 def books_agree(sim: ExchangeSimulator, journal: Path, held: float) -> Books:

@@ -61,3 +61,88 @@ def test_reading_what_is_not_a_journal(tmp_path):
     (tmp_path / "text.sqlite").write_text("hello")
     with pytest.raises(ConfigError, match="not a bot journal"):
         Journal.read(tmp_path / "text.sqlite")
+
+
+def test_markets_keep_their_own_books_in_one_journal(tmp_path):
+    path = tmp_path / "j.sqlite"
+    markets = {"btc": {**{k: IDENTITY[k] for k in ("exchange", "symbol", "timeframe")}},
+               "eth": {"exchange": "binance", "symbol": "ETH/USDT", "timeframe": "1m"}}
+    journal = Journal.open(path, {"mode": "live"}, markets)
+    journal.start_session("portfolio")
+    btc, eth = journal.for_market("btc"), journal.for_market("eth")
+    btc.order_attempt(OrderIntent("kb", "buy", 0.3), "cb-0", 0)
+    eth.order_attempt(OrderIntent("ke", "buy", 2.0), "ce-0", 0)
+    # binance numbers trades and orders per symbol: the same ids in two markets are two fills
+    assert btc.fill(_fill("1", "buy", 0.3, 100.0))
+    assert eth.fill(_fill("1", "buy", 2.0, 10.0))
+    btc.set_meta("held_before", "0.5")
+    btc.event("late_execution", client_id="cb-0")
+    assert (btc.position(), eth.position()) == (pytest.approx(0.3), pytest.approx(2.0))
+    assert [o.client_id for o in eth.unresolved()] == ["ce-0"]
+    assert btc.meta()["held_before"] == "0.5" and "held_before" not in eth.meta()
+    assert eth.meta()["symbol"] == "ETH/USDT" and eth.events("late_execution") == []
+    assert btc.cash_flow(every_market=True) == pytest.approx(-30.03 - 20.02)
+    assert btc.orders_sent_since(0.0) == 2  # the order rate is the whole bot's
+    btc.close()  # a view leaves the journal open
+    assert journal.for_market("btc").position() == pytest.approx(0.3)
+    journal.close()
+    with pytest.raises(ConfigError, match=r"market 'eth': symbol 'ETH/USDT' \(not 'SOL/USDT'\)"):
+        Journal.open(path, {"mode": "live"}, {"eth": {**markets["eth"], "symbol": "SOL/USDT"}})
+    with pytest.raises(ConfigError, match=r"mode 'live' \(not 'paper'\)"):
+        Journal.open(path, {"mode": "paper"}, markets)
+    reopened = Journal.open(path, {"mode": "live"}, {**markets, "sol": {
+        "exchange": "binance", "symbol": "SOL/USDT", "timeframe": "1m"}})  # a market added
+    assert list(reopened.markets()) == ["btc", "eth", "sol"]
+    reopened.close()
+
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sessions (id INTEGER PRIMARY KEY, started TEXT NOT NULL, ended TEXT, pid INTEGER,
+    model TEXT, summary TEXT);
+CREATE TABLE bars (time_ms INTEGER PRIMARY KEY, open REAL, high REAL, low REAL, close REAL,
+    volume REAL, session INTEGER);
+CREATE TABLE signals (time_ms INTEGER NOT NULL, session INTEGER NOT NULL, proba REAL,
+    long INTEGER, model TEXT, status TEXT, action TEXT, position REAL, equity REAL,
+    PRIMARY KEY (time_ms, session));
+CREATE TABLE orders (client_id TEXT PRIMARY KEY, intent_key TEXT NOT NULL,
+    attempt INTEGER NOT NULL, session INTEGER, side TEXT, kind TEXT, amount REAL, price REAL,
+    state TEXT NOT NULL, exchange_id TEXT, filled REAL DEFAULT 0, average REAL, reason TEXT,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX orders_by_key ON orders (intent_key);
+CREATE TABLE fills (trade_id TEXT PRIMARY KEY, client_id TEXT, time_ms INTEGER, side TEXT,
+    amount REAL, price REAL, fee REAL, fee_currency TEXT, base_delta REAL, quote_delta REAL,
+    session INTEGER);
+CREATE TABLE events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, session INTEGER,
+    kind TEXT NOT NULL, detail TEXT);
+INSERT INTO meta VALUES ('schema_version', '1'), ('mode', 'live'), ('exchange', 'binance'),
+    ('symbol', 'BTC/USDT'), ('timeframe', '1m'), ('held_before', '0.05');
+INSERT INTO sessions VALUES (1, '2026-01-01T00:00:00+00:00', NULL, 1, 'm/v', NULL);
+INSERT INTO bars VALUES (1700000000000, 1, 2, 0.5, 1.5, 10, 1);
+INSERT INTO signals VALUES (1700000000000, 1, 0.6, 1, 'm/v', 'LIVE', 'enter 0.3', 0, 100);
+INSERT INTO orders VALUES ('c-0', 'k', 0, 1, 'buy', 'market', 0.3, NULL, 'open', '7', 0.3,
+    100, '', 1.0, 1.0);
+INSERT INTO fills VALUES ('1', 'c-0', 1700000000000, 'buy', 0.3, 100, 0.03, 'USDT', 0.3,
+    -30.03, 1);
+INSERT INTO events VALUES (1, '2026-01-01T00:00:00+00:00', 1, 'reconciled', '{}');
+"""
+
+
+def test_a_version_1_journal_is_migrated_with_its_book(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(_V1)
+    db.close()
+    journal = Journal.open(path, IDENTITY)  # the one-market bot that wrote it
+    assert journal.position() == pytest.approx(0.3)
+    assert [o.client_id for o in journal.unresolved()] == ["c-0"]
+    assert journal.client_id_of("7") == "c-0" and journal.meta()["held_before"] == "0.05"
+    assert len(journal.bars()) == 1 and len(journal.signals()) == 1
+    assert [e[2] for e in journal.events()] == ["reconciled"]
+    assert journal.markets() == {"": {k: IDENTITY[k] for k in ("exchange", "symbol",
+                                                                "timeframe")}}
+    journal.close()
+    with pytest.raises(ConfigError, match=r"symbol 'BTC/USDT' \(not 'ETH/USDT'\)"):
+        Journal.open(path, {**IDENTITY, "symbol": "ETH/USDT"})
