@@ -224,11 +224,13 @@ class OrderGateway:
         return self.market["quote"]
 
     def round_amount(self, amount: float) -> float:
-        """``amount`` truncated to the market's amount precision (never rounded up)."""
+        """``amount`` truncated to the market's amount precision (never rounded up, but a
+        sum of fills a hair below a whole step, from float addition, is that step: else each
+        exit would leave a step of dust behind)."""
         if not amount > 0 or not self.market:
             return max(amount, 0.0)
         try:
-            return float(self.exchange.amount_to_precision(self.symbol, amount))
+            return float(self.exchange.amount_to_precision(self.symbol, amount * (1 + 1e-9)))
         except ccxt.InvalidOrder:  # less than one step of the market's precision
             return 0.0
 

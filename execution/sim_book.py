@@ -304,7 +304,6 @@ class SimMarket:
     bars: pd.DataFrame
     base: str = "BTC"
     quote: str = "USDT"
-    read: bool = False  # a client has asked for its candles (a stepped clock waits for it)
     caught_up: bool = False  # the last klines answer held every closed bar (stepped clock)
     _candles: Candles | None = None
 
@@ -381,12 +380,11 @@ class ExchangeState:
         return self.markets[symbol or self.symbol].candles(interval)
 
     def step_if_caught_up(self) -> None:
-        """A stepped clock: close the next bar once every market a client reads has been read
-        up to its last closed bar."""
+        """A stepped clock: close the next bar once every market has been read up to its last
+        closed bar (so several markets' bars close together, as on an exchange)."""
         clock = self.clock
-        read = [m for m in self.markets.values() if m.read]
-        if clock is None or not clock.stepped or not read or \
-                not all(m.caught_up for m in read):
+        read = list(self.markets.values())
+        if clock is None or not clock.stepped or not all(m.caught_up for m in read):
             return
         now = clock.now_ms()
         closes = []

@@ -10,8 +10,8 @@ Contract: ``with ExchangeSimulator(bars, interval="1m", clock=SimClock(...)) as 
   markets, ``BTCUSDT`` by default and any ``add_market`` lists, with lot size and minimum
   notional filters), ``/klines`` (the recorded candles up to the clock, the current one
   forming); a stepped clock (``SimClock(speed=None)``) closes the next bar at the first
-  ``/time`` after every market read so far was read up to its last closed bar, so a replay
-  runs as fast as its client reads;
+  ``/time`` after every market was read up to its last closed bar, so a replay runs as fast
+  as its client reads;
 - private (header ``X-MBX-APIKEY`` must equal ``api_key`` when one is set): ``/account``,
   ``POST/GET/DELETE /order``, ``/openOrders``, ``/myTrades`` over one ``Account`` that trades
   every market (order and trade ids are numbered per market, as binance does).
@@ -175,7 +175,6 @@ def _klines(request: Request, state: ExchangeState) -> tuple[int, object]:
     rows = candles.klines(start, min(int(query.get("limit", 500)), 1000), end, now)
     closed = candles.closed_before(now)
     # the client has every closed bar: a stepped clock closes the next at its next /time
-    market.read = True
     market.caught_up = closed == 0 or start > candles.ms[closed - 1] or (
         len(rows) > 0 and rows[-1][0] >= candles.ms[closed - 1])
     return 200, rows

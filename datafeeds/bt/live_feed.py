@@ -47,12 +47,14 @@ class LiveFeed(bt.feed.DataBase):
 
     @classmethod
     def over(cls, poller: CandlePoller, *, history: int, poll_interval: float,
-             max_bars: int | None = None, stop: threading.Event | None = None) -> LiveFeed:
-        """A feed over ``poller``, with backtrader told the bar size."""
+             max_bars: int | None = None, stop: threading.Event | None = None,
+             name: str | None = None) -> LiveFeed:
+        """A feed over ``poller`` named ``name`` (default its symbol), with backtrader told
+        the bar size."""
         frame, compression = bt_timeframe(poller.timeframe)
         return cls(poller=poller, history=history, poll_interval=poll_interval,
                    max_bars=max_bars, stop=stop, timeframe=frame, compression=compression,
-                   name=poller.symbol)
+                   name=name or poller.symbol)
 
     def islive(self) -> bool:
         """Tell Cerebro to run bar by bar, without preloading."""

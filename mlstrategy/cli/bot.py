@@ -21,6 +21,7 @@ import click
 from click.core import ParameterSource
 
 from mlstrategy.cli.backtest import backtest
+from mlstrategy.cli.bot_portfolio import portfolio_option, replayed_markets, run_portfolio_bot
 from mlstrategy.cli.common import (
     DataRequest,
     config_option,
@@ -154,19 +155,22 @@ class _Printer:
         self.mode = display or ("line" if sys.stdout.isatty() and not log_json else "verbose")
         self.drawn = False
 
-    def __call__(self, status) -> None:
+    def __call__(self, status, market: str = "") -> None:
         if self.mode == "quiet":
             return
         proba = None if math.isnan(status.proba) else round(status.proba, 4)
         if self.log_json:
-            click.echo(json.dumps({"time": status.time.isoformat(), "close": status.close,
+            named = {"market": market} if market else {}
+            click.echo(json.dumps({**named, "time": status.time.isoformat(),
+                                   "close": status.close,
                                    "p_up": proba, "signal": status.signal,
                                    "action": status.action, "position": status.position,
                                    "equity": round(status.equity, 2), "model": status.model,
                                    "feed": status.feed}))
             return
         shown = "  n/a" if proba is None else f"{proba:.3f}"
-        line = (f"{status.time:%Y-%m-%d %H:%M} close {status.close:>12.2f}  P(up) {shown}"
+        line = (f"{market + '  ' if market else ''}"
+                f"{status.time:%Y-%m-%d %H:%M} close {status.close:>12.2f}  P(up) {shown}"
                 f"  {status.signal:<5}  pos {status.position:.6f}  equity "
                 f"{status.equity:,.2f}  {status.model}  [{status.feed}] {status.action}")
         if self.mode == "line":  # carriage return, the line, clear what a longer one left
@@ -196,11 +200,12 @@ def _stop_on_mismatch(result, on_mismatch: str) -> None:
                                "--on-mismatch")
 
 
-def _summary(result, log_json: bool, printer: _Printer) -> None:
+def _summary(result, log_json: bool, printer: _Printer, market: str = "") -> None:
     printer.done()
     s = result.summary.to_dict()
     if log_json:
-        click.echo(json.dumps({"summary": s, "journal": str(result.journal),
+        named = {"market": market} if market else {}
+        click.echo(json.dumps({**named, "summary": s, "journal": str(result.journal),
                                "reconciliation": None if result.reconciliation is None
                                else vars(result.reconciliation),
                                "closing": None if result.closing is None
@@ -208,7 +213,7 @@ def _summary(result, log_json: bool, printer: _Printer) -> None:
         return
     start, end = s["start_equity"], s["end_equity"]
     change = "" if not start or end is None else f" ({(end / start - 1) * 100:+.2f}%)"
-    click.echo("summary:")
+    click.echo(f"summary of {market}:" if market else "summary:")
     if s["model_flags"]:
         click.echo(f"  MODEL FLAGGED by the sanity gate ({len(s['model_flags'])}): "
                    f"{'; '.join(s['model_flags'])}")
@@ -268,11 +273,25 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
                       poll_interval: float | None, params: StrategyParams,
                       max_position: float | None, max_daily_loss: float | None,
                       max_orders_per_minute: int, log_json: bool, display: str | None,
-                      recv_window: int | None = None, on_mismatch: str = "stop") -> None:
+                      recv_window: int | None = None, on_mismatch: str = "stop",
+                      portfolio: Path | None = None) -> None:
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
     from mlstrategy.registry.production import market_of, resolve
 
     _configure_logs(log_json)
+    if portfolio is not None:
+        _refuse_with_portfolio("exchange", "symbol", "timeframe", "model")
+        printer = _Printer(log_json, display)
+        results = run_portfolio_bot(
+            mode, portfolio, exchange_broker=exchange_broker, models_dir=models_dir,
+            api_url=api_url, sandbox=sandbox, timeout=timeout, rate_limit=rate_limit,
+            journal=journal, max_bars=max_bars, until=utc_time(until, "--until"),
+            history=history, poll_interval=poll_interval, params=params,
+            max_position=max_position, max_daily_loss=max_daily_loss,
+            max_orders_per_minute=max_orders_per_minute, printer=printer,
+            recv_window=recv_window, on_mismatch=on_mismatch)
+        _summaries(results, log_json, printer, on_mismatch)
+        return
     artifact = resolve(models_dir, model, market=market_of(models_dir, symbol, timeframe))
     config = BotConfig(
         mode=mode, exchange=exchange, symbol=symbol, timeframe=timeframe,
@@ -294,6 +313,7 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
 @bot.command(context_settings=_CONTEXT)
 @exchange_options
 @model_options
+@portfolio_option
 @run_options
 @strategy_options
 @debug_option
@@ -309,6 +329,7 @@ def paper(**options) -> None:
 @bot.command(context_settings=_CONTEXT)
 @exchange_options
 @model_options
+@portfolio_option
 @run_options
 @strategy_options
 @click.option("--confirm-live", is_flag=True,
@@ -351,6 +372,7 @@ def live(confirm_live: bool, **options) -> None:
 @click.option("--broker", type=click.Choice(["exchange", "paper"]), default="exchange",
               show_default=True, help="exchange: orders go to the simulated exchange's account "
               "through the live broker; paper: backtrader's simulated broker.")
+@portfolio_option
 @run_options
 @strategy_options
 @debug_option
@@ -359,7 +381,8 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
            until: str | None, history: int, poll_interval: float | None,
            max_position: float | None, max_daily_loss: float | None,
            max_orders_per_minute: int, log_json: bool, display: str | None,
-           params: StrategyParams, default_session: bool = False) -> None:
+           params: StrategyParams, portfolio: Path | None = None,
+           default_session: bool = False) -> None:
     """Stream bars from a file (or sample) through a local exchange simulator, as if live.
 
     The simulator speaks the exchange's REST API on 127.0.0.1; the bot reads it through ccxt,
@@ -372,6 +395,12 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     from mlstrategy.registry.production import resolve
 
     _configure_logs(log_json)
+    if portfolio is not None:
+        _refuse_with_portfolio("model", "data_path", "sample", "source", "start")
+        _replay_portfolio(portfolio, models_dir, speed, broker, journal, max_bars, until,
+                          history, poll_interval, max_position, max_daily_loss,
+                          max_orders_per_minute, log_json, display, params)
+        return
     artifact = resolve(models_dir, model, market=data.name if data.given else None,
                        newest_if_no_production=True)
     data = data.trained_on(artifact.manifest.training_data.source,
@@ -409,6 +438,55 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
         result = run_bot(config, artifact, on_status=printer)
     _summary(result, log_json, printer)
     _stop_on_mismatch(result, config.on_mismatch)
+
+
+def _replay_portfolio(portfolio: Path, models_dir: Path, speed: float | None, broker: str,
+                      journal: Path | None, max_bars: int | None, until: str | None,
+                      history: int, poll_interval: float | None,
+                      max_position: float | None, max_daily_loss: float | None,
+                      max_orders_per_minute: int, log_json: bool, display: str | None,
+                      params: StrategyParams) -> None:
+    """``replay --config``: every market of the file from one simulator, a fresh journal."""
+    from mlstrategy.live.portfolio_file import read_portfolio
+
+    account = read_portfolio(portfolio).account
+    cash = account.cash if account.cash is not None else params.cash
+    path = journal or Path("journals") / f"replay_{portfolio.stem}.sqlite"
+    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)  # a replay is a fresh session
+    exchange_broker = broker == "exchange"
+    with replayed_markets(portfolio, models_dir, speed=speed, history=history,
+                          funded=exchange_broker, cash=cash) as (url, markets, left):
+        click.echo(f"replay: {len(markets)} markets ({', '.join(m.symbol for m in markets)}),"
+                   f" {left} bars served by a local exchange at {url}")
+        printer = _Printer(log_json, display)
+        results = run_portfolio_bot(
+            Mode.REPLAY, portfolio, exchange_broker=exchange_broker, models_dir=models_dir,
+            api_url=url, sandbox=False, timeout=5_000, rate_limit=False, journal=path,
+            max_bars=min(max_bars or left, left), until=utc_time(until, "--until"),
+            history=history, poll_interval=poll_interval if poll_interval is not None
+            else (0.0 if speed is None else 0.05), params=params, max_position=max_position,
+            max_daily_loss=max_daily_loss,
+            max_orders_per_minute=_replay_order_limit(max_orders_per_minute),
+            printer=printer, recv_window=1_000, simulator_keys=True, markets=markets)
+    _summaries(results, log_json, printer, "stop")
+
+
+def _refuse_with_portfolio(*names: str) -> None:
+    """Refuse one-market options given with --config (its markets replace them)."""
+    ctx = click.get_current_context()
+    given = [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--{given[0]} names one market; with --config the markets "
+                               f"come from {ctx.params.get('portfolio')}: set it there")
+
+
+def _summaries(results: dict, log_json: bool, printer: _Printer, on_mismatch: str) -> None:
+    """Each market's summary; exit 3 when one stopped on a position mismatch."""
+    for name, result in results.items():
+        _summary(result, log_json, printer, name)
+    for result in results.values():
+        _stop_on_mismatch(result, on_mismatch)
 
 
 @bot.command(context_settings=_CONTEXT)

@@ -3,7 +3,9 @@
 A gate in front of the one decision path: it can only shrink or veto what ``MLStrategy``
 decided, never add to it. Limits: the position's notional, the day's loss (a kill switch: no
 new entries until the next UTC day, exits still allowed), order attempts per wall-clock minute,
-and the feed's health (nothing is traded on a DELAYED or DISCONNECTED feed).
+and the feed's health (nothing is traded on a DELAYED or DISCONNECTED feed); for an account
+that trades several markets (a portfolio, one guard for all), how many positions may be open at
+once and their total notional. The day's loss is the whole account's.
 
 Its state lives in the journal (``RiskLedger``), so a restart continues it: each UTC day's
 starting equity (the loss baseline) and each kill-switch trip are journaled events, and the
@@ -13,6 +15,7 @@ it was sent. Days are the exchange's (bar times); the rate limit's minute is the
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +35,16 @@ class RiskLimits:
     # attempts sent to the exchange in any 60 s of wall time; None: no limit (a replay, whose
     # simulated minutes pass in a fraction of a wall-clock second)
     max_orders_per_minute: int | None = 6
+    max_open_positions: int | None = None  # markets with a position at once (a portfolio)
+    max_exposure: float | None = None  # notional of every market's position together
+
+
+@dataclass(frozen=True)
+class OpenBook:
+    """The account's other markets at the time of a decision: their positions."""
+
+    positions: int = 0  # markets (other than the deciding one) with a position
+    exposure: float = 0.0  # their notional at their last close
 
 
 @dataclass(frozen=True)
@@ -98,8 +111,9 @@ class RiskGuard:
         return self.killed_day is not None and self.killed_day == self._day
 
     def review(self, *, entering: bool, size: float, price: float, position: float,
-               feed_live: bool) -> Verdict:
-        """How much of an order of ``size`` (base units, at about ``price``) may be sent."""
+               feed_live: bool, book: OpenBook = OpenBook()) -> Verdict:
+        """How much of an order of ``size`` (base units, at about ``price``) may be sent;
+        ``book`` is what the account's other markets hold."""
         if not feed_live:
             return Verdict(0.0, "feed not live")
         per_minute = self.limits.max_orders_per_minute
@@ -109,9 +123,16 @@ class RiskGuard:
         if entering:
             if self.killed:
                 return Verdict(0.0, "kill switch: daily loss limit reached")
-            cap = self.limits.max_position
-            if cap is not None:
-                room = max(cap - position * price, 0.0) / price
+            most = self.limits.max_open_positions
+            if most is not None and not position and book.positions >= most:
+                return Verdict(0.0, f"{book.positions} positions open: the account's limit")
+            reason = ""
+            caps = [(self.limits.max_position, position * price, "position capped at"),
+                    (self.limits.max_exposure, book.exposure + abs(position) * price,
+                     "account exposure capped at")]
+            for cap, used, why in caps:
+                room = math.inf if cap is None else max(cap - used, 0.0) / price
                 if room < size:
-                    return Verdict(room, f"position capped at {cap:g} notional")
+                    size, reason = room, f"{why} {cap:g} notional"
+            return Verdict(size, reason)
         return Verdict(size)

@@ -31,6 +31,7 @@ from datafeeds.bt.live_feed import LiveFeed
 from datafeeds.exchange.candles import CandlePoller
 from datafeeds.exchange.client import make_exchange
 from datafeeds.timeframes import timeframe_delta
+from execution.account_broker import AccountBroker
 from execution.broker import CcxtBroker
 from execution.deadline import set_recv_window
 from execution.orders import OrderGateway, strategy_tag
@@ -50,7 +51,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BotConfig:
-    """Everything a bot run is told (the CLI builds it from its options)."""
+    """Everything a bot run is told (the CLI builds it from its options). A one-market bot
+    names its market here; a portfolio passes its ``MarketConfig``s to ``run_portfolio``."""
 
     mode: Mode  # the journal's
     exchange: str
@@ -76,8 +78,27 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
+class MarketConfig:
+    """One market of a bot: where, what, with which model and stake."""
+
+    name: str  # the journal's name of the market ("" for a one-market bot)
+    exchange: str
+    symbol: str
+    timeframe: str
+    model: Artifact
+    follow_production: bool = True
+    stake: float | None = None  # fraction of the account's value per entry (None: strategy's)
+    api_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How logs and errors name the market."""
+        return f"{self.name} ({self.symbol})" if self.name else self.symbol
+
+
+@dataclass(frozen=True)
 class BotResult:
-    """What a run did."""
+    """What a run did (in one market of a portfolio)."""
 
     summary: SessionSummary
     journal: Path
@@ -138,7 +159,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_bot(config: BotConfig, artifact: Artifact, *,
             on_status: Callable[[BarStatus], None] = lambda status: None,
             stop: threading.Event | None = None) -> BotResult:
-    """Run ``artifact`` as a bot until ``max_bars``, ``until`` or a stop signal.
+    """Run ``artifact`` as a bot on ``config``'s market until ``max_bars``, ``until`` or a
+    stop signal (``run_portfolio`` with one market, named ``""``).
 
     Raises
     ------
@@ -146,13 +168,88 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
         Bad options, a model for other bars, an unreachable exchange (fast when offline),
         bad candles, a journal in use or of another bot.
     """
-    check_model(artifact, config.symbol, config.timeframe)
+    market = MarketConfig("", config.exchange, config.symbol, config.timeframe, artifact,
+                          config.follow_production, api_url=config.api_url)
+    return run_portfolio(config, [market], on_status=lambda name, status: on_status(status),
+                         stop=stop)[""]
+
+
+def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
+                  on_status: Callable[[str, BarStatus], None] = lambda name, status: None,
+                  stop: threading.Event | None = None) -> dict[str, BotResult]:
+    """Run several markets in one process: one Cerebro with a feed per market (bars that
+    close together are decided in ``markets``' order), one journal, one exchange client per
+    exchange, one risk guard for the account, each market its own model (hot-swapped from its
+    own production pointer), stake and live broker.
+
+    ``config`` gives what the markets share (mode, journal, broker kind, limits, strategy
+    options, timeouts); its exchange, symbol and timeframe are a one-market bot's only.
+    Returns each market's result by name.
+    """
+    for market in markets:
+        check_model(market.model, market.symbol, market.timeframe)
     check_options(config.strategy, config.exchange_broker)
-    params = config.strategy.costed(artifact.training_cost)
+    params = config.strategy.costed(markets[0].model.training_cost)
     stop = stop or threading.Event()
-    identity = {"mode": config.mode, "exchange": config.exchange, "symbol": config.symbol,
-                "timeframe": config.timeframe}
-    exchange = make_exchange(config.exchange, api_url=config.api_url,
+    portfolio = len(markets) > 1 or markets[0].name != ""
+    identity = {"mode": config.mode} if portfolio else {
+        "mode": config.mode, "exchange": config.exchange, "symbol": config.symbol,
+        "timeframe": config.timeframe}
+    clients: dict[tuple[str, str | None], object] = {}
+    for market in markets:  # one client (one rate limiter) per exchange
+        key = (market.exchange, market.api_url)
+        if key not in clients:
+            clients[key] = _exchange(config, market)
+    journal = Journal.open(config.journal, identity, {
+        m.name: {"exchange": m.exchange, "symbol": m.symbol, "timeframe": m.timeframe}
+        for m in markets} if portfolio else None)
+    try:
+        journal.start_session(", ".join(f"{m.name}={m.model.ref}" if m.name else
+                                        f"{m.model.ref}" for m in markets))
+        guard = RiskGuard(config.limits, journal)  # the account's: one for every market
+        cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
+        runs = [_MarketRun(config, m, clients[(m.exchange, m.api_url)], journal, stop)
+                for m in markets]
+        for run in runs:
+            cerebro.adddata(run.feed)
+        if config.exchange_broker:
+            for run in runs:
+                run.connect(config, journal)
+            brokers = {run.feed: run.broker for run in runs}
+            cerebro.setbroker(runs[0].broker if not portfolio else AccountBroker(brokers))
+        else:
+            setup_broker(cerebro.broker, params)
+        sessions = {}
+        for run in runs:
+            watcher = ModelWatcher(config.models_dir, run.market.model,
+                                   timeframe=run.market.timeframe, journal=run.journal,
+                                   follow=run.market.follow_production)
+            run.session = LiveSession(
+                run.journal, guard, watcher, stop=stop, until=config.until,
+                on_status=lambda status, name=run.market.name: on_status(name, status),
+                paper_cash=None if config.exchange_broker else params.cash,
+                label=f"{config.mode} bot: {run.market.exchange} {run.market.label} "
+                      f"{run.market.timeframe}, journal {config.journal}",
+                on_mismatch=config.on_mismatch, account=journal,
+                broker=run.broker if portfolio else None)
+            sessions[run.feed._name] = run.session
+        cerebro.addstrategy(
+            MLStrategy, models={r.feed._name: r.market.model for r in runs}, sessions=sessions,
+            stakes={r.feed._name: r.market.stake for r in runs if r.market.stake is not None},
+            **params.options())
+        with stop_on_signals(stop):
+            strategy = cerebro.run()[0]
+        results = {run.market.name: run.finish(strategy) for run in runs}
+        journal.end_session({name: r.summary.to_dict() for name, r in results.items()}
+                            if portfolio else results[""].summary.to_dict())
+        return results
+    finally:
+        journal.close()
+
+
+def _exchange(config: BotConfig, market: MarketConfig) -> object:
+    """The ccxt client of ``market``'s exchange, set up as ``config`` says."""
+    exchange = make_exchange(market.exchange, api_url=market.api_url,
                              rate_limit=config.rate_limit, timeout_ms=config.timeout_ms,
                              sandbox=config.sandbox,
                              credentials=config.exchange_broker and not config.simulator_keys)
@@ -160,56 +257,60 @@ def run_bot(config: BotConfig, artifact: Artifact, *,
         set_recv_window(exchange, config.recv_window_ms)
     if config.simulator_keys:  # our local simulator accepts any key: nothing secret here
         exchange.apiKey = exchange.secret = "replay-simulator"
-    journal = Journal.open(config.journal, identity)
-    try:
-        journal.start_session(f"{artifact.ref}")
-        poller = CandlePoller(exchange, config.symbol, config.timeframe)
-        feed = LiveFeed.over(poller, history=max(config.history, artifact.spec.warmup + 1),
-                             poll_interval=config.poll_interval, max_bars=config.max_bars,
-                             stop=stop)
-        cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
-        cerebro.adddata(feed)
-        reconciliation = broker = None
-        if config.exchange_broker:
-            gateway = OrderGateway(exchange, config.symbol)
-            gateway.load()
-            log.info("an order whose answer is lost is declared absent only after %s",
-                     gateway.deadline.describe())
-            tag = strategy_tag(config.exchange, config.symbol, config.timeframe,
-                               str(config.journal.resolve()))
-            reconciliation = reconcile(gateway, journal, tag)  # before the first new order
-            _check_start(reconciliation, journal, config)
-            broker = CcxtBroker(gateway, journal, tag, feed,
-                                held_before=reconciliation.held_before)
-            broker.mismatch = reconciliation.mismatch
-            cerebro.setbroker(broker)
-        else:
-            setup_broker(cerebro.broker, params)
-        watcher = ModelWatcher(config.models_dir, artifact, timeframe=config.timeframe,
-                               journal=journal, follow=config.follow_production)
-        session = LiveSession(journal, RiskGuard(config.limits, journal), watcher,
-                              on_status=on_status, stop=stop, until=config.until,
-                              paper_cash=None if config.exchange_broker else params.cash,
-                              label=f"{config.mode} bot: {config.exchange} {config.symbol} "
-                                    f"{config.timeframe}, journal {config.journal}",
-                              on_mismatch=config.on_mismatch)
-        cerebro.addstrategy(MLStrategy, model=artifact, session=session, **params.options())
-        with stop_on_signals(stop):
-            strategy = cerebro.run()[0]
+    return exchange
+
+
+class _MarketRun:
+    """One market's part of a run: its journal view, feed, live broker and session."""
+
+    def __init__(self, config: BotConfig, market: MarketConfig, exchange: object,
+                 journal: Journal, stop: threading.Event) -> None:
+        self.market = market
+        self.journal = journal.for_market(market.name)
+        self.exchange = exchange
+        poller = CandlePoller(exchange, market.symbol, market.timeframe)
+        self.feed = LiveFeed.over(poller, history=max(config.history,
+                                                      market.model.spec.warmup + 1),
+                                  poll_interval=config.poll_interval,
+                                  max_bars=config.max_bars, stop=stop,
+                                  name=market.name or None)
+        self.broker: CcxtBroker | None = None
+        self.reconciliation: Reconciliation | None = None
+        self.session: LiveSession | None = None
+
+    def connect(self, config: BotConfig, journal: Journal) -> None:
+        """Reconcile the market's journal with the exchange (before any new order) and set
+        up its live broker."""
+        market = self.market
+        self.gateway = OrderGateway(self.exchange, market.symbol)
+        self.gateway.load()
+        log.info("%s: an order whose answer is lost is declared absent only after %s",
+                 market.label, self.gateway.deadline.describe())
+        self.tag = strategy_tag(market.exchange, market.symbol, market.timeframe,
+                                str(config.journal.resolve()))
+        self.reconciliation = reconcile(self.gateway, self.journal, self.tag)
+        _check_start(self.reconciliation, self.journal, config, market)
+        self.broker = CcxtBroker(self.gateway, self.journal, self.tag, self.feed,
+                                 held_before=self.reconciliation.held_before)
+        self.broker.mismatch = self.reconciliation.mismatch
+
+    def finish(self, strategy: MLStrategy) -> BotResult:
+        """After the run: reconcile again (no order left unresolved or working) and sum up."""
         closing = None
-        if broker is not None:  # a clean stop leaves no order unresolved or working
-            closing = reconcile(gateway, journal, tag)
-            broker.reload()
+        session = self.session
+        if self.broker is not None:
+            closing = reconcile(self.gateway, self.journal, self.tag)
+            self.broker.reload()
             if closing.mismatch is not None and session.summary.mismatch is None:
                 session.summary.mismatch = closing.mismatch
-                journal.event("position_mismatch", reason=closing.mismatch, at="stop")
+                self.journal.event("position_mismatch", reason=closing.mismatch, at="stop")
         summary = session.summarize(strategy.broker.getvalue())
-        return BotResult(summary, config.journal, reconciliation, closing, strategy.probas)
-    finally:
-        journal.close()
+        return BotResult(summary, self.journal.path, self.reconciliation, closing,
+                         strategy.books[self.feed].probas)
 
 
-def _check_start(reconciliation: Reconciliation, journal: Journal, config: BotConfig) -> None:
+def _check_start(reconciliation: Reconciliation, journal: Journal, config: BotConfig,
+                 market: MarketConfig) -> None:
     """Refuse to trade a market whose position is not provably the bot's (unless told to go
     on with entries halted)."""
     problem = reconciliation.mismatch
@@ -218,12 +319,12 @@ def _check_start(reconciliation: Reconciliation, journal: Journal, config: BotCo
     journal.event("position_mismatch", reason=problem, on_mismatch=config.on_mismatch,
                   at="start")
     if config.on_mismatch == "stop":
-        raise PositionMismatch(f"{config.symbol}: {problem}; nothing was traded. Find out who "
+        raise PositionMismatch(f"{market.label}: {problem}; nothing was traded. Find out who "
                                "moved the coins; if they are settled, start a new --journal "
                                "(it takes the account as it is), or pass --on-mismatch "
                                "continue to run with buying halted")
-    log.error("POSITION MISMATCH at start: %s; going on with buying halted "
-              "(--on-mismatch continue)", problem)
+    log.error("POSITION MISMATCH at start in %s: %s; going on with buying halted "
+              "(--on-mismatch continue)", market.label, problem)
 
 
 def default_poll_interval(timeframe: str) -> float:

@@ -8,6 +8,7 @@ halts entries; the session journals it once, says so loudly, and (``on_mismatch=
 default) ends the run after the bar. With a simulated (paper) broker it journals the orders
 and fills itself; a live broker journals its own before and after the exchange sees them. The
 summary is made at the very end (``summarize``), from the journal, once every order is resolved.
+In a portfolio each market has its own session over its view of the one journal.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from execution.orders import (
 )
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import PAPER, Journal
-from mlstrategy.live.risk import RiskGuard, Verdict
+from mlstrategy.live.risk import OpenBook, RiskGuard, Verdict
 from mlstrategy.trading.inference import SignalEngine
 from mlstrategy.trading.strategy import ENTER, MLStrategy
 
@@ -119,13 +120,22 @@ class LiveSession:
     on_mismatch : {"stop", "continue"}
         On a position mismatch: end the run after the bar (exit non-zero), or go on with
         entries halted (exits limited to what the journal and the account both hold).
+    account : Journal, optional
+        The whole bot's journal when ``journal`` is one market's view of it (a portfolio):
+        the paper account's opening cash is kept there.
+    broker : object, optional
+        The market's own live broker when the strategy's broker routes several markets
+        (its holdings check halts this market only).
     """
 
     def __init__(self, journal: Journal, guard: RiskGuard, watcher: ModelWatcher, *,
                  on_status: Callable[[BarStatus], None], stop: threading.Event,
                  until: pd.Timestamp | None = None, paper_cash: float | None = None,
-                 label: str = "bot", on_mismatch: str = "stop") -> None:
+                 label: str = "bot", on_mismatch: str = "stop",
+                 account: Journal | None = None, broker: object | None = None) -> None:
         self.journal = journal
+        self.account = account or journal
+        self.broker = broker
         self.guard = guard
         self.watcher = watcher
         self.on_status = on_status
@@ -142,22 +152,23 @@ class LiveSession:
         self._paper_open: set[str] = set()  # client ids of paper orders not final yet
 
     # --- hooks MLStrategy calls ----------------------------------------------------------
-    def begin(self, strategy: MLStrategy) -> None:
-        """The run starts (history fetched); a paper run continues the journal's book."""
+    def begin(self, strategy: MLStrategy, data: bt.feeds.DataBase) -> None:
+        """The run starts (history fetched); a paper run continues the journal's book (the
+        account's cash: every market's fills)."""
         log.info("%s, model %s, warm-up history %d bars", self.label, self.summary.model,
-                 getattr(strategy.data, "history_bars", 0))
+                 getattr(data, "history_bars", 0))
         for flag in self.summary.model_flags:
             log.warning("MODEL FLAGGED by the sanity gate: %s", flag)
         if self.paper_cash is None:
             return
-        self.journal.set_meta("paper_cash", repr(self.paper_cash))
-        opening = float(self.journal.meta()["paper_cash"])
+        self.account.set_meta("paper_cash", repr(self.paper_cash))
+        opening = float(self.account.meta()["paper_cash"])
         position = bt.Position()
         for fill in self.journal.fills():
             position.update(fill.base_delta, fill.price)
-        strategy.broker.setcash(opening + self.journal.cash_flow())
+        strategy.broker.setcash(opening + self.journal.cash_flow(every_market=True))
         if position.size:
-            strategy.broker.positions[strategy.data] = position
+            strategy.broker.positions[data] = position
             log.info("paper book restored: cash %.2f, position %.8f", strategy.broker.cash,
                      position.size)
 
@@ -169,10 +180,9 @@ class LiveSession:
         self.summary.swaps = self.watcher.swaps
         return new
 
-    def review(self, strategy: MLStrategy, bar_ns: int, proba: float, target: int,
-               intent: str | None, size: float) -> float:
-        """Journal the bar and signal and gate the order; the size that may be sent."""
-        data = strategy.data
+    def review(self, strategy: MLStrategy, data: bt.feeds.DataBase, bar_ns: int, proba: float,
+               target: int, intent: str | None, size: float) -> float:
+        """Journal ``data``'s bar and signal and gate the order; the size that may be sent."""
         bar_ms = bar_ns // 1_000_000
         history = bool(getattr(data, "in_history", False))
         feed = data._getstatusname(data._laststatus)
@@ -190,7 +200,7 @@ class LiveSession:
                 self._flush()
             return 0.0
         equity = strategy.broker.getvalue()
-        position = strategy.position.size
+        position = strategy.getposition(data).size
         if not s.first_bar:
             s.start_equity, s.first_bar = equity, pd.Timestamp(bar_ms, unit="ms").isoformat()
         s.live_bars += feed == "LIVE"
@@ -198,11 +208,12 @@ class LiveSession:
             equity, position
         close = float(data.close[0])
         self.guard.on_bar(bar_ms + _bar_ms(data), equity)
-        halted = self._holdings_problem(strategy.broker)
+        halted = self._holdings_problem(self.broker or strategy.broker)
         action = "hold"
         if intent is not None and size > 0:
             verdict = self.guard.review(entering=intent == ENTER, size=size, price=close,
-                                        position=position, feed_live=feed == "LIVE")
+                                        position=position, feed_live=feed == "LIVE",
+                                        book=_open_book(strategy, data))
             if halted and (intent == ENTER or self.stop.is_set()):
                 verdict = Verdict(0.0, halted)  # stopping: not even a limited exit
             size = verdict.size if verdict.size > 0 else 0.0
@@ -291,8 +302,8 @@ class LiveSession:
         self._paper_open.clear()
 
     def summarize(self, end_equity: float) -> SessionSummary:
-        """The run's summary, from the journal once every order is resolved; closes the
-        session with it."""
+        """The run's summary, from the journal once every order is resolved (the runner
+        closes the journal's session with it)."""
         s = self.summary
         session = self.journal.session
         s.orders = Counter(self.journal.session_orders(session))
@@ -310,13 +321,19 @@ class LiveSession:
         s.swaps = self.watcher.swaps
         s.model = self.watcher.current.ref
         s.model_flags = list(self.watcher.current.manifest.suspicious)
-        self.journal.end_session(s.to_dict())
         return s
 
     def _flush(self) -> None:
         if self._bars or self._signals:
             self.journal.record(self._bars, self._signals)
             self._bars, self._signals = [], []
+
+
+def _open_book(strategy: MLStrategy, data: bt.feeds.DataBase) -> OpenBook:
+    """The positions open in every market other than ``data``'s, for the account's limits."""
+    others = [(d, strategy.getposition(d).size) for d in strategy.datas if d is not data]
+    return OpenBook(sum(size != 0 for _, size in others),
+                    sum(abs(size) * float(d.close[0]) for d, size in others))
 
 
 def _signal_word(proba: float, target: int) -> str:

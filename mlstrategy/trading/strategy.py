@@ -11,7 +11,9 @@ features and the model (``SignalEngine``), which is what a live bot and any plai
 feed (``GenericCSVData``, ``PandasData``...) use. Either way the same decision and order code
 runs. Live, a ``session`` (``mlstrategy.live``) may swap the model between bars and stands as
 a gate in front of the orders: it journals the bar and signal and may shrink or veto an order
-(risk limits, a feed that is not LIVE), never add one.
+(risk limits, a feed that is not LIVE), never add one. A portfolio gives each feed (by name)
+its own model, session and stake (``models``, ``sessions``, ``stakes``); feeds whose bars
+close together are decided in the order they were added.
 """
 from __future__ import annotations
 
@@ -34,15 +36,16 @@ __all__ = ["ENTER", "EXIT", "SIZINGS", "MLStrategy", "Session", "decide", "resol
 class Session(Protocol):
     """The live side of a run (``mlstrategy.live.session.LiveSession``)."""
 
-    def begin(self, strategy: MLStrategy) -> None:
-        """The run starts (a simulated broker gets its journaled book back)."""
+    def begin(self, strategy: MLStrategy, data: bt.feeds.DataBase) -> None:
+        """The run starts (a simulated broker gets ``data``'s journaled book back)."""
 
     def engine_for_bar(self, engine: SignalEngine, bar_ns: int) -> SignalEngine:
         """The engine to use from this bar on (the same, or a newly promoted model's)."""
 
-    def review(self, strategy: MLStrategy, bar_ns: int, proba: float, target: int,
-               intent: str | None, size: float) -> float:
-        """Journal the bar and signal; return how much of ``intent`` may be sent (0: none)."""
+    def review(self, strategy: MLStrategy, data: bt.feeds.DataBase, bar_ns: int, proba: float,
+               target: int, intent: str | None, size: float) -> float:
+        """Journal ``data``'s bar and signal; return how much of ``intent`` may be sent (0:
+        none)."""
 
     def on_order(self, strategy: MLStrategy, order: bt.Order, fills: list[dict]) -> None:
         """An order notification and its new ``executions`` (a simulated broker's fills go
@@ -59,8 +62,13 @@ class Session(Protocol):
 class _Book:
     """What the strategy tracks for one data feed."""
 
+    artifact: Artifact
     engine: SignalEngine | None  # None: P(up) comes from the feed's line
     line: object | None
+    enter: float  # the thresholds (the model's unless given)
+    exit: float
+    fraction: float  # of the portfolio value per entry (``fraction`` sizing)
+    session: Session | None = None
     enter_line: object | None = None  # per-bar thresholds (walk-forward: each window's model)
     exit_line: object | None = None
     probas: list[float] = field(default_factory=list)
@@ -134,28 +142,41 @@ class MLStrategy(bt.Strategy):
         Bars before the first feed's first bar, to warm its streaming features with.
     session : Session, optional
         The live side of a bot run; None in a backtest.
+    models, sessions, stakes : dict, optional
+        A portfolio: per feed name, its model (else ``model``), its session (else
+        ``session``) and its ``fraction`` of the portfolio value per entry (else
+        ``fraction``).
     """
 
     # the trading options and their defaults are StrategyParams' (``StrategyParams.options``)
     params = (("model", None), ("models_dir", "models"),
               *((f.name, f.default) for f in fields(StrategyParams) if f.name in OPTION_NAMES),
-              ("proba_line", "p_up"), ("history", None), ("session", None))
+              ("proba_line", "p_up"), ("history", None), ("session", None), ("models", None),
+              ("sessions", None), ("stakes", None))
 
     def __init__(self) -> None:
         p = self.p
         if p.sizing not in SIZINGS:
             raise ValueError(f"sizing {p.sizing!r} is not one of {SIZINGS}")
-        self.artifact = resolve_model(p.model, p.models_dir)
-        thresholds = self.artifact.thresholds
-        self.enter = thresholds.enter if p.enter is None else float(p.enter)
-        self.exit = thresholds.exit if p.exit is None else float(p.exit)
-        self.session: Session | None = p.session
+        models, sessions, stakes = p.models or {}, p.sessions or {}, p.stakes or {}
+        default = None if p.model is None and len(models) == len(self.datas) > 0 else \
+            resolve_model(p.model, p.models_dir)
         self.books: dict[object, _Book] = {}
         for data in self.datas:
+            artifact = models.get(data._name) or default
+            thresholds = artifact.thresholds
             line = getattr(data.lines, p.proba_line, None)
-            engine = None if line is not None else SignalEngine(self.artifact)
-            self.books[data] = _Book(engine, line, getattr(data.lines, "p_enter", None),
-                                     getattr(data.lines, "p_exit", None))
+            engine = None if line is not None else SignalEngine(artifact)
+            self.books[data] = _Book(
+                artifact, engine, line,
+                thresholds.enter if p.enter is None else float(p.enter),
+                thresholds.exit if p.exit is None else float(p.exit),
+                float(stakes.get(data._name, p.fraction)),
+                sessions.get(data._name, p.session),
+                getattr(data.lines, "p_enter", None), getattr(data.lines, "p_exit", None))
+        first = self.books[self.data0]
+        self.artifact = first.artifact  # the first feed's (one model in a backtest)
+        self.enter, self.exit = first.enter, first.exit
         if p.history is not None and self.books[self.data0].engine is not None:
             self.books[self.data0].engine.warm(p.history)
         self._single = self.books[self.data0] if len(self.books) == 1 else None
@@ -177,8 +198,9 @@ class MLStrategy(bt.Strategy):
         return self.books[self.data0].engine
 
     def start(self) -> None:
-        if self.session is not None:
-            self.session.begin(self)
+        for data, book in self.books.items():
+            if book.session is not None:
+                book.session.begin(self, data)
 
     def next(self) -> None:
         if self._single is not None:  # one feed: a new bar on every call
@@ -198,8 +220,8 @@ class MLStrategy(bt.Strategy):
         if book.line is not None:
             proba = book.line[0]
         else:
-            if self.session is not None:  # between bars: maybe a newly promoted model
-                book.engine = self.session.engine_for_bar(book.engine, bar_ns)
+            if book.session is not None:  # between bars: maybe a newly promoted model
+                book.engine = book.session.engine_for_bar(book.engine, bar_ns)
             proba = book.engine.on_bar(data.open[0], data.high[0], data.low[0],
                                        data.close[0], data.volume[0], bar_ns)
         book.probas.append(proba)
@@ -211,8 +233,8 @@ class MLStrategy(bt.Strategy):
         intent = None if target == current else (ENTER if current == 0 else EXIT)
         amount = abs(size) if intent == EXIT else \
             self._size(data, book) if intent == ENTER else 0.0
-        if self.session is not None:
-            amount = self.session.review(self, bar_ns, proba, target, intent, amount)
+        if book.session is not None:
+            amount = book.session.review(self, data, bar_ns, proba, target, intent, amount)
         if intent is None or not amount > 0:
             return
         self.decisions.append((bar_ns, data._name, intent, target, amount))
@@ -226,8 +248,8 @@ class MLStrategy(bt.Strategy):
 
     def _target(self, book: _Book, proba: float, current: int) -> int:
         """``decide``, then the holding limit and the cooldown."""
-        enter = self.enter if book.enter_line is None else book.enter_line[0]
-        exit_ = self.exit if book.exit_line is None else book.exit_line[0]
+        enter = book.enter if book.enter_line is None else book.enter_line[0]
+        exit_ = book.exit if book.exit_line is None else book.exit_line[0]
         target = decide(proba, current, enter, exit_, self.p.allow_short)
         if target and current and target != current:
             return 0  # a reversal goes flat first; the new side is entered on a later bar
@@ -244,7 +266,7 @@ class MLStrategy(bt.Strategy):
         if p.sizing == "units":
             return float(p.units)
         value, price = self.broker.getvalue(), data.close[0]
-        most = p.fraction * value / price
+        most = book.fraction * value / price
         if p.sizing == "vol_target":
             if not book.atr > 0:
                 return 0.0  # no ATR yet: no size
@@ -288,8 +310,8 @@ class MLStrategy(bt.Strategy):
                 "reason": order.info.get("reason") or (
                     "not enough cash at the fill price" if order.status == order.Margin
                     else "rejected by the broker")})
-        if self.session is not None:
-            self.session.on_order(self, order, fills)
+        if book.session is not None:
+            book.session.on_order(self, order, fills)
         if order == book.order:  # notifications are clones: equal by reference number
             if not order.alive():
                 book.order = None
@@ -329,9 +351,11 @@ class MLStrategy(bt.Strategy):
             "bars_held": trade.barlen})
 
     def notify_data(self, data: bt.feeds.DataBase, status: int, *args, **kwargs) -> None:
-        if self.session is not None:
-            self.session.on_data_status(data._getstatusname(status))
+        session = self.books[data].session if data in self.books else self.p.session
+        if session is not None:
+            session.on_data_status(data._getstatusname(status))
 
     def stop(self) -> None:
-        if self.session is not None:
-            self.session.finish(self)
+        for book in self.books.values():
+            if book.session is not None:
+                book.session.finish(self)

@@ -142,10 +142,10 @@ def test_several_markets_share_one_account_and_number_their_ids_apart():
         balance = ex.fetch_balance()
         assert balance["USDT"]["total"] == pytest.approx(
             10_000 - 1.001 * (0.01 * BARS["open"].iloc[START] + 0.5 * eth["open"].iloc[START]))
-        # a stepped clock waits for every market the client reads
+        # a stepped clock waits for every market: their bars close together
         ex.fetch_ohlcv("BTC/USDT", "1m", START_MS - 120_000, 5)
-        assert ex.fetch_time() == START_MS + 60_000  # only BTC read so far: it steps
+        assert ex.fetch_time() == START_MS  # ETH not read yet: time stands
         ex.fetch_ohlcv("ETH/USDT", "1m", START_MS - 120_000, 5)
-        assert ex.fetch_time() == START_MS + 60_000  # BTC is not caught up with the new bar
-        ex.fetch_ohlcv("BTC/USDT", "1m", START_MS - 120_000, 5)
-        assert ex.fetch_time() == START_MS + 120_000  # both read up to it: the next closes
+        assert ex.fetch_time() == START_MS + 60_000  # both read up to the last: the next closes
+        ex.fetch_ohlcv("ETH/USDT", "1m", START_MS - 120_000, 5)
+        assert ex.fetch_time() == START_MS + 60_000

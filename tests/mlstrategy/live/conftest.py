@@ -60,6 +60,15 @@ def simulator(bars, *, speed: float | None = 600.0, start: int = FIRST_TRADED,
                              api_key=api_key)
 
 
+def eth_bars(bars):
+    """A second market on the same clock: real bars (the sample's BTC minutes of 3,000
+    minutes earlier, the sample holding one real 1-minute series) at an ETH-like price."""
+    shift = 3000
+    eth = bars.iloc[:len(bars) - shift] / [12.0, 12.0, 12.0, 12.0, 1.0]
+    eth.index = bars.index[shift:]
+    return eth
+
+
 @pytest.fixture
 def market(minute_bars) -> Iterator[ExchangeSimulator]:
     """A stepped clock: the next bar closes once the bot has read the last, so every bar is
@@ -86,36 +95,42 @@ def decision(client_id: str) -> str:
     return client_id.rsplit("-", 1)[0]
 
 
-def exchange_books(sim: ExchangeSimulator) -> Books:
-    """What the simulated exchange holds of the bot's orders (read under its lock)."""
+def exchange_books(sim: ExchangeSimulator, base: str = "BTC", quote: str = "USDT") -> Books:
+    """What the simulated exchange holds of the bot's orders in one market (read under its
+    lock); the requests are every market's."""
+    symbol = base + quote
     with sim.state.lock:
         account = sim.account
-        orders = [o for o in account.orders.values() if o["clientOrderId"].startswith("ml")]
+        orders = [o for o in account.orders.values()
+                  if o["clientOrderId"].startswith("ml") and o["symbol"] == symbol]
         ids = {o["orderId"] for o in orders}
         executed = [o for o in orders if float(o["executedQty"]) > 0]
         return Books(list(sim.order_requests), [decision(o["clientOrderId"]) for o in executed],
                      sum(float(o["executedQty"]) for o in executed if o["side"] == "BUY"),
                      sum(float(o["executedQty"]) for o in executed if o["side"] == "SELL"),
-                     {str(t["id"]) for t in account.trades if t["orderId"] in ids},
-                     account.total("BTC"), account.lowest_total("BTC"))
+                     {str(t["id"]) for t in account.trades
+                      if t["orderId"] in ids and t["symbol"] == symbol},
+                     account.total(base), account.lowest_total(base))
 
 
-def books_agree(sim: ExchangeSimulator, journal: Path, held: float) -> Books:
-    """Assert what every live run must end with; returns the exchange's books.
+def books_agree(sim: ExchangeSimulator, journal: Path, held: float, market: str = "",
+                base: str = "BTC") -> Books:
+    """Assert what every live run must end with in a market; returns the exchange's books.
 
     No client id reached the exchange twice, no decision executed twice, the bot sold no more
     than it bought, the ``held`` coins the account had before were never touched, and the
     journal's fills and position are the exchange's.
     """
-    books = exchange_books(sim)
+    books = exchange_books(sim, base)
     assert len(books.requests) == len(set(books.requests)), "a client id was sent twice"
     assert len(books.executed) == len(set(books.executed)), "a decision executed twice"
     assert books.sold <= books.bought + 1e-9, "the bot sold more than it bought"
     assert books.lowest_base >= held - 1e-9, "holdings the bot did not buy were sold"
-    kept = Journal.read(journal)
+    reader = Journal.read(journal)
+    kept = reader.for_market(market)
     try:
         assert {f.trade_id for f in kept.fills()} == books.trades, "the journal's fills differ"
         assert kept.position() == pytest.approx(books.base_total - held, abs=1e-9)
     finally:
-        kept.close()
+        reader.close()
     return books

@@ -10,7 +10,9 @@ position the exchange's):
   with SIGKILL right after the exchange booked one of its orders, then restarted;
 - each fault placed on the first order request, the bot killed while it is pending, then
   restarted on the same journal;
-- someone else's order taking coins the journal counts as the bot's: the bot stops, exit 3.
+- someone else's order taking coins the journal counts as the bot's: the bot stops, exit 3;
+- a portfolio (``--config bot.toml``) of two markets on one account: chaos and SIGKILL across
+  both, each market's books in agreement after the restart.
 
 Run the chaos test with more seeds by setting ``MLSTRATEGY_CHAOS_SEEDS`` (e.g. 24); ``-s``
 prints the counts of each seed.
@@ -30,11 +32,12 @@ import pytest
 from execution.simulator import ORDER, Fault
 from mlstrategy.live.journal import Journal
 from tests.conftest import REPO_ROOT
-from tests.mlstrategy.live.conftest import books_agree, decision, simulator
+from tests.mlstrategy.live.conftest import books_agree, decision, eth_bars, simulator
 
 KEY, SECRET = "mls-test-key-7f3a9c", "mls-test-secret-e1b2d4c8"
 SEEDS = range(int(os.environ.get("MLSTRATEGY_CHAOS_SEEDS", "4")))
 HELD_BTC = 0.05  # on the account before the bot starts: never to be sold
+HELD_ETH = 1.0
 LIVE = ("--confirm-live", "--recv-window", "1000")  # settled 2.4 s after sending
 SLOW = 0.6  # seconds a slow answer or a late execution takes (past the 0.4 s timeout)
 
@@ -46,19 +49,49 @@ def _bot(mode: str, url: str, journal: Path, models_dir: Path, *extra: str) -> l
             "--timeout", "400", "--no-rate-limit", "--history", "300", *extra]
 
 
+def _portfolio_bot(toml: Path):
+    """``_bot`` for the two markets of ``toml`` (BTC/USDT and ETH/USDT) instead of one."""
+    def command(mode: str, url: str, journal: Path, models_dir: Path, *extra: str) -> list[str]:
+        return [sys.executable, str(REPO_ROOT / "trading_bot.py"), mode, "--config", str(toml),
+                "--api-url", url, "--journal", str(journal), "--models-dir", str(models_dir),
+                "--poll-interval", "0.01", "--timeout", "400", "--no-rate-limit", "--history",
+                "300", *extra]
+    return command
+
+
+PORTFOLIO = """
+[account]
+quote = "USDT"
+max_open_positions = 2
+
+[[market]]
+name = "btc"
+symbol = "BTC/USDT"
+model = "btc1m"
+stake = 0.45
+
+[[market]]
+name = "eth"
+symbol = "ETH/USDT"
+model = "btc1m"
+stake = 0.45
+"""
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "MLSTRATEGY_API_KEY": KEY, "MLSTRATEGY_API_SECRET": SECRET}
 
 
 def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path, *,
-                           kill_on: str, bars_after: int) -> subprocess.CompletedProcess:
+                           kill_on: str, bars_after: int,
+                           bot=_bot) -> subprocess.CompletedProcess:
     """Run the bot until the exchange sees (``kill_on="request"``) or books (``"booking"``)
     its first order, SIGKILL it there, then run it again on the same journal."""
     killed = threading.Event()
     log = tmp_path / "first.log"
     with open(log, "w") as out:  # up to 150 bars: the kill comes with the first order
-        first = subprocess.Popen(_bot("live", sim.url, journal, models_dir, "--max-bars",
-                                      "150", *LIVE), env=_env(), stdout=out,
+        first = subprocess.Popen(bot("live", sim.url, journal, models_dir, "--max-bars",
+                                     "150", *LIVE), env=_env(), stdout=out,
                                  stderr=subprocess.STDOUT)
 
     def kill(_: object) -> None:
@@ -73,8 +106,8 @@ def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path,
     first.wait(timeout=180)
     sim.on_order_request = sim.on_booked = None
     assert killed.is_set() and first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
-    second = subprocess.run(_bot("live", sim.url, journal, models_dir, "--max-bars",
-                                 str(bars_after), *LIVE),
+    second = subprocess.run(bot("live", sim.url, journal, models_dir, "--max-bars",
+                                str(bars_after), *LIVE),
                             env=_env(), capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "reconciled at start" in second.stdout
@@ -115,6 +148,28 @@ PENDING_FAULTS = {
     "429": (Fault(429, '{"code": -1003, "msg": "Too many requests."}', path=ORDER,
                   method="POST"), 0),
 }
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_portfolio_under_faults_and_sigkill_keeps_each_markets_books(
+        seed, minute_bars, minute_model, tmp_path):
+    toml = tmp_path / "bot.toml"
+    toml.write_text(PORTFOLIO)
+    journal = tmp_path / "portfolio.sqlite"
+    with simulator(minute_bars, balances={"USDT": 20_000.0, "BTC": HELD_BTC, "ETH": HELD_ETH},
+                   api_key=KEY) as sim:
+        sim.add_market(eth_bars(minute_bars), base="ETH", quote="USDT")
+        chaos = sim.chaos(0.10, seed, slow=SLOW, order_rate=0.30)
+        second = _killed_then_restarted(sim, journal, minute_model.models_dir, tmp_path,
+                                        kill_on="booking", bars_after=60,
+                                        bot=_portfolio_bot(toml))
+        time.sleep(SLOW + 0.2)  # a late execution still in the exchange's hands lands now
+        btc = books_agree(sim, journal, HELD_BTC, "btc", "BTC")
+        eth = books_agree(sim, journal, HELD_ETH, "eth", "ETH")
+    assert "summary of btc:" in second.stdout and "summary of eth:" in second.stdout
+    print(f"\nportfolio seed {seed}: faults {dict(sorted(chaos.counts.items()))}; order "
+          f"requests {len(btc.requests)}, executed BTC {len(btc.executed)} ETH "
+          f"{len(eth.executed)}, fills BTC {len(btc.trades)} ETH {len(eth.trades)}")
 
 
 @pytest.mark.parametrize("kind", PENDING_FAULTS)

@@ -1,0 +1,152 @@
+"""``trading_bot.py paper|live|replay --config bot.toml``: one bot for every market of a file.
+
+The file (``mlstrategy.live.portfolio_file``) names the markets and the account's limits; the
+command line still gives what they share (journal, run length, strategy options, timeouts).
+A replay serves each market's ``data`` from one local exchange simulator on one clock.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from mlstrategy.errors import ConfigError
+from mlstrategy.live.modes import Mode
+from mlstrategy.live.portfolio_file import MarketEntry, PortfolioFile, read_portfolio
+from mlstrategy.live.risk import RiskLimits
+from mlstrategy.trading.strategy_params import StrategyParams
+
+portfolio_option = click.option(
+    "--config", "portfolio", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trade several markets in one bot: a TOML file with an [account] table (quote, cash, "
+         "max_open_positions, max_exposure, max_daily_loss, max_position) and one [[market]] "
+         "table per market (name, exchange, symbol, timeframe, model, stake; data for a "
+         "replay). Replaces --exchange, --symbol, --timeframe and --model; see the README.")
+
+
+def _limits(account, max_position: float | None, max_daily_loss: float | None,
+            per_minute: int | None) -> RiskLimits:
+    """The account's limits from the file; a limit given on the command line wins."""
+    return RiskLimits(max_position if max_position is not None else account.max_position,
+                      max_daily_loss if max_daily_loss is not None else account.max_daily_loss,
+                      per_minute, account.max_open_positions, account.max_exposure)
+
+
+def _markets(file: PortfolioFile, models_dir: Path, api_url: str | None,
+             replay: bool = False) -> list:
+    """The file's markets with their models resolved (a replay takes a market's newest
+    model while none is in production)."""
+    from mlstrategy.live.runner import MarketConfig
+    from mlstrategy.registry.production import market_of, resolve
+
+    markets = []
+    for m in file.markets:
+        registry_market = m.model.split("/")[0] if m.model else \
+            market_of(models_dir, m.symbol, m.timeframe)
+        artifact = resolve(models_dir, m.model, market=registry_market,
+                           newest_if_no_production=replay)
+        markets.append(MarketConfig(m.name, m.exchange, m.symbol, m.timeframe, artifact,
+                                    follow_production=m.model is None or "/" not in m.model,
+                                    stake=m.stake, api_url=api_url or m.api_url))
+    return markets
+
+
+def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
+                      models_dir: Path, api_url: str | None, sandbox: bool, timeout: int,
+                      rate_limit: bool, journal: Path | None, max_bars: int | None,
+                      until, history: int, poll_interval: float | None,
+                      params: StrategyParams, max_position: float | None,
+                      max_daily_loss: float | None, max_orders_per_minute: int | None,
+                      printer, recv_window: int | None = None, on_mismatch: str = "stop",
+                      simulator_keys: bool = False, markets: list | None = None):
+    """Run the markets of ``portfolio`` (``markets``: already resolved, a replay's); returns
+    each market's ``BotResult`` by name."""
+    from mlstrategy.live.runner import BotConfig, default_poll_interval, run_portfolio
+
+    file = read_portfolio(portfolio)
+    markets = markets or _markets(file, models_dir, api_url)
+    cash = file.account.cash if file.account.cash is not None else params.cash
+    config = BotConfig(
+        mode=mode, exchange="", symbol="", timeframe="",
+        journal=journal or Path("journals") / f"{mode}_{portfolio.stem}.sqlite",
+        models_dir=models_dir, sandbox=sandbox, exchange_broker=exchange_broker,
+        max_bars=max_bars, until=until, history=history,
+        poll_interval=poll_interval if poll_interval is not None
+        else default_poll_interval(markets[0].timeframe),
+        strategy=replace(params, cash=cash),
+        limits=_limits(file.account, max_position, max_daily_loss, max_orders_per_minute),
+        timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
+        rate_limit=rate_limit, simulator_keys=simulator_keys)
+    return run_portfolio(config, markets, on_status=lambda name, status: printer(status, name))
+
+
+@contextlib.contextmanager
+def replayed_markets(portfolio: Path, models_dir: Path, *, speed: float | None,
+                     history: int, funded: bool, cash: float) -> Iterator[tuple]:
+    """Serve every market's ``data`` from one simulator whose clock starts at the latest
+    first holdout bar of their models (bars before it are history).
+
+    Yields ``(url, the markets as served, bars left)``.
+    """
+    from execution.sim_book import SimClock
+    from execution.simulator import ExchangeSimulator
+    from mlstrategy.backtest.spans import trading_span
+    from mlstrategy.live.replay import market_symbol
+
+    file = read_portfolio(portfolio)
+    loaded = []
+    configs = _markets(file, models_dir, None, replay=True)
+    for market, config in zip(file.markets, configs, strict=True):
+        dataset = _dataset(market, config.model, portfolio)
+        first = trading_span(dataset, config.model).start
+        loaded.append((market, dataset, dataset.bars.index[max(first, min(history, len(
+            dataset.bars) - 1))]))
+    timeframes = {d.timeframe for _, d, _ in loaded}
+    if len(timeframes) > 1:
+        raise ConfigError(f"{portfolio}: a replay serves one bar size, the markets' data "
+                          f"have {', '.join(sorted(timeframes))}")
+    start = max(t for _, _, t in loaded)
+    quote = file.account.quote
+    simulator = None
+    served: dict[str, str] = {}
+    for market, dataset, _ in loaded:
+        base, _ = market_symbol(market.symbol)
+        if base + quote in {b.replace("/", "") for b in served.values()}:
+            raise ConfigError(f"{portfolio}: two markets trade {base}/{quote}; a replay lists "
+                              "each symbol once")
+        served[market.name] = f"{base}/{quote}"
+        if simulator is None:
+            simulator = ExchangeSimulator(
+                dataset.bars, base=base, quote=quote, interval=dataset.timeframe,
+                clock=SimClock(int(start.value // 1_000_000), speed),
+                balances={quote: cash} if funded else None)
+        else:
+            simulator.add_market(dataset.bars, base=base, quote=quote)
+    left = min(int((d.bars.index >= start).sum()) for _, d, _ in loaded)
+    if left == 0:
+        raise ConfigError(f"{portfolio}: the markets' data have no bar in common after "
+                          f"{start}; replay bars of the same period")
+    with simulator:
+        yield simulator.url, [replace(c, exchange="binance", symbol=served[c.name],
+                                      api_url=simulator.url) for c in configs], left
+
+
+def _dataset(market: MarketEntry, artifact, portfolio: Path):
+    """A market's replay bars: ``data`` (``sample:NAME`` or a file, relative to the portfolio
+    file), else the model's own training sample."""
+    from mlstrategy.research.dataset import file_dataset, sample_dataset
+
+    source = market.data or artifact.manifest.training_data.source
+    if source.startswith("sample:"):
+        return sample_dataset(source.removeprefix("sample:"))
+    path = Path(source)
+    if not path.is_absolute():
+        path = portfolio.parent / path
+    if not path.is_file():
+        raise ConfigError(f"{portfolio}: market {market.name!r} replays data {source!r}, "
+                          "which is no file; give data = \"sample:NAME\" or a path to bars")
+    dataset, _ = file_dataset(path, market.symbol, market.timeframe)
+    return dataset

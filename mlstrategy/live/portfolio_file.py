@@ -1,0 +1,148 @@
+"""The portfolio file (``bot.toml``): which markets one bot trades, and the account's limits.
+
+::
+
+    [account]
+    quote = "USDT"             # every market is quoted in it: one pot of cash
+    cash = 10000               # a paper or replay account's opening cash
+    max_open_positions = 2     # markets holding a position at once
+    max_exposure = 9000        # notional of all positions together, in the quote currency
+    max_daily_loss = 500       # the account's kill switch: no entries for the rest of the day
+    max_position = 5000        # notional of any one market's position
+
+    [[market]]
+    name = "btc"               # default: the symbol; the journal keeps each market's book
+    exchange = "binance"
+    symbol = "BTC/USDT"
+    timeframe = "1m"
+    model = "btc1m"            # a registry market (its production model, followed) or
+                               # NAME/VERSION (pinned); default: the one trained on these bars
+    stake = 0.45               # fraction of the account's value per entry
+    data = "sample:btcperp-1m" # replay only: the bars served for this market
+
+Unknown keys are refused with the nearest known one, so a misspelt limit never goes unnoticed.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from mlstrategy.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AccountEntry:
+    """The ``[account]`` table."""
+
+    quote: str | None = None
+    cash: float | None = None
+    max_open_positions: int | None = None
+    max_exposure: float | None = None
+    max_daily_loss: float | None = None
+    max_position: float | None = None
+
+
+@dataclass(frozen=True)
+class MarketEntry:
+    """One ``[[market]]`` table."""
+
+    symbol: str
+    name: str = ""
+    exchange: str = "binance"
+    timeframe: str = "1m"
+    model: str | None = None
+    stake: float | None = None
+    api_url: str | None = None
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioFile:
+    """A parsed ``bot.toml``."""
+
+    path: Path
+    account: AccountEntry
+    markets: list[MarketEntry]
+
+
+def read_portfolio(path: Path) -> PortfolioFile:
+    """Parse and check ``path``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, an unknown key, no market, two markets of one name, a stake outside
+        (0, 1], or a market quoted in another currency than the account's.
+    """
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the portfolio file {path}: {exc}") from None
+    _known(tables, {"account", "market"}, f"{path}: the top level")
+    account = _entry(AccountEntry, tables.get("account", {}), f"{path} [account]")
+    rows = tables.get("market", [])
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"{path} names no market: add one [[market]] table per market "
+                          "(symbol = \"BTC/USDT\", ...)")
+    markets = []
+    for i, row in enumerate(rows, 1):
+        where = f"{path} [[market]] #{i}"
+        if "symbol" not in row:
+            raise ConfigError(f"{where} has no symbol; add e.g. symbol = \"BTC/USDT\"")
+        entry = _entry(MarketEntry, row, where)
+        if not entry.name:
+            entry = MarketEntry(**{**vars(entry), "name": entry.symbol})
+        if entry.stake is not None and not 0 < entry.stake <= 1:
+            raise ConfigError(f"{where}: stake {entry.stake:g} is a fraction of the account's "
+                              "value per entry, in (0, 1]")
+        markets.append(entry)
+    names = [m.name for m in markets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{path}: market name {twice[0]!r} is given twice; give each "
+                          "[[market]] its own name = \"...\"")
+    quote = account.quote or _quote(markets[0].symbol)
+    other = [m for m in markets if _quote(m.symbol) != quote]
+    if other:
+        raise ConfigError(f"{path}: market {other[0].name!r} ({other[0].symbol}) is not quoted "
+                          f"in the account's {quote}; one account pools one quote currency")
+    return PortfolioFile(path, AccountEntry(**{**vars(account), "quote": quote}), markets)
+
+
+def _quote(symbol: str) -> str:
+    """``BTC/USDT`` -> ``USDT`` (and ``BTC/USDT:USDT`` too)."""
+    return symbol.partition("/")[2].partition(":")[0].upper()
+
+
+def _known(table: dict, keys: set[str], where: str) -> None:
+    """Refuse a key not in ``keys``, naming the nearest one."""
+    for key in table:
+        if key not in keys:
+            near = difflib.get_close_matches(key, sorted(keys), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(keys))}"
+            raise ConfigError(f"{where} has no key {key!r}; {hint}")
+
+
+def _entry(cls: type, table: object, where: str) -> object:
+    """``table`` as a ``cls`` (a dataclass), its keys checked and numbers typed."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of keys")
+    _known(table, {f.name for f in fields(cls)}, where)
+    values = {}
+    for f in fields(cls):
+        if f.name not in table:
+            continue
+        value, wanted = table[f.name], str(f.type)
+        number = "float" in wanted or "int" in wanted
+        if number and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{where}: {f.name} must be a number, not {value!r}")
+        if number and not value > 0:
+            raise ConfigError(f"{where}: {f.name} must be above 0, not {value!r}")
+        if "int" in wanted and not isinstance(value, int):
+            raise ConfigError(f"{where}: {f.name} must be a whole number, not {value!r}")
+        if not number and not isinstance(value, str):
+            raise ConfigError(f"{where}: {f.name} must be a string, not {value!r}")
+        values[f.name] = value
+    return cls(**values)

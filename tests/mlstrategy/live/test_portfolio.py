@@ -1,0 +1,173 @@
+"""Several markets in one bot, in process: real ccxt -> one simulator over HTTP -> one Cerebro.
+
+The second market (ETHUSDT) serves real bars too: the sample's BTC minutes of three thousand
+minutes earlier, scaled to an ETH-like price and stamped on the same clock (the sample holds
+one real 1-minute series). Both markets trade one account; each keeps its own book in the one
+journal, with the guarantees of a one-market bot.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from execution.sim_book import SimClock
+from execution.simulator import ExchangeSimulator
+from mlstrategy.live.journal import Journal
+from mlstrategy.live.risk import RiskLimits
+from mlstrategy.live.runner import BotConfig, MarketConfig, run_portfolio
+from mlstrategy.live.status import journal_status
+from tests.mlstrategy.live.conftest import FIRST_TRADED, books_agree, eth_bars
+
+BARS_RUN = 30
+
+
+@pytest.fixture
+def two_markets(minute_bars):
+    clock = SimClock(int(minute_bars.index[FIRST_TRADED].value // 1_000_000), None)
+    with ExchangeSimulator(minute_bars, interval="1m", clock=clock,
+                           balances={"USDT": 20_000.0, "BTC": 0.05, "ETH": 1.0}) as sim:
+        sim.add_market(eth_bars(minute_bars), base="ETH", quote="USDT")
+        yield sim
+
+
+UNLIMITED = RiskLimits(max_orders_per_minute=None)  # a stepped clock's minutes fly by
+
+
+def _run(sim, journal, model, *, live: bool, limits: RiskLimits = UNLIMITED, **overrides):
+    settings = dict(mode="live" if live else "paper", exchange="", symbol="", timeframe="",
+                    journal=journal, models_dir=model.models_dir, exchange_broker=live,
+                    simulator_keys=True, max_bars=BARS_RUN, poll_interval=0.0,
+                    rate_limit=False, timeout_ms=1_000, recv_window_ms=2_000, limits=limits)
+    config = BotConfig(**{**settings, **overrides})
+    markets = [MarketConfig(name, "binance", symbol, "1m", model.artifact, stake=0.45,
+                            api_url=sim.url)
+               for name, symbol in (("btc", "BTC/USDT"), ("eth", "ETH/USDT"))]
+    return run_portfolio(config, markets)
+
+
+def test_two_spot_markets_trade_one_account_each_with_its_own_book(two_markets, minute_model,
+                                                                   tmp_path):
+    journal = tmp_path / "bot.sqlite"
+    results = _run(two_markets, journal, minute_model, live=True)
+    assert set(results) == {"btc", "eth"}
+    for name, result in results.items():
+        assert result.summary.bars - result.summary.history_bars == BARS_RUN, name
+        assert result.closing is not None and result.closing.mismatch is None
+    traded = {name: sum(r.summary.orders.values()) for name, r in results.items()}
+    assert all(traded.values()), f"each market should trade in {BARS_RUN} minutes: {traded}"
+    books_agree(two_markets, journal, 0.05, "btc", "BTC")
+    books_agree(two_markets, journal, 1.0, "eth", "ETH")
+    lines = journal_status(journal)
+    assert any("market btc: live binance BTC/USDT 1m" in line for line in lines)
+    assert any("market eth: live binance ETH/USDT 1m" in line for line in lines)
+    # a restart on the same journal continues both books and sends nothing twice
+    again = _run(two_markets, journal, minute_model, live=True, max_bars=10)
+    assert all(r.reconciliation.mismatch is None for r in again.values())
+    books_agree(two_markets, journal, 0.05, "btc", "BTC")
+    books_agree(two_markets, journal, 1.0, "eth", "ETH")
+
+
+def test_paper_markets_share_the_cash_and_the_accounts_limits(two_markets, minute_model,
+                                                              tmp_path):
+    journal = tmp_path / "paper.sqlite"
+    results = _run(two_markets, journal, minute_model, live=False,
+                   limits=RiskLimits(max_orders_per_minute=None, max_open_positions=1))
+    reader = Journal.read(journal)
+    positions = {name: reader.for_market(name).position() for name in ("btc", "eth")}
+    blocked = sum(r.summary.blocked["1 positions open: the account's limit"]
+                  for r in results.values())
+    holding = [name for name, signals in
+               ((n, reader.for_market(n).signals()) for n in ("btc", "eth"))
+               if (signals.position.fillna(0) != 0).any()]
+    reader.close()
+    assert blocked > 0, "both models want in at once: the second entry waits"
+    assert sum(p != 0 for p in positions.values()) <= 1
+    assert holding, "one market should have held a position"
+    assert two_markets.order_requests == []  # paper orders never reach the exchange
+
+
+def _portfolio_file(tmp_path, minute_bars, **account) -> object:
+    """A two-market ``bot.toml`` whose ETH market replays a file of bars beside it."""
+    eth_bars(minute_bars).to_csv(tmp_path / "eth.csv")
+    limits = "".join(f"{k} = {v}\n" for k, v in account.items())
+    path = tmp_path / "bot.toml"
+    path.write_text(f"""[account]
+quote = "USDT"
+cash = 20000
+{limits}
+[[market]]
+name = "btc"
+symbol = "BTC/USDT"
+model = "btc1m"
+data = "sample:btcperp-1m"
+stake = 0.45
+
+[[market]]
+name = "eth"
+symbol = "ETH/USDT"
+model = "btc1m"
+data = "eth.csv"
+stake = 0.45
+""")
+    return path
+
+
+def test_replay_of_a_portfolio_file_decides_both_markets_bar_by_bar(minute_model, minute_bars,
+                                                                    tmp_path):
+    from click.testing import CliRunner
+
+    from mlstrategy.cli import cli
+
+    toml = _portfolio_file(tmp_path, minute_bars, max_open_positions=2)
+    journal = tmp_path / "replay.sqlite"
+    result = CliRunner().invoke(cli, ["bot", "replay", "--config", str(toml), "--models-dir",
+                                      str(minute_model.models_dir), "--max-bars", "40",
+                                      "--journal", str(journal), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "replay: 2 markets (BTC/USDT, ETH/USDT)" in result.output
+    assert "summary of btc:" in result.output and "summary of eth:" in result.output
+    reader = Journal.read(journal)
+    signals = {name: reader.for_market(name).signals() for name in ("btc", "eth")}
+    reader.close()
+    traded = {name: s[s.action != "history"] for name, s in signals.items()}
+    assert len(traded["btc"]) == len(traded["eth"]) == 40
+    # one clock: both markets decide the same bars, in the file's order
+    assert traded["btc"].time_ms.tolist() == traded["eth"].time_ms.tolist()
+    assert any((t.action != "hold").any() for t in traded.values()), "no market traded"
+    # one account: on each bar both markets see its value (the second after the first's order)
+    np.testing.assert_allclose(traded["btc"].equity, traded["eth"].equity, rtol=1e-3)
+
+
+@pytest.mark.parametrize("text, error", [
+    ("", "names no market"),
+    ('[[market]]\nsymbol = "BTC/USDT"\nstak = 0.5\n', "no key 'stak'; did you mean 'stake'"),
+    ('[[market]]\nsymbol = "BTC/USDT"\nstake = 1.5\n', "stake 1.5 is a fraction"),
+    ('[[market]]\nsymbol = "BTC/USDT"\n[[market]]\nsymbol = "BTC/USDT"\n',
+     "market name 'BTC/USDT' is given twice"),
+    ('[account]\nquote = "USDT"\n[[market]]\nsymbol = "ETH/BTC"\n', "not quoted in the "
+     "account's USDT"),
+    ('[account]\nmax_open_positions = 1.5\n[[market]]\nsymbol = "BTC/USDT"\n',
+     "must be a whole number"),
+    ("[account\n", "cannot read the portfolio file"),
+])
+def test_a_bad_portfolio_file_is_one_clear_error(text, error, tmp_path, capsys):
+    from mlstrategy.cli import cli, run
+
+    toml = tmp_path / "bot.toml"
+    toml.write_text(text)
+    with pytest.raises(SystemExit) as exit_:
+        run(cli, ["bot", "paper", "--config", str(toml), "--models-dir",
+                  str(tmp_path / "models")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err
+    assert error in err and "Traceback" not in err
+
+
+def test_the_example_portfolio_file_reads():
+    from mlstrategy.live.portfolio_file import read_portfolio
+    from tests.conftest import REPO_ROOT
+
+    file = read_portfolio(REPO_ROOT / "examples" / "bot.toml")
+    assert [(m.name, m.symbol, m.stake) for m in file.markets] == [
+        ("btc", "BTC/USDT", 0.45), ("eth", "ETH/USDT", 0.45)]
+    assert (file.account.quote, file.account.max_open_positions) == ("USDT", 2)
