@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from mlstrategy.cli.bot_portfolio import portfolio_option
 from mlstrategy.cli.common import DataRequest, data_options, debug_option, models_dir_option
 from mlstrategy.cli.strategy_options import strategy_options
 from mlstrategy.trading.strategy_params import StrategyParams
@@ -51,20 +52,26 @@ from mlstrategy.trading.strategy_params import StrategyParams
 @click.option("--analyzers", is_flag=True, help="Also run backtrader's analyzers (trades, SQN, "
               "drawdown, Sharpe, returns) and put their results in the report; slower, the "
               "report's own statistics come from the equity curve.")
+@portfolio_option
 @debug_option
 def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int | None,
              allow_in_sample: bool, params: StrategyParams, streaming: bool,
              periods_per_year: float | None, walk_forward: bool, retrain_every: int,
              engine: str | None, grid: tuple[str, ...], threads: int | None,
-             out_dir: Path | None, plot: bool, analyzers: bool) -> None:
+             out_dir: Path | None, plot: bool, analyzers: bool,
+             portfolio: Path | None) -> None:
     """Backtest a trained model with backtrader on history (inference only, never trains).
 
     Without --data or --sample, the model's own training data is used if it is an embedded
     sample. Trading starts after the model's training span, found by time whatever the file
     is called. Writes backtest.json (strategy and buy-and-hold rows, significance, refused
     orders, analyzers), trades.csv, equity.png and backtrader's backtest.png, and prints a
-    summary table.
+    summary table. With --config, every market of a bot's portfolio file in one Cerebro
+    (one pot of cash, the account's limits), as `trading_bot.py replay --config` trades it.
     """
+    if portfolio is not None:
+        _portfolio(portfolio, models_dir, params, out_dir)
+        return
     from mlstrategy.backtest.report import run_backtest, summary_lines
     from mlstrategy.backtest.run_dirs import link_latest, new_run_dir
     from mlstrategy.backtest.runner import BacktestConfig
@@ -136,3 +143,44 @@ def _grid(dataset, artifact, config, specs: tuple[str, ...], out: Path, models_d
     click.echo(f"wrote {result.table}")
     click.echo(f"wrote {result.picture}")
     return result.report
+
+
+def _portfolio(portfolio: Path, models_dir: Path, params: StrategyParams,
+               out_dir: Path | None) -> None:
+    """``backtest --config``: the portfolio's report, per market and for the account."""
+    import json
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from mlstrategy.backtest.portfolio import portfolio_start, run_portfolio_backtest
+    from mlstrategy.backtest.report import plain, write_trades
+    from mlstrategy.backtest.run_dirs import link_latest, new_run_dir
+    from mlstrategy.cli.bot_portfolio import account_limits, historical_markets
+    from mlstrategy.live.modes import WARM_UP_BARS
+
+    file, markets = historical_markets(portfolio, models_dir)
+    cash = file.account.cash if file.account.cash is not None else params.cash
+    start = portfolio_start(markets, WARM_UP_BARS)
+    run = run_portfolio_backtest(markets, replace(params, cash=cash),
+                                 account_limits(file.account), start)
+    report = run.report
+    out = out_dir or new_run_dir(Path("reports") / "portfolio" / portfolio.stem, "backtest")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "portfolio.json").write_text(json.dumps(plain(report), indent=2))
+    write_trades(pd.DataFrame(run.strategy.trades), out / "trades.csv")
+    p = report["portfolio"]
+    click.echo(f"portfolio {portfolio}: {len(markets)} markets, {report['start']} .. "
+               f"{report['end']}")
+    click.echo(f"  value {report['cash']:,.2f} -> {report['final_value']:,.2f} "
+               f"({p['total_return'] * 100:+.2f}%), max drawdown "
+               f"{p['max_drawdown'] * 100:.2f}%, Sharpe {p['sharpe']:.2f}; equal-weight "
+               f"basket {report['basket_return'] * 100:+.2f}%")
+    for name, row in report["markets"].items():
+        click.echo(f"  {name} ({row['symbol']}, {row['model']}): {row['trades']} trades, "
+                   f"net PnL {row['pnl_net']:+,.2f}, fees {row['fees']:,.2f}; "
+                   f"buy-and-hold {row['buy_and_hold_return'] * 100:+.2f}%")
+    click.echo(f"wrote {out / 'portfolio.json'}")
+    click.echo(f"wrote {out / 'trades.csv'}")
+    if out_dir is None:
+        click.echo(f"linked {link_latest(out)} -> {out.name}")

@@ -32,7 +32,7 @@ from mlstrategy.cli.common import (
 )
 from mlstrategy.cli.strategy_options import strategy_options
 from mlstrategy.errors import ConfigError
-from mlstrategy.live.modes import Mode
+from mlstrategy.live.modes import WARM_UP_BARS, Mode
 from mlstrategy.trading.strategy_params import StrategyParams
 
 F = TypeVar("F", bound=Callable)
@@ -71,7 +71,7 @@ run_options = _options(
                  help="Stop after this many bars past the warm-up history."),
     click.option("--until", help="Stop after the bar at or after this UTC time "
                  "(e.g. 2025-01-31T18:00)."),
-    click.option("--history", type=click.IntRange(min=1), default=1000, show_default=True,
+    click.option("--history", type=click.IntRange(min=1), default=WARM_UP_BARS, show_default=True,
                  help="Closed bars fetched at start to warm the features up (at least the "
                       "model's warm-up)."),
     click.option("--poll-interval", type=click.FloatRange(min=0.0),

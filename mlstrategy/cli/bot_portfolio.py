@@ -27,8 +27,9 @@ portfolio_option = click.option(
          "replay). Replaces --exchange, --symbol, --timeframe and --model; see the README.")
 
 
-def _limits(account, max_position: float | None, max_daily_loss: float | None,
-            per_minute: int | None) -> RiskLimits:
+def account_limits(account, max_position: float | None = None,
+                   max_daily_loss: float | None = None,
+                   per_minute: int | None = None) -> RiskLimits:
     """The account's limits from the file; a limit given on the command line wins."""
     return RiskLimits(max_position if max_position is not None else account.max_position,
                       max_daily_loss if max_daily_loss is not None else account.max_daily_loss,
@@ -77,61 +78,71 @@ def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
         poll_interval=poll_interval if poll_interval is not None
         else default_poll_interval(markets[0].timeframe),
         strategy=replace(params, cash=cash),
-        limits=_limits(file.account, max_position, max_daily_loss, max_orders_per_minute),
+        limits=account_limits(file.account, max_position, max_daily_loss, max_orders_per_minute),
         timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
         rate_limit=rate_limit, simulator_keys=simulator_keys)
     return run_portfolio(config, markets, on_status=lambda name, status: printer(status, name))
 
 
+def historical_markets(portfolio: Path, models_dir: Path) -> tuple[PortfolioFile, list]:
+    """The file, and each market's bars (its ``data``) with its model resolved (a market's
+    newest while none is in production), as a replay and a backtest trade them."""
+    from mlstrategy.backtest.portfolio import PortfolioMarket
+
+    file = read_portfolio(portfolio)
+    configs = _markets(file, models_dir, None, replay=True)
+    return file, [PortfolioMarket(entry.name, _dataset(entry, config.model, portfolio),
+                                  config.model, entry.stake)
+                  for entry, config in zip(file.markets, configs, strict=True)]
+
+
 @contextlib.contextmanager
 def replayed_markets(portfolio: Path, models_dir: Path, *, speed: float | None,
                      history: int, funded: bool, cash: float) -> Iterator[tuple]:
-    """Serve every market's ``data`` from one simulator whose clock starts at the latest
-    first holdout bar of their models (bars before it are history).
+    """Serve every market's ``data`` from one simulator whose clock starts where the
+    portfolio's backtest starts (``portfolio_start``; bars before it are history).
 
     Yields ``(url, the markets as served, bars left)``.
     """
     from execution.sim_book import SimClock
     from execution.simulator import ExchangeSimulator
-    from mlstrategy.backtest.spans import trading_span
+    from mlstrategy.backtest.portfolio import portfolio_start
     from mlstrategy.live.replay import market_symbol
+    from mlstrategy.live.runner import MarketConfig
 
-    file = read_portfolio(portfolio)
-    loaded = []
-    configs = _markets(file, models_dir, None, replay=True)
-    for market, config in zip(file.markets, configs, strict=True):
-        dataset = _dataset(market, config.model, portfolio)
-        first = trading_span(dataset, config.model).start
-        loaded.append((market, dataset, dataset.bars.index[max(first, min(history, len(
-            dataset.bars) - 1))]))
-    timeframes = {d.timeframe for _, d, _ in loaded}
+    file, loaded = historical_markets(portfolio, models_dir)
+    timeframes = {m.dataset.timeframe for m in loaded}
     if len(timeframes) > 1:
         raise ConfigError(f"{portfolio}: a replay serves one bar size, the markets' data "
                           f"have {', '.join(sorted(timeframes))}")
-    start = max(t for _, _, t in loaded)
+    start = portfolio_start(loaded, history)
     quote = file.account.quote
     simulator = None
     served: dict[str, str] = {}
-    for market, dataset, _ in loaded:
-        base, _ = market_symbol(market.symbol)
-        if base + quote in {b.replace("/", "") for b in served.values()}:
+    for market, entry in zip(loaded, file.markets, strict=True):
+        base, _ = market_symbol(entry.symbol)
+        if f"{base}/{quote}" in served.values():
             raise ConfigError(f"{portfolio}: two markets trade {base}/{quote}; a replay lists "
                               "each symbol once")
         served[market.name] = f"{base}/{quote}"
+        bars = market.dataset.bars
         if simulator is None:
             simulator = ExchangeSimulator(
-                dataset.bars, base=base, quote=quote, interval=dataset.timeframe,
+                bars, base=base, quote=quote, interval=market.dataset.timeframe,
                 clock=SimClock(int(start.value // 1_000_000), speed),
                 balances={quote: cash} if funded else None)
         else:
-            simulator.add_market(dataset.bars, base=base, quote=quote)
-    left = min(int((d.bars.index >= start).sum()) for _, d, _ in loaded)
+            simulator.add_market(bars, base=base, quote=quote)
+    left = min(int((m.dataset.bars.index >= start).sum()) for m in loaded)
     if left == 0:
         raise ConfigError(f"{portfolio}: the markets' data have no bar in common after "
                           f"{start}; replay bars of the same period")
     with simulator:
-        yield simulator.url, [replace(c, exchange="binance", symbol=served[c.name],
-                                      api_url=simulator.url) for c in configs], left
+        yield simulator.url, [
+            MarketConfig(m.name, "binance", served[m.name], m.dataset.timeframe, m.artifact,
+                         follow_production=e.model is None or "/" not in e.model,
+                         stake=m.stake, api_url=simulator.url)
+            for m, e in zip(loaded, file.markets, strict=True)], left
 
 
 def _dataset(market: MarketEntry, artifact, portfolio: Path):

@@ -1,7 +1,11 @@
-"""How a bot runs: ``Mode`` (its journal is keyed by the string)."""
+"""How a bot runs: ``Mode`` (its journal is keyed by the string), and its warm-up."""
 from __future__ import annotations
 
 from enum import StrEnum
+
+# closed bars a bot fetches at start to warm its features up (``--history``); a portfolio's
+# replay and backtest both start at least this many bars into every market's data
+WARM_UP_BARS = 1000
 
 
 class Mode(StrEnum):

@@ -47,6 +47,13 @@ class OpenBook:
     exposure: float = 0.0  # their notional at their last close
 
 
+def open_book(strategy: object, data: object) -> OpenBook:
+    """What a backtrader ``strategy`` holds in every market other than ``data``'s."""
+    others = [(d, strategy.getposition(d).size) for d in strategy.datas if d is not data]
+    return OpenBook(sum(size != 0 for _, size in others),
+                    sum(abs(size) * float(d.close[0]) for d, size in others))
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What may be sent: ``size`` (0 to send nothing) and why it was cut, if it was."""
@@ -66,6 +73,22 @@ class RiskLedger(Protocol):
 
     def orders_sent_since(self, wall_s: float) -> int:
         """Order attempts sent since ``wall_s`` (``time.time()``)."""
+
+
+class MemoryLedger:
+    """A ``RiskLedger`` in memory, for a backtest: nothing is sent, nothing survives."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[str, int, str, dict]] = []
+
+    def event(self, kind: str, **detail: object) -> None:
+        self._events.append(("", 0, kind, detail))
+
+    def events(self, kind: str | None = None) -> list[tuple[str, int, str, dict]]:
+        return [e for e in self._events if kind in (None, e[2])]
+
+    def orders_sent_since(self, wall_s: float) -> int:
+        return 0
 
 
 class RiskGuard:
@@ -125,7 +148,8 @@ class RiskGuard:
                 return Verdict(0.0, "kill switch: daily loss limit reached")
             most = self.limits.max_open_positions
             if most is not None and not position and book.positions >= most:
-                return Verdict(0.0, f"{book.positions} positions open: the account's limit")
+                return Verdict(0.0, f"the account's limit of {most} open position"
+                                    f"{'s' if most != 1 else ''} is reached")
             reason = ""
             caps = [(self.limits.max_position, position * price, "position capped at"),
                     (self.limits.max_exposure, book.exposure + abs(position) * price,

@@ -38,7 +38,7 @@ from execution.orders import OrderGateway, strategy_tag
 from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
-from mlstrategy.live.modes import Mode
+from mlstrategy.live.modes import WARM_UP_BARS, Mode
 from mlstrategy.live.reconcile import Reconciliation, reconcile
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
@@ -66,7 +66,7 @@ class BotConfig:
     exchange_broker: bool = False  # trade the exchange's account (live; replay optional)
     max_bars: int | None = None
     until: pd.Timestamp | None = None
-    history: int = 1000
+    history: int = WARM_UP_BARS
     poll_interval: float = 1.0
     strategy: StrategyParams = field(default_factory=StrategyParams)  # as a backtest's
     limits: RiskLimits = field(default_factory=RiskLimits)

@@ -36,7 +36,7 @@ from execution.orders import (
 )
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import PAPER, Journal
-from mlstrategy.live.risk import OpenBook, RiskGuard, Verdict
+from mlstrategy.live.risk import RiskGuard, Verdict, open_book
 from mlstrategy.trading.inference import SignalEngine
 from mlstrategy.trading.strategy import ENTER, MLStrategy
 
@@ -213,7 +213,7 @@ class LiveSession:
         if intent is not None and size > 0:
             verdict = self.guard.review(entering=intent == ENTER, size=size, price=close,
                                         position=position, feed_live=feed == "LIVE",
-                                        book=_open_book(strategy, data))
+                                        book=open_book(strategy, data))
             if halted and (intent == ENTER or self.stop.is_set()):
                 verdict = Verdict(0.0, halted)  # stopping: not even a limited exit
             size = verdict.size if verdict.size > 0 else 0.0
@@ -327,13 +327,6 @@ class LiveSession:
         if self._bars or self._signals:
             self.journal.record(self._bars, self._signals)
             self._bars, self._signals = [], []
-
-
-def _open_book(strategy: MLStrategy, data: bt.feeds.DataBase) -> OpenBook:
-    """The positions open in every market other than ``data``'s, for the account's limits."""
-    others = [(d, strategy.getposition(d).size) for d in strategy.datas if d is not data]
-    return OpenBook(sum(size != 0 for _, size in others),
-                    sum(abs(size) * float(d.close[0]) for d, size in others))
 
 
 def _signal_word(proba: float, target: int) -> str:

@@ -8,6 +8,7 @@ journal, with the guarantees of a one-market bot.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from execution.sim_book import SimClock
@@ -74,7 +75,7 @@ def test_paper_markets_share_the_cash_and_the_accounts_limits(two_markets, minut
                    limits=RiskLimits(max_orders_per_minute=None, max_open_positions=1))
     reader = Journal.read(journal)
     positions = {name: reader.for_market(name).position() for name in ("btc", "eth")}
-    blocked = sum(r.summary.blocked["1 positions open: the account's limit"]
+    blocked = sum(r.summary.blocked["the account's limit of 1 open position is reached"]
                   for r in results.values())
     holding = [name for name, signals in
                ((n, reader.for_market(n).signals()) for n in ("btc", "eth"))
@@ -86,7 +87,8 @@ def test_paper_markets_share_the_cash_and_the_accounts_limits(two_markets, minut
     assert two_markets.order_requests == []  # paper orders never reach the exchange
 
 
-def _portfolio_file(tmp_path, minute_bars, **account) -> object:
+def _portfolio_file(tmp_path, minute_bars, btc_data: str = "sample:btcperp-1m",
+                    **account) -> object:
     """A two-market ``bot.toml`` whose ETH market replays a file of bars beside it."""
     eth_bars(minute_bars).to_csv(tmp_path / "eth.csv")
     limits = "".join(f"{k} = {v}\n" for k, v in account.items())
@@ -99,7 +101,7 @@ cash = 20000
 name = "btc"
 symbol = "BTC/USDT"
 model = "btc1m"
-data = "sample:btcperp-1m"
+data = "{btc_data}"
 stake = 0.45
 
 [[market]]
@@ -171,3 +173,53 @@ def test_the_example_portfolio_file_reads():
     assert [(m.name, m.symbol, m.stake) for m in file.markets] == [
         ("btc", "BTC/USDT", 0.45), ("eth", "ETH/USDT", 0.45)]
     assert (file.account.quote, file.account.max_open_positions) == ("USDT", 2)
+
+
+def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model, minute_bars,
+                                                                    tmp_path):
+    from click.testing import CliRunner
+
+    from mlstrategy.backtest.portfolio import portfolio_start, run_portfolio_backtest
+    from mlstrategy.cli import cli
+    from mlstrategy.cli.bot_portfolio import account_limits, historical_markets
+    from mlstrategy.live.modes import WARM_UP_BARS
+    from mlstrategy.trading.strategy_params import StrategyParams
+
+    toml = _portfolio_file(tmp_path, minute_bars, btc_data="btc.csv", max_open_positions=1)
+    minute_bars.to_csv(tmp_path / "btc.csv")
+    _, markets = historical_markets(toml, minute_model.models_dir)
+    end = portfolio_start(markets, WARM_UP_BARS) + pd.Timedelta(minutes=120)
+    for name, bars in (("btc", minute_bars), ("eth", eth_bars(minute_bars))):
+        bars[bars.index < end].to_csv(tmp_path / f"{name}.csv")  # 120 bars to trade
+    file, markets = historical_markets(toml, minute_model.models_dir)
+    run = run_portfolio_backtest(markets, StrategyParams(cash=20_000.0),
+                                 account_limits(file.account),
+                                 portfolio_start(markets, WARM_UP_BARS))
+    backtest = [(ns // 1_000_000, name, intent) for ns, name, intent, _, _ in
+                run.strategy.decisions]
+    assert len({d[1] for d in backtest}) == 2, "both markets should trade in 120 bars"
+    assert run.report["markets"]["btc"]["bars"] == 120
+    for broker in ("paper", "exchange"):
+        journal = tmp_path / f"replay-{broker}.sqlite"
+        result = CliRunner().invoke(cli, ["bot", "replay", "--config", str(toml), "--broker",
+                                          broker, "--models-dir", str(minute_model.models_dir),
+                                          "--journal", str(journal), "--quiet"])
+        assert result.exit_code == 0, result.output
+        reader = Journal.read(journal)
+        replay = sorted(
+            (int(row.time_ms), name, row.action.split()[0])
+            for name in ("btc", "eth") for row in reader.for_market(name).signals().itertuples()
+            if row.action.split()[0] in ("enter", "exit") and "blocked" not in row.action)
+        blocked = sum("open position is reached" in a for name in ("btc", "eth")
+                      for a in reader.for_market(name).signals().action)
+        fills = {name: [(f.side, f.amount, f.price) for f in reader.for_market(name).fills()]
+                 for name in ("btc", "eth")}
+        reader.close()
+        if broker == "paper":  # backtrader's broker in both: the very same fills
+            assert fills == {name: [("buy" if e["size"] > 0 else "sell", abs(e["size"]),
+                                     e["price"]) for e in run.strategy.executions
+                                    if e["data"] == name] for name in ("btc", "eth")}
+        order = {name: i for i, name in enumerate(("btc", "eth"))}
+        assert replay == sorted(backtest, key=lambda d: (d[0], order[d[1]])), broker
+        print(f"{broker}: {len(replay)} decisions as the backtest's, {blocked} blocked")
+        assert blocked > 0, "the account's limit of one position should bind"
