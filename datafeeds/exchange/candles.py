@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from datafeeds.errors import DataError, ExchangeError
-from datafeeds.exchange.client import load_market
+from datafeeds.exchange.client import load_market, request_lock
 from datafeeds.exchange.history import fetch_range
 from datafeeds.exchange.translate import call_ccxt, check_candles, read_ccxt
 from datafeeds.loaders import frame_from_ccxt
@@ -136,11 +136,12 @@ class CandlePoller:
         if self.last_ms is None:
             raise RuntimeError("call history() before poll()")
         try:
-            now = self.server_time()
-            rows = call_ccxt(f"fetch_ohlcv {self._what}", self.exchange.fetch_ohlcv,
-                             self.symbol, self.timeframe, self.last_ms + self.step_ms, 1000,
-                             retries=self._retries, backoff=self._backoff)
-            rows = check_candles(self._what, rows, self.exchange.last_json_response)
+            with request_lock(self.exchange):  # the clock and the candles of one moment
+                now = self.server_time()
+                rows = call_ccxt(f"fetch_ohlcv {self._what}", self.exchange.fetch_ohlcv,
+                                 self.symbol, self.timeframe, self.last_ms + self.step_ms, 1000,
+                                 retries=self._retries, backoff=self._backoff)
+                rows = check_candles(self._what, rows, self.exchange.last_json_response)
             rows = [r[:6] for r in rows
                     if r[0] > self.last_ms and r[0] + self.step_ms <= now]  # closed, new
             array = np.asarray(rows, dtype=np.float64).reshape(-1, 6)

@@ -5,7 +5,9 @@ handed to ccxt and never logged, printed or stored by this package.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
@@ -103,3 +105,24 @@ def load_market(exchange: ccxt.Exchange, symbol: str, *, retries: int = 3,
         first_contact = False
     raise ExchangeError(f"{exchange.id} has no market {symbol!r}; check the symbol, e.g. "
                         "BTC/USDT")
+
+
+def serialize_requests(exchange: ccxt.Exchange) -> ccxt.Exchange:
+    """Let several threads share ``exchange``: one request at a time, so its rate limiter and
+    its per-request state (nonce, last response) see them in turn; ``request_lock(exchange)``
+    holds off the other threads for several requests that must see one moment. Returns it."""
+    lock = threading.RLock()
+    fetch2 = exchange.fetch2
+
+    def one_at_a_time(*args: object, **kwargs: object) -> object:
+        with lock:
+            return fetch2(*args, **kwargs)
+
+    exchange.fetch2 = one_at_a_time
+    exchange.mlstrategy_lock = lock
+    return exchange
+
+
+def request_lock(exchange: ccxt.Exchange) -> contextlib.AbstractContextManager:
+    """The lock ``serialize_requests`` put on ``exchange`` (nothing to hold when it has none)."""
+    return getattr(exchange, "mlstrategy_lock", None) or contextlib.nullcontext()

@@ -27,9 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from datafeeds.bt.compat import bt
-from datafeeds.bt.live_feed import LiveFeed
+from datafeeds.bt.live_feed import BarSequence, LiveFeed
 from datafeeds.exchange.candles import CandlePoller
-from datafeeds.exchange.client import make_exchange
+from datafeeds.exchange.client import make_exchange, serialize_requests
 from datafeeds.timeframes import timeframe_delta
 from execution.account_broker import AccountBroker
 from execution.broker import CcxtBroker
@@ -200,6 +200,11 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
         key = (market.exchange, market.api_url)
         if key not in clients:
             clients[key] = _exchange(config, market)
+    # several markets poll in their own threads, so one whose exchange hangs holds no other up
+    sequence = BarSequence(grace=2 * config.poll_interval + 1.0) if len(markets) > 1 else None
+    if sequence is not None:
+        for client in clients.values():
+            serialize_requests(client)
     journal = Journal.open(config.journal, identity, {
         m.name: {"exchange": m.exchange, "symbol": m.symbol, "timeframe": m.timeframe}
         for m in markets} if portfolio else None)
@@ -208,8 +213,8 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
                                         f"{m.model.ref}" for m in markets))
         guard = RiskGuard(config.limits, journal)  # the account's: one for every market
         cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
-        runs = [_MarketRun(config, m, clients[(m.exchange, m.api_url)], journal, stop)
-                for m in markets]
+        runs = [_MarketRun(config, m, clients[(m.exchange, m.api_url)], journal, stop,
+                           sequence) for m in markets]
         for run in runs:
             cerebro.adddata(run.feed)
         if config.exchange_broker:
@@ -264,7 +269,8 @@ class _MarketRun:
     """One market's part of a run: its journal view, feed, live broker and session."""
 
     def __init__(self, config: BotConfig, market: MarketConfig, exchange: object,
-                 journal: Journal, stop: threading.Event) -> None:
+                 journal: Journal, stop: threading.Event,
+                 sequence: BarSequence | None) -> None:
         self.market = market
         self.journal = journal.for_market(market.name)
         self.exchange = exchange
@@ -273,7 +279,7 @@ class _MarketRun:
                                                       market.model.spec.warmup + 1),
                                   poll_interval=config.poll_interval,
                                   max_bars=config.max_bars, stop=stop,
-                                  name=market.name or None)
+                                  name=market.name or None, sequence=sequence)
         self.broker: CcxtBroker | None = None
         self.reconciliation: Reconciliation | None = None
         self.session: LiveSession | None = None

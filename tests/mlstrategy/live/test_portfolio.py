@@ -214,6 +214,9 @@ def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model
                       for a in reader.for_market(name).signals().action)
         fills = {name: [(f.side, f.amount, f.price) for f in reader.for_market(name).fills()]
                  for name in ("btc", "eth")}
+        late = sum(((s.action != "history") & (s.status != "LIVE")).sum() for s in
+                   (reader.for_market(name).signals() for name in ("btc", "eth")))
+        assert late == 0, "every bar of both markets should reach the bot LIVE"
         reader.close()
         if broker == "paper":  # backtrader's broker in both: the very same fills
             assert fills == {name: [("buy" if e["size"] > 0 else "sell", abs(e["size"]),
@@ -223,3 +226,29 @@ def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model
         assert replay == sorted(backtest, key=lambda d: (d[0], order[d[1]])), broker
         print(f"{broker}: {len(replay)} decisions as the backtest's, {blocked} blocked")
         assert blocked > 0, "the account's limit of one position should bind"
+
+
+def test_a_slow_exchange_does_not_hold_the_other_markets_up(minute_bars, minute_model,
+                                                            tmp_path):
+    """ETH on an exchange that takes 1.5 s per answer, first in the file's order; BTC on
+    another: BTC's bars are decided as they close, waiting at most the sequence's grace for
+    ETH's, not for ETH's slow polls."""
+    import time
+
+    clock = SimClock(int(minute_bars.index[FIRST_TRADED].value // 1_000_000), None)
+    seen: dict[str, list[float]] = {"btc": [], "eth": []}
+    with ExchangeSimulator(minute_bars, interval="1m", clock=clock) as fast, \
+            ExchangeSimulator(eth_bars(minute_bars), base="ETH", interval="1m",
+                              clock=SimClock(clock.now_ms(), None)) as slow:
+        config = BotConfig(mode="paper", exchange="", symbol="", timeframe="",
+                           journal=tmp_path / "j.sqlite", models_dir=minute_model.models_dir,
+                           max_bars=5, history=300, poll_interval=0.0, rate_limit=False,
+                           timeout_ms=5_000, limits=UNLIMITED)
+        markets = [MarketConfig(name, "binance", symbol, "1m", minute_model.artifact,
+                                api_url=url) for name, symbol, url in
+                   (("eth", "ETH/USDT", slow.url), ("btc", "BTC/USDT", fast.url))]
+        slow.latency = 1.5
+        run_portfolio(config, markets,
+                      on_status=lambda name, status: seen[name].append(time.monotonic()))
+    assert len(seen["btc"]) == len(seen["eth"]) == 5
+    assert seen["btc"][-1] < seen["eth"][2], "BTC waited for ETH's slow exchange"
