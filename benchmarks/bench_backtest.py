@@ -35,7 +35,7 @@ from features_numba import FeatureStream, compute_features
 from mlstrategy.backtest.report import run_backtest
 from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.research.dataset import describe
-from mlstrategy.trading.strategy import setup_broker
+from mlstrategy.trading.strategy import paper_broker
 from mlstrategy.trading.strategy_params import COMMISSION
 
 N = int(os.environ.get("MLSTRATEGY_BENCH_BARS", "100000"))
@@ -119,7 +119,7 @@ def _same_orders(orders: dict[int, tuple[str, float]], config: BacktestConfig) -
     cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
     cerebro.adddata(NumpyData.from_frame(BARS.iloc[config.start:], timeframe="1h"))
     cerebro.addstrategy(_SameOrders, orders=orders)
-    setup_broker(cerebro.broker, config.strategy.costed(COMMISSION))
+    cerebro.setbroker(paper_broker(config.strategy.costed(COMMISSION)))
     cerebro.run()
 
 

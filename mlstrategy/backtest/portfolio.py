@@ -26,7 +26,7 @@ from mlstrategy.registry.artifact import Artifact
 from mlstrategy.research.dataset import Dataset
 from mlstrategy.trading.engine import buy_and_hold, exit_cost
 from mlstrategy.trading.inference import SignalEngine, batch_probas
-from mlstrategy.trading.strategy import ENTER, MLStrategy, setup_broker
+from mlstrategy.trading.strategy import ENTER, MLStrategy, paper_broker
 from mlstrategy.trading.strategy_params import StrategyParams
 
 
@@ -129,7 +129,7 @@ def run_portfolio_backtest(markets: list[PortfolioMarket], params: StrategyParam
                         sessions={m.name: AccountGate(guard, bar_ms) for m in markets},
                         stakes={m.name: m.stake for m in markets if m.stake is not None},
                         **params.options())
-    setup_broker(cerebro.broker, params)
+    cerebro.setbroker(paper_broker(params))
     strategy = cerebro.run()[0]
     return PortfolioBacktest(strategy, start, _report(strategy, markets, traded, params))
 

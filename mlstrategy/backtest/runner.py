@@ -28,7 +28,7 @@ from mlstrategy.registry.artifact import Artifact
 from mlstrategy.research.dataset import Dataset, DatasetInfo
 from mlstrategy.trading.engine import EngineRun, run_engine
 from mlstrategy.trading.inference import batch_probas
-from mlstrategy.trading.strategy import MLStrategy, setup_broker
+from mlstrategy.trading.strategy import MLStrategy, paper_broker
 from mlstrategy.trading.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
     cerebro.addstrategy(MLStrategy, model=artifact,
                         history=bars.iloc[:span.start] if config.streaming else None,
                         **config.strategy.options())
-    setup_broker(cerebro.broker, config.strategy)
+    cerebro.setbroker(paper_broker(config.strategy))
     if config.analyzers:  # each costs per bar or per trade; the report computes its own
         days = traded.index.normalize().nunique()
         years = (traded.index[-1] - traded.index[0]).days / 365.25 or 1.0

@@ -43,7 +43,7 @@ from mlstrategy.live.reconcile import Reconciliation, reconcile
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
 from mlstrategy.registry.artifact import Artifact
-from mlstrategy.trading.strategy import MLStrategy, setup_broker
+from mlstrategy.trading.strategy import MLStrategy, paper_broker
 from mlstrategy.trading.strategy_params import StrategyParams
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
             brokers = {run.feed: run.broker for run in runs}
             cerebro.setbroker(runs[0].broker if not portfolio else AccountBroker(brokers))
         else:
-            setup_broker(cerebro.broker, params)
+            cerebro.setbroker(paper_broker(params))
         sessions = {}
         for run in runs:
             watcher = ModelWatcher(config.models_dir, run.market.model,

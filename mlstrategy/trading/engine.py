@@ -4,13 +4,15 @@ run of ``backtest`` (a test compares every fill, refusal and bar value).
 One kernel (``trade_nb``) runs what ``MLStrategy`` and backtrader's ``BackBroker`` do bar by
 bar, in their order:
 
-- **broker, at the bar's open**: bracket children placed on the bar before become active; a
-  short pays its borrow (``borrow_rate / 365`` a calendar day on its size at its entry price,
-  backtrader's credit interest, added to the fee of the fill that closes it); the pending
+- **broker, at the bar's open**: a short pays its borrow (``borrow_rate / 365`` a calendar
+  day on its size at its entry price, backtrader's credit interest, added to the fee of the
+  fill that closes it); the pending
   market order fills at the open (slippage in full; a buy the cash cannot pay is refused, as
-  backtrader's Margin, and its children with it); active children fill by backtrader's rules
-  (a stop at the open when the open gaps through it, else at the stop; a limit at the open
-  when the open is better, else at the limit; the stop first; one cancels the other);
+  backtrader's Margin, and its children with it); the children of a filled entry are active
+  from its fill on, that bar included (``ProtectiveBroker``, as protective orders resting on
+  an exchange), and fill by backtrader's rules (a stop at the open when the open gaps through
+  it, else at the stop; a limit at the open when the open is better, else at the limit; the
+  stop first; one cancels the other);
 - **strategy, at the bar's close**: the decision of ``decision.decide_nb`` on P(up) (a reversal
   goes flat first; ``max_bars_held`` closes; ``cooldown`` waits), sized as a ``fraction`` of the
   value, fixed ``units`` or a ``vol_target`` by Wilder's ATR; an entry with a stop-loss or a
@@ -82,7 +84,6 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
     stop_price = _NAN  # bracket children (NaN: none); active once their parent filled
     limit_price = _NAN
     children_active = False
-    activate_children = False
     entry_bar = 0  # ``MLStrategy``'s book: bars seen when the position opened
     cooldown_until = 0
     atr = _NAN
@@ -91,8 +92,6 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
     refused = 0
     for i in range(n):
         # --- broker, at the open -----------------------------------------------------------
-        if activate_children:
-            children_active, activate_children = True, False
         if position != 0.0:
             if position < 0.0 and day[i] > position_day:
                 charge = (day[i] - position_day) * credit_rate * abs(position) * entry
@@ -119,7 +118,7 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
                     cash = left
                     position, entry, position_day = pending, price, day[i]
                     entry_bar = i
-                    activate_children = stop_price == stop_price or limit_price == limit_price
+                    children_active = stop_price == stop_price or limit_price == limit_price
                     if store:
                         fills[written, 0], fills[written, 1] = i, pending
                         fills[written, 2], fills[written, 3], fills[written, 4] = \
@@ -203,7 +202,7 @@ def trade_nb(open_, high, low, close, day, proba, enter, exit_, allow_short, siz
         if target != current:
             if current != 0:  # exit: the children go, the position closes at the next open
                 stop_price = limit_price = _NAN
-                children_active = activate_children = False
+                children_active = False
                 pending = -position
             else:
                 if sizing == 1:
@@ -331,7 +330,8 @@ def run_engine(bars: pd.DataFrame | EngineBars, proba: np.ndarray, params: Strat
         raise ValueError(f"sizing {params.sizing!r} is not one of {SIZINGS}")
     b = bars if isinstance(bars, EngineBars) else EngineBars.of(bars)
     n = len(b.close)
-    values, fills, refusals = np.empty(n), np.empty((n, 5)), np.empty((n, 2))
+    # two fills a bar at most: an entry at the open and its stop or take-profit after it
+    values, fills, refusals = np.empty(n), np.empty((2 * n, 5)), np.empty((n, 2))
     written, refused = trade_nb(
         b.open, b.high, b.low, b.close, b.day,
         np.ascontiguousarray(proba, dtype=np.float64), _thresholds(enter),

@@ -93,9 +93,28 @@ def resolve_model(model: object, models_dir: str | Path) -> Artifact:
     return load_artifact(Path(model))
 
 
-def setup_broker(broker: bt.BrokerBase, params: StrategyParams) -> None:
-    """backtrader's broker with ``params``' cash and costs (commission resolved), for a
-    backtest and a paper bot alike."""
+class ProtectiveBroker(bt.brokers.BackBroker):
+    """backtrader's simulated broker, with a bracket's stop and take-profit active from the
+    moment its entry fills (backtrader's own: from the next bar), as protective orders are on
+    an exchange, placed when the entry fills: the rest of the fill bar can trigger them (at
+    the open when it is already through them, as an exchange refuses a stop that would trigger
+    at once and the bot then leaves at the market)."""
+
+    def _bracketize(self, order: bt.Order, cancel: bool = False) -> None:
+        parent_ref = getattr(order.parent, "ref", order.ref)
+        if cancel or order.ref != parent_ref:
+            super()._bracketize(order, cancel)
+            return
+        children = self._pchildren[parent_ref]
+        children.popleft()  # the parent, filled
+        for child in children:  # after it in the pending queue: tried on this bar
+            child.activate()
+
+
+def paper_broker(params: StrategyParams) -> ProtectiveBroker:
+    """The simulated broker with ``params``' cash and costs (commission resolved), for a
+    backtest and a paper bot alike (``cerebro.setbroker``)."""
+    broker = ProtectiveBroker()
     broker.setcash(params.cash)
     # shorts pay ``borrow_rate`` a year on their value, accrued per calendar day held
     broker.setcommission(commission=params.commission, interest=params.borrow_rate,
@@ -106,6 +125,7 @@ def setup_broker(broker: bt.BrokerBase, params: StrategyParams) -> None:
     if params.slippage:  # in full, beyond the bar's range if need be (slip_out): never capped
         broker.set_slippage_perc(params.slippage, slip_open=True, slip_limit=True,
                                  slip_match=True, slip_out=True)
+    return broker
 
 
 class MLStrategy(bt.Strategy):
@@ -129,7 +149,7 @@ class MLStrategy(bt.Strategy):
         The sizing parameters.
     stop_loss, take_profit : float, optional
         Fractions of the price at the decision: the entry goes out as a bracket order with a
-        stop and/or a take-profit limit.
+        stop and/or a take-profit limit, active from the entry's fill (``ProtectiveBroker``).
     max_bars_held : int, optional
         Close a position after this many bars whatever the model says.
     cooldown : int

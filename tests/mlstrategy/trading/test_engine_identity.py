@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from datafeeds import load_sample
 from datafeeds.loaders import load_file
-from mlstrategy.backtest.report import fills_frame, trades_frame
+from mlstrategy.backtest.report import bt_ns, fills_frame, trades_frame
 from mlstrategy.backtest.runner import BacktestConfig, simulate
 from mlstrategy.research.dataset import describe
 from mlstrategy.trading.strategy_params import StrategyParams
@@ -169,3 +169,23 @@ def test_no_fill_up_to_a_bar_changes_when_later_bars_are_removed(trained):
         np.testing.assert_array_equal(cut.fill_bars, full.fill_bars[kept])
         np.testing.assert_array_equal(cut.fill_sizes, full.fill_sizes[kept])
         np.testing.assert_array_equal(cut.fill_prices, full.fill_prices[kept])
+
+
+def test_protection_is_active_from_the_entrys_fill(trained):
+    """A bracket's stop and take-profit act from the entry's fill on, that bar included, as
+    protective orders resting on an exchange do (backtrader's own brackets wait a bar): some
+    trades close on the bar they opened, in Cerebro and in the engine alike, inside its range."""
+    bars = load_sample("btcperp-1m").iloc[:2000]
+    params = StrategyParams(stop_loss=0.0005, take_profit=0.001)
+    cerebro, engine = _both(bars, trained.artifact, BacktestConfig(strategy=params),
+                            _walk(len(bars), 7), 0.55, 0.45)
+    _assert_same(cerebro, engine)
+    trades = trades_frame(cerebro.strategy)
+    same_bar = trades[trades["entry_time"] == trades["exit_time"]]
+    assert len(same_bar) > 0, "a 5 bp stop should be touched on some entry's fill bar"
+    assert (same_bar["bars_held"] == 0).all()
+    index = bars.index.as_unit("ns").asi8
+    for trade in same_bar.itertuples():
+        bar = bars.iloc[int(np.searchsorted(index, bt_ns(np.array([trade.exit_time]))[0]))]
+        assert bar["low"] <= trade.exit_price <= bar["high"]
+        assert trade.entry_price == pytest.approx(bar["open"], rel=1e-12)  # filled at its open
