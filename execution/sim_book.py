@@ -29,6 +29,7 @@ import pandas as pd
 INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
                "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}
 LOT_STEP = 0.00001
+_RESTING_SELLS = ("LIMIT_MAKER", "STOP_LOSS")  # protective sells: take-profit, stop-loss
 MIN_NOTIONAL = 5.0
 
 
@@ -101,6 +102,26 @@ class Candles:
                  int(self.ms[i]) + self.step_ms - 1, "0", 1, "0", "0", "0"]
                 for i in range(first, stop)]
 
+    def first_touch(self, from_ms: int, now_ms: int, *, below: float | None = None,
+                    above: float | None = None) -> tuple[int, float, str] | None:
+        """When and at what price the path from ``from_ms`` to ``now_ms`` first reached
+        ``below`` (a low at or under it) or ``above`` (a high at or over it), bar by bar, the
+        lower one first within a bar; ``(time, price, "below" | "above")`` or None.
+
+        ``below`` trades at its price, or at a later bar's open already through it (a stop
+        becomes a market order); ``above`` at its price (a resting limit is the maker).
+        """
+        i0 = max(int(np.searchsorted(self.ms, from_ms, side="right")) - 1, 0)
+        i1 = int(np.searchsorted(self.ms, now_ms, side="right"))
+        for i in range(i0, i1):
+            o, hi, lo, _, _ = self.row(i, now_ms)
+            when = max(int(self.ms[i]), from_ms)
+            if below is not None and lo <= below:
+                return when, (o if i > i0 and o <= below else below), "below"
+            if above is not None and hi >= above:
+                return when, above, "above"
+        return None
+
     def range_extremes(self, from_ms: int, now_ms: int) -> tuple[float, float] | None:
         """Lowest low and highest high traded in ``(from_ms, now_ms]`` (approximated by bars)."""
         i0 = max(int(np.searchsorted(self.ms, from_ms, side="right")) - 1, 0)
@@ -126,8 +147,10 @@ class Account:
     orders: dict[tuple[str, int], dict] = field(default_factory=dict)  # (symbol, id) ->
     trades: list[dict] = field(default_factory=list)
     lowest: dict[str, float] = field(default_factory=dict)  # lowest total ever held, by asset
+    lists: dict[int, dict] = field(default_factory=dict)  # OCO order lists by orderListId
     _ids: dict[str, itertools.count] = field(default_factory=dict)  # by symbol
     _trade_ids: dict[str, itertools.count] = field(default_factory=dict)
+    _list_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
         self.lowest = {asset: self.total(asset) for asset in self.balances}
@@ -168,14 +191,14 @@ class Account:
             self.balances.setdefault(quote_asset, [0.0, 0.0])
         if order["side"] == "BUY":
             base[0] += qty
-            if order["type"] == "LIMIT":  # paid from the locked reserve
+            if order["type"] != "MARKET":  # paid from the locked reserve
                 reserve = qty * float(order["price"]) * (1 + self.fee_rate)
                 quote[1] -= reserve
                 quote[0] += reserve - quote_qty - fee
             else:
                 quote[0] -= quote_qty + fee
         else:
-            if order["type"] == "LIMIT":
+            if order["type"] != "MARKET":  # a resting sell's coins are locked
                 base[1] -= qty
             else:
                 base[0] -= qty
@@ -189,7 +212,8 @@ class Account:
             else "PARTIALLY_FILLED"
         order["updateTime"] = now_ms
         trade = {"symbol": order["symbol"], "id": self._next_id(self._trade_ids, order["symbol"]),
-                 "orderId": order["orderId"], "orderListId": -1, "price": _fmt(price),
+                 "orderId": order["orderId"], "orderListId": order["orderListId"],
+                 "price": _fmt(price),
                  "qty": _fmt(qty), "quoteQty": _fmt(quote_qty), "commission": _fmt(fee),
                  "commissionAsset": quote_asset, "time": now_ms, "isBuyer": order["side"] == "BUY",
                  "isMaker": maker, "isBestMatch": True}
@@ -200,30 +224,108 @@ class Account:
               *, partial: float | None = None) -> tuple[int, dict]:
         """Validate and book a new order as binance does; returns ``(http status, body)``.
 
-        ``partial`` fills only that fraction of a market order, which then expires (the
-        answer binance gives when the book runs out).
+        Types: ``MARKET``, ``LIMIT``, and for sells ``LIMIT_MAKER`` (refused when it would
+        fill at once) and ``STOP_LOSS`` (``stopPrice``; a market order once the price falls
+        to it, refused when it already has). ``partial`` fills only that fraction of a
+        market order, which then expires (the answer binance gives when the book runs out).
         """
-        side, kind = params.get("side", ""), params.get("type", "")
+        order = self._new_order(params, symbol, params.get("type", ""), price_now, now_ms)
+        if isinstance(order, tuple):
+            return order
+        fills = []
+        if order["type"] == "MARKET":
+            qty = float(order["origQty"])
+            fills.append(self._fill(order, qty if partial is None else
+                                    math.floor(qty * partial / LOT_STEP) * LOT_STEP,
+                                    price_now, now_ms, maker=False))
+            if order["status"] != "FILLED":
+                order["status"] = "EXPIRED"
+        else:
+            self._reserve(order)
+            limit = float(order["price"])
+            crosses = order["type"] == "LIMIT" and (
+                price_now <= limit if order["side"] == "BUY" else price_now >= limit)
+            if crosses:  # marketable limit: fills now, at the market's better price
+                fills.append(self._fill(order, float(order["origQty"]), price_now, now_ms,
+                                        maker=False))
+        return 200, self._report(order, now_ms, fills)
+
+    def place_oco(self, params: dict[str, str], symbol: str, price_now: float,
+                  now_ms: int) -> tuple[int, dict]:
+        """binance's ``POST /api/v3/orderList/oco`` for a sell: a take-profit leg above the
+        price (``aboveType`` LIMIT_MAKER at ``abovePrice``) and a stop leg below it
+        (``belowType`` STOP_LOSS at ``belowStopPrice``) over one ``quantity``, locked once;
+        when one leg fills the other expires, cancelling one cancels both."""
+        if params.get("side") != "SELL" or params.get("aboveType") != "LIMIT_MAKER" or \
+                params.get("belowType") != "STOP_LOSS":
+            return 400, {"code": -1102, "msg": "This simulator's OCO is a SELL with aboveType "
+                                               "LIMIT_MAKER and belowType STOP_LOSS."}
+        list_client_id = params.get("listClientOrderId", "")
+        if list_client_id and any(lst["listClientOrderId"] == list_client_id and
+                                  lst["listOrderStatus"] == "EXECUTING"
+                                  for lst in self.lists.values()):
+            return 400, {"code": -2010, "msg": "Duplicate order sent."}
+        legs = []
+        for leg, kind, price_key, given in (("above", "LIMIT_MAKER", "price", "abovePrice"),
+                                            ("below", "STOP_LOSS", "stopPrice",
+                                             "belowStopPrice")):
+            leg_params = {"side": "SELL", "quantity": params.get("quantity", ""),
+                          "newClientOrderId": params.get(f"{leg}ClientOrderId", ""),
+                          price_key: params.get(given, "")}
+            order = self._new_order(leg_params, symbol, kind, price_now, now_ms,
+                                    check_balance=not legs)
+            if isinstance(order, tuple):
+                for booked in legs:  # the list is all or nothing
+                    del self.orders[(symbol, booked["orderId"])]
+                return order
+            legs.append(order)
+        list_id = next(self._list_ids)
+        for order in legs:
+            order["orderListId"] = list_id
+        self._reserve(legs[0])  # one quantity, locked once for both legs
+        self.lists[list_id] = {
+            "orderListId": list_id, "contingencyType": "OCO", "listStatusType": "EXEC_STARTED",
+            "listOrderStatus": "EXECUTING",
+            "listClientOrderId": list_client_id or f"simlist{list_id}",
+            "transactionTime": now_ms, "symbol": symbol,
+            "orders": [{"symbol": symbol, "orderId": o["orderId"],
+                        "clientOrderId": o["clientOrderId"]} for o in legs]}
+        return 200, {**self.lists[list_id],
+                     "orderReports": [self._report(o, now_ms, []) for o in legs]}
+
+    def _new_order(self, params: dict[str, str], symbol: str, kind: str, price_now: float,
+                   now_ms: int, *, check_balance: bool = True) -> dict | tuple[int, dict]:
+        """Validate an order as binance does and book it (NEW, nothing locked or filled yet);
+        ``(http status, error)`` when it is refused."""
+        side = params.get("side", "")
         client_id = params.get("newClientOrderId", "")
         try:
             qty = float(params.get("quantity", "nan"))
-            limit = float(params["price"]) if kind == "LIMIT" else None
-        except ValueError:
+            limit = float(params["price"]) if kind in ("LIMIT", "LIMIT_MAKER") else None
+            stop = float(params["stopPrice"]) if kind == "STOP_LOSS" else None
+        except (KeyError, ValueError):
             return 400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
-        if side not in ("BUY", "SELL") or kind not in ("MARKET", "LIMIT") or not qty > 0:
+        resting_sell = kind in ("LIMIT_MAKER", "STOP_LOSS")
+        if side not in ("BUY", "SELL") or kind not in ("MARKET", "LIMIT", *_RESTING_SELLS) or \
+                not qty > 0 or (resting_sell and side != "SELL"):
             return 400, {"code": -1102, "msg": "Mandatory parameter was not sent or is invalid."}
         if client_id and any(o["clientOrderId"] == client_id for o in self.open_orders(symbol)):
             return 400, {"code": -2010, "msg": "Duplicate order sent."}
         if abs(qty / LOT_STEP - round(qty / LOT_STEP)) > 1e-6:
             return 400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
-        ref_price = limit if limit is not None else price_now
+        if kind == "STOP_LOSS" and stop >= price_now:
+            return 400, {"code": -2010, "msg": "Stop price would trigger immediately."}
+        if kind == "LIMIT_MAKER" and limit <= price_now:
+            return 400, {"code": -2010, "msg": "Order would immediately match and take."}
+        ref_price = next(p for p in (limit, stop, price_now) if p is not None)
         if qty * ref_price < MIN_NOTIONAL:
             return 400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}
         base_asset, quote_asset = self.pairs[symbol]
         free_base = self.balances.get(base_asset, [0.0, 0.0])[0]
         free_quote = self.balances.get(quote_asset, [0.0, 0.0])[0]
-        if (side == "BUY" and qty * ref_price * (1 + self.fee_rate) > free_quote) or \
-                (side == "SELL" and qty > free_base + 1e-12):
+        if check_balance and (
+                (side == "BUY" and qty * ref_price * (1 + self.fee_rate) > free_quote) or
+                (side == "SELL" and qty > free_base + 1e-12)):
             return 400, {"code": -2010,
                          "msg": "Account has insufficient balance for requested action."}
         order_id = self._next_id(self._ids, symbol)
@@ -232,30 +334,28 @@ class Account:
                  "price": _fmt(limit or 0.0), "origQty": _fmt(qty), "executedQty": _fmt(0.0),
                  "cummulativeQuoteQty": _fmt(0.0), "status": "NEW",
                  "timeInForce": params.get("timeInForce", "GTC"), "type": kind, "side": side,
-                 "stopPrice": _fmt(0.0), "icebergQty": _fmt(0.0), "time": now_ms,
-                 "updateTime": now_ms, "isWorking": True, "workingTime": now_ms,
+                 "stopPrice": _fmt(stop or 0.0), "icebergQty": _fmt(0.0), "time": now_ms,
+                 "updateTime": now_ms, "isWorking": kind != "STOP_LOSS", "workingTime": now_ms,
                  "origQuoteOrderQty": _fmt(0.0), "selfTradePreventionMode": "NONE"}
         self.orders[(symbol, order_id)] = order
-        fills = []
-        if kind == "MARKET":
-            fills.append(self._fill(order, qty if partial is None else
-                                    math.floor(qty * partial / LOT_STEP) * LOT_STEP,
-                                    price_now, now_ms, maker=False))
-            if order["status"] != "FILLED":
-                order["status"] = "EXPIRED"
+        return order
+
+    def _reserve(self, order: dict) -> None:
+        """Lock what a resting order may spend: a buy's quote at its limit, a sell's coins."""
+        base_asset, quote_asset = self.pairs[order["symbol"]]
+        qty = float(order["origQty"])
+        if order["side"] == "BUY":
+            self._lock(quote_asset, qty * float(order["price"]) * (1 + self.fee_rate))
         else:
-            if side == "BUY":
-                self._lock(quote_asset, qty * limit * (1 + self.fee_rate))
-            else:
-                self._lock(base_asset, qty)
-            crosses = price_now <= limit if side == "BUY" else price_now >= limit
-            if crosses:  # marketable limit: fills now, at the market's better price
-                fills.append(self._fill(order, qty, price_now, now_ms, maker=False))
-        return 200, {**order, "transactTime": now_ms,
-                     "fills": [{"price": t["price"], "qty": t["qty"],
-                                "commission": t["commission"],
-                                "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
-                               for t in fills]}
+            self._lock(base_asset, qty)
+
+    @staticmethod
+    def _report(order: dict, now_ms: int, fills: list[dict]) -> dict:
+        """binance's answer to a placement: the order, when, and its fills."""
+        return {**order, "transactTime": now_ms,
+                "fills": [{"price": t["price"], "qty": t["qty"], "commission": t["commission"],
+                           "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
+                          for t in fills]}
 
     def _lock(self, asset: str, amount: float) -> None:
         """Move ``amount`` of ``asset`` from free to locked (negative: back)."""
@@ -263,32 +363,66 @@ class Account:
         balance[0] -= amount
         balance[1] += amount
 
-    def match_limits(self, symbol: str, candles: Candles, now_ms: int) -> None:
-        """Fill ``symbol``'s resting limit orders the price path has reached since they were
-        placed."""
+    def match_resting(self, symbol: str, candles: Candles, now_ms: int) -> None:
+        """Fill ``symbol``'s resting orders the price path has reached since they were
+        placed: limits at their price; stops, triggered, at the market (the stop, or a later
+        bar's open already through it); of an OCO the leg reached first (the stop when both
+        are within one bar), the other expiring."""
         for order in self.open_orders(symbol):
-            if order["type"] != "LIMIT":
+            if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
+                continue  # an OCO sibling filled earlier in this loop
+            left = float(order["origQty"]) - float(order["executedQty"])
+            if order["type"] == "LIMIT":
+                extremes = candles.range_extremes(order["updateTime"], now_ms)
+                if extremes is None:
+                    continue
+                low, high = extremes
+                limit = float(order["price"])
+                if (order["side"] == "BUY" and low <= limit) or \
+                        (order["side"] == "SELL" and high >= limit):
+                    self._fill(order, left, limit, now_ms, maker=True)
                 continue
-            extremes = candles.range_extremes(order["updateTime"], now_ms)
-            if extremes is None:
+            legs = self._legs(order)
+            stop = next((o for o in legs if o["type"] == "STOP_LOSS"), None)
+            take = next((o for o in legs if o["type"] == "LIMIT_MAKER"), None)
+            touch = candles.first_touch(
+                order["time"], now_ms,
+                below=None if stop is None else float(stop["stopPrice"]),
+                above=None if take is None else float(take["price"]))
+            if touch is None:
                 continue
-            low, high = extremes
-            limit = float(order["price"])
-            if (order["side"] == "BUY" and low <= limit) or \
-                    (order["side"] == "SELL" and high >= limit):
-                left = float(order["origQty"]) - float(order["executedQty"])
-                self._fill(order, left, limit, now_ms, maker=True)
+            when, price, side = touch
+            hit = stop if side == "below" else take
+            self._fill(hit, left, price, when, maker=hit is take)
+            for other in legs:
+                if other is not hit:
+                    other["status"], other["updateTime"] = "EXPIRED", when
+            self._end_list(hit, "ALL_DONE")
+
+    def _legs(self, order: dict) -> list[dict]:
+        """The orders of ``order``'s OCO list (itself alone when it is in none)."""
+        if order["orderListId"] == -1:
+            return [order]
+        return [self.orders[(order["symbol"], leg["orderId"])]
+                for leg in self.lists[order["orderListId"]]["orders"]]
+
+    def _end_list(self, order: dict, status: str) -> None:
+        """Close ``order``'s OCO list, if it has one."""
+        if order["orderListId"] != -1:
+            self.lists[order["orderListId"]].update(listStatusType=status,
+                                                    listOrderStatus=status)
 
     def cancel(self, order: dict, now_ms: int) -> dict:
-        """Cancel a working order and release what it had locked."""
+        """Cancel a working order (an OCO leg: both) and release what it had locked."""
         left = float(order["origQty"]) - float(order["executedQty"])
         base_asset, quote_asset = self.pairs[order["symbol"]]
         if order["side"] == "BUY":
             self._lock(quote_asset, -left * float(order["price"]) * (1 + self.fee_rate))
         else:
             self._lock(base_asset, -left)
-        order["status"] = "CANCELED"
-        order["updateTime"] = now_ms
+        for leg in self._legs(order):  # an OCO's quantity was locked once: released once
+            leg["status"], leg["updateTime"] = "CANCELED", now_ms
+        self._end_list(order, "ALL_DONE")
         return order
 
     def balance_rows(self) -> list[dict]:
@@ -325,7 +459,9 @@ class SimMarket:
         return {
             "symbol": self.symbol, "status": "TRADING", "baseAsset": self.base,
             "baseAssetPrecision": 8, "quoteAsset": self.quote, "quotePrecision": 8,
-            "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
+            "quoteAssetPrecision": 8,
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
+                           "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
             "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False, "permissions": ["SPOT"],
             "filters": [

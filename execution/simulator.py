@@ -55,7 +55,10 @@ from execution.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock, Si
 API = "/api/v3"
 KLINES = f"{API}/klines"
 ORDER = f"{API}/order"
-_PRIVATE = {f"{API}/account", ORDER, f"{API}/openOrders", f"{API}/myTrades"}
+OCO = f"{API}/orderList/oco"
+ORDER_LIST = f"{API}/orderList"
+_PRIVATE = {f"{API}/account", ORDER, f"{API}/openOrders", f"{API}/myTrades", OCO, ORDER_LIST}
+PLACING = (ORDER, OCO)  # POST to these places orders: faults may book them first
 _INTERNAL = '{"code": -1000, "msg": "An unknown error occurred while processing the request."}'
 _UNKNOWN = '{"code": -1006, "msg": "An unexpected response was received from the message ' \
            'bus. Execution status unknown."}'
@@ -79,7 +82,7 @@ class Fault:
 
 def chaos_fault(kind: str, path: str, method: str, slow: float) -> Fault | None:
     """The fault ``kind`` as it applies to ``method path`` (None where it cannot apply)."""
-    placing = method == "POST" and path == ORDER
+    placing = method == "POST" and path in PLACING
     faults = {
         "429": Fault(429, '{"code": -1003, "msg": "Too many requests."}'),
         "500": Fault(500, _INTERNAL),
@@ -116,7 +119,7 @@ class Chaos:
 
     def draw(self, method: str, path: str) -> Fault | None:
         """A fault for this request, or None (most of the time)."""
-        placing = method == "POST" and path == ORDER
+        placing = method == "POST" and path in PLACING
         rate = self.order_rate if placing and self.order_rate is not None else self.rate
         if self._random.random() >= rate:
             return None
@@ -203,7 +206,7 @@ def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
         return _INVALID_SYMBOL
     now = state.now_ms()
     candles = market.candles(state.interval)
-    account.match_limits(market.symbol, candles, now)
+    account.match_resting(market.symbol, candles, now)
     if request.method == "POST":
         price = candles.price(now)
         if price is None:
@@ -221,6 +224,35 @@ def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
     return 200, order
 
 
+def _order_list(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """``POST /orderList/oco`` places a stop and a take-profit as one; ``DELETE /orderList``
+    cancels both (by ``orderListId`` or ``listClientOrderId``)."""
+    account = _account_or_error(request, state)
+    if not isinstance(account, Account):
+        return account
+    market = _market(request.query, state)
+    if market is None:
+        return _INVALID_SYMBOL
+    now = state.now_ms()
+    candles = market.candles(state.interval)
+    account.match_resting(market.symbol, candles, now)
+    if request.method == "POST":
+        price = candles.price(now)
+        if price is None:
+            return 400, {"code": -2010, "msg": "Order rejected: market not open yet."}
+        return account.place_oco(request.query, market.symbol, price, now)
+    query = request.query
+    found = [lst for lst in account.lists.values() if lst["symbol"] == market.symbol and (
+        str(lst["orderListId"]) == query.get("orderListId") or
+        lst["listClientOrderId"] == query.get("listClientOrderId"))]
+    if not found or found[-1]["listOrderStatus"] != "EXECUTING":
+        return 400, {"code": -2011, "msg": "Unknown order list sent."}
+    first = found[-1]["orders"][0]
+    account.cancel(account.order(market.symbol, first["orderId"]), now)
+    return 200, {**found[-1], "orderReports": [
+        account.order(market.symbol, o["orderId"]) for o in found[-1]["orders"]]}
+
+
 def _open_orders(request: Request, state: ExchangeState) -> tuple[int, object]:
     account = _account_or_error(request, state)
     if not isinstance(account, Account):
@@ -229,7 +261,7 @@ def _open_orders(request: Request, state: ExchangeState) -> tuple[int, object]:
     if symbol is not None and symbol not in state.markets:
         return _INVALID_SYMBOL
     for market in state.markets.values():
-        account.match_limits(market.symbol, market.candles(state.interval), state.now_ms())
+        account.match_resting(market.symbol, market.candles(state.interval), state.now_ms())
     return 200, account.open_orders(symbol)
 
 
@@ -303,8 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
         state = sim.state
         with state.lock:
             sim.requests.append(request)
-            if method == "POST" and url.path == ORDER:  # every order request that arrives
-                sim.order_requests.append(query.get("newClientOrderId", ""))
+            if method == "POST" and url.path in PLACING:  # every order request that arrives
+                sim.order_requests.extend(
+                    [query.get("newClientOrderId", "")] if url.path == ORDER else
+                    [query.get("aboveClientOrderId", ""), query.get("belowClientOrderId", "")])
                 if sim.on_order_request is not None:
                     sim.on_order_request(request)
             dead = sim.alive_for is not None and sim.alive_for <= 0
@@ -346,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
             stale = _outside_recv_window(request.query)
             if stale is not None:
                 return 400, {"code": -1021, "msg": stale}
-        placing = request.method == "POST" and request.path == ORDER
+        placing = request.method == "POST" and request.path in PLACING
         with sim.state.lock:
             if not placing:
                 return route(request, sim.state)
@@ -420,6 +454,8 @@ class ExchangeSimulator:
             ("GET", ORDER): _order,
             ("DELETE", ORDER): _order,
             ("GET", f"{API}/openOrders"): _open_orders,
+            ("POST", OCO): _order_list,
+            ("DELETE", ORDER_LIST): _order_list,
             ("GET", f"{API}/myTrades"): _my_trades,
         }
         self.faults: deque[Fault] = deque()
@@ -501,8 +537,8 @@ class ExchangeSimulator:
         market = _market(request.query, state)
         now = state.now_ms()
         price = None if market is None else market.candles(state.interval).price(now)
-        if price is None or request.query.get("type") != "MARKET":
-            return _order(request, state)
+        if price is None or request.path != ORDER or request.query.get("type") != "MARKET":
+            return (_order_list if request.path == OCO else _order)(request, state)
         return state.account.place(request.query, market.symbol, price, now, partial=fraction)
 
     def die_after(self, requests: int) -> None:

@@ -149,3 +149,67 @@ def test_several_markets_share_one_account_and_number_their_ids_apart():
         assert ex.fetch_time() == START_MS + 60_000  # both read up to the last: the next closes
         ex.fetch_ohlcv("ETH/USDT", "1m", START_MS - 120_000, 5)
         assert ex.fetch_time() == START_MS + 60_000
+
+
+def _first_bar(after: int, test) -> int:
+    return next(i for i in range(after, len(BARS)) if test(BARS.iloc[i]))
+
+
+def test_a_stop_loss_rests_until_the_price_path_reaches_it_then_sells_at_the_market():
+    clock = SimClock(START_MS, frozen=True)
+    with _sim(clock, balances={"USDT": 1_000.0, "BTC": 0.5}) as sim:
+        ex = _ex(sim)
+        price = float(BARS["open"].iloc[START])
+        stop = round(price * 0.995, 2)
+        with pytest.raises(ccxt.InvalidOrder):  # already through it: binance refuses it
+            ex.create_order("BTC/USDT", "STOP_LOSS", "sell", 0.1, None,
+                            {"clientOrderId": "x", "stopPrice": price * 1.001})
+        order = ex.create_order("BTC/USDT", "STOP_LOSS", "sell", 0.1, None,
+                                {"clientOrderId": "sl", "stopPrice": stop})
+        assert (order["status"], order["triggerPrice"]) == ("open", stop)
+        assert ex.fetch_balance()["BTC"]["used"] == pytest.approx(0.1)
+        hit = _first_bar(START, lambda bar: bar["low"] <= stop)
+        clock.step_to(int(BARS.index[hit].value // 1_000_000) - 1)  # just before that bar
+        assert ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "sl"})["status"] == "open"
+        clock.step_to(int(BARS.index[hit + 1].value // 1_000_000) + 1)
+        done = ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "sl"})
+        trade, = ex.fetch_my_trades("BTC/USDT")
+        expected = min(stop, BARS["open"].iloc[hit]) if hit > START else stop
+        assert done["status"] == "closed" and trade["price"] == pytest.approx(expected)
+        assert trade["timestamp"] == int(BARS.index[hit].value // 1_000_000)
+        assert ex.fetch_balance()["BTC"]["total"] == pytest.approx(0.4)
+
+
+def test_an_oco_fills_one_leg_and_expires_the_other_or_cancels_as_one():
+    clock = SimClock(START_MS, frozen=True)
+    with _sim(clock, balances={"USDT": 1_000.0, "BTC": 0.5}) as sim:
+        ex = _ex(sim)
+        ex.load_markets()
+        price = float(BARS["open"].iloc[START])
+        take, stop = round(price * 1.003, 2), round(price * 0.99, 2)
+
+        def oco(tag: str) -> dict:
+            return ex.privatePostOrderListOco({
+                "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.20000",
+                "aboveType": "LIMIT_MAKER", "abovePrice": f"{take:.2f}",
+                "aboveClientOrderId": f"tp-{tag}", "belowType": "STOP_LOSS",
+                "belowStopPrice": f"{stop:.2f}", "belowClientOrderId": f"sl-{tag}",
+                "listClientOrderId": f"list-{tag}"})
+
+        placed = oco("a")
+        assert [o["clientOrderId"] for o in placed["orders"]] == ["tp-a", "sl-a"]
+        assert ex.fetch_balance()["BTC"]["used"] == pytest.approx(0.2)  # locked once
+        ex.cancel_order(None, "BTC/USDT", {"origClientOrderId": "tp-a"})  # one leg: both go
+        assert ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": "sl-a"})["status"] == \
+            "canceled"
+        assert ex.fetch_balance()["BTC"]["free"] == pytest.approx(0.5)
+        oco("b")
+        hit = _first_bar(START, lambda bar: bar["high"] >= take or bar["low"] <= stop)
+        clock.step_to(int(BARS.index[hit + 1].value // 1_000_000))
+        legs = {leg: ex.fetch_order(None, "BTC/USDT", {"origClientOrderId": f"{leg}-b"})
+                for leg in ("tp", "sl")}
+        first = "sl" if BARS["low"].iloc[hit] <= stop else "tp"  # the stop first in a bar
+        assert legs[first]["status"] == "closed"
+        assert legs["tp" if first == "sl" else "sl"]["status"] == "expired"
+        balance = ex.fetch_balance()["BTC"]
+        assert (balance["total"], balance["used"]) == (pytest.approx(0.3), pytest.approx(0.0))
