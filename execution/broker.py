@@ -14,6 +14,14 @@ executions the journal lacks (``sweep``) and checks the position against the bal
 (``holdings``): a mismatch halts buying and is reported in ``mismatch``; when the account
 cannot be read, ``unchecked`` says so for that bar. Cash is the exchange's free quote balance.
 
+Brackets: an entry sent with a stop-loss and/or a take-profit (backtrader's bracket) is placed
+alone; once it fills, its stop and take-profit rest on the exchange for the filled amount
+(``protection``; one OCO list when both), so the position stays protected if the bot dies. A
+leg that fills is the position's exit; an exit the strategy decides first cancels them before
+it sells; a stop the exchange refuses (the price is already through it) sells at the market,
+as the backtest's stop fills at that bar's open. Resting legs are asked after once a bar and
+are found again at a restart.
+
 The journal (``BrokerJournal``) is the bot's: it remembers attempts and fills across restarts.
 """
 from __future__ import annotations
@@ -35,7 +43,10 @@ from execution.orders import (
     OPEN,
     REFUSED,
     REJECTED,
+    STOP,
+    TAKE,
     UNKNOWN,
+    UNRESOLVED,
     Balance,
     Fill,
     OrderGateway,
@@ -44,8 +55,10 @@ from execution.orders import (
     OrderState,
     follow_up,
     intent_key,
+    key_bar_ms,
     place,
 )
+from execution.protection import PROTECTIVE, protect
 from execution.sweep import SweepJournal, sweep
 
 log = logging.getLogger(__name__)
@@ -63,6 +76,10 @@ class BrokerJournal(OrderJournal, SweepJournal, Protocol):
     def watch_since(self) -> int | None:
         """Exchange time (ms) from which executions may still be missing from the journal:
         the decision bar of the oldest attempt not provably final; None when there is none."""
+
+    def orders(self, states: tuple[str, ...] | None = None) -> list:
+        """Order attempts (in these states), oldest first: records with ``client_id``,
+        ``kind``, ``amount``..."""
 
 
 class CcxtBroker(bt.BrokerBase):
@@ -107,6 +124,8 @@ class CcxtBroker(bt.BrokerBase):
         self._next_follow = 0.0
         self._bars_checked = 0
         self._foreign: set[str] = set()  # exchange ids of orders that are not this bot's
+        self._children: dict[int, list[bt.Order]] = {}  # entry ref -> its stop/take-profit
+        self._legs: set[str] = set()  # client ids of protective orders resting on the exchange
         self.reload()
 
     def reload(self) -> None:
@@ -116,6 +135,10 @@ class CcxtBroker(bt.BrokerBase):
         for fill in self.journal.fills():
             self._position.update(fill.base_delta, fill.price)
         self._balance_at = -1e18
+        for record in self.journal.orders((OPEN, UNKNOWN)):  # found again at a restart
+            if record.kind in PROTECTIVE and record.client_id not in self._tracked:
+                self._tracked[record.client_id] = None
+                self._legs.add(record.client_id)
 
     def start(self) -> None:
         super().start()
@@ -178,25 +201,41 @@ class CcxtBroker(bt.BrokerBase):
         self.notifs.append(order.clone())
 
     def _refuse(self, order: bt.Order, key: str, reason: str) -> bt.Order:
-        """Refuse here, before sending: the order is Rejected with the reason."""
+        """Refuse here, before sending: the order is Rejected with the reason (a bracket's
+        stop and take-profit with it)."""
         log.warning("order %s refused: %s", key, reason)
         order.addinfo(reason=reason)
         order.reject(self)
         self._notify(order)
+        self._protect(order)
         return order
 
     def _submit(self, order: bt.Order, info: dict) -> bt.Order:
         order.addinfo(**info)
         order.addcomminfo(self.getcommissioninfo(order.data))
+        if order.parent is not None:  # a bracket's stop or take-profit: placed on its fill
+            self._children.setdefault(order.parent.ref, []).append(order)
+            order.submit(self)
+            order.accept(self)
+            self._notify(order)
+            return self._send(order.parent) if order.transmit else order
+        if not order.transmit:  # a bracket's entry: sent with its last child
+            return order
+        return self._send(order)
+
+    def _send(self, order: bt.Order) -> bt.Order:
+        """Refuse ``order`` here or place it on the exchange (never twice)."""
         side = "buy" if order.isbuy() else "sell"
-        intent = str(info.get("intent", side))
+        intent = str(order.info.get("intent", side))
         bar_ms = num2ns(order.data.datetime[0]) // 1_000_000
+        order.addinfo(bar_ms=bar_ms)
         key = intent_key(self.tag, bar_ms, intent)
         if order.exectype not in (None, bt.Order.Market, bt.Order.Limit):
             return self._refuse(order, key, "only market and limit orders are supported")
         kind = "limit" if order.exectype == bt.Order.Limit else "market"
         amount = abs(order.created.size)
         if side == "sell":  # never more than own holdings, never what is not free
+            self._lift_protection()  # its coins are locked by the resting stop/take-profit
             amount = min(amount, self.position_size(), self.balance(fresh=True).base_free)
         elif self.mismatch is not None:
             return self._refuse(order, key, f"buying halted: {self.mismatch}")
@@ -206,7 +245,8 @@ class CcxtBroker(bt.BrokerBase):
         order.executed.remsize = signed
         ref_price = order.created.price if kind == "limit" else float(order.data.close[0])
         reason = self.gateway.check(amount, ref_price)
-        if reason is None and any(o.status == o.Submitted for o in self._tracked.values()):
+        if reason is None and any(o is not None and o.status == o.Submitted
+                                  for o in self._tracked.values()):
             reason = "an earlier order's outcome is still unknown"
         if reason is not None:
             self.journal.event(REFUSED, key=key, reason=reason)
@@ -221,6 +261,7 @@ class CcxtBroker(bt.BrokerBase):
             order.addinfo(reason=placement.reason)
             order.reject(self)
             self._notify(order)
+            self._protect(order)
             return order
         self._tracked[placement.client_id] = order
         if placement.state != UNKNOWN:  # unknown: resolved in next(), nothing new meanwhile
@@ -235,9 +276,18 @@ class CcxtBroker(bt.BrokerBase):
             log.warning("order %s: %s; following it up next time", client_id, exc)
 
     def cancel(self, order: bt.Order) -> None:
-        client_id = order.info.get("client_id")
-        if client_id not in self._tracked:
+        waiting = self._children.get(getattr(order.parent, "ref", None), [])
+        if order in waiting:  # a stop or take-profit not on the exchange yet
+            waiting.remove(order)
+            order.cancel()
+            self._notify(order)
             return
+        client_id = order.info.get("client_id")
+        if client_id in self._tracked:
+            self._cancel_on_exchange(client_id)
+
+    def _cancel_on_exchange(self, client_id: str) -> None:
+        """Cancel ``client_id`` (an OCO leg: both) and follow what it now is."""
         try:
             state = self.gateway.cancel(client_id)
         except ExchangeError as exc:
@@ -262,6 +312,9 @@ class CcxtBroker(bt.BrokerBase):
         if fills:
             self._balance_at = -1e18  # balances moved
         if order is None:
+            if state.status != OPEN:  # a protective order found again at a restart
+                self._tracked.pop(client_id, None)
+                self._legs.discard(client_id)
             return
         if state.status == OPEN:
             if new_fills:
@@ -278,6 +331,66 @@ class CcxtBroker(bt.BrokerBase):
             order.reject(self)
         self._notify(order)
         del self._tracked[client_id]
+        self._legs.discard(client_id)
+        self._protect(order)
+
+    def _protect(self, entry: bt.Order) -> None:
+        """``entry`` is final: rest its stop-loss and take-profit on the exchange for what it
+        filled (nothing filled: they are cancelled). A stop the exchange refuses (the price
+        already went through it) leaves the position at the market at once, as the backtest
+        fills a stop the fill bar's open is through."""
+        children = self._children.pop(entry.ref, [])
+        amount = self.gateway.round_amount(min(abs(entry.executed.size),
+                                               self.position_size())) if children else 0.0
+        if not amount > 0:
+            for child in children:
+                child.cancel()
+                self._notify(child)
+            return
+        legs = {STOP if c.exectype == bt.Order.Stop else TAKE: c for c in children}
+        placements = protect(self.gateway, self.journal, self.tag, entry.info["bar_ms"],
+                             amount, *(legs[k].created.price if k in legs else None
+                                       for k in (STOP, TAKE)))
+        for kind, placement in zip([k for k in (STOP, TAKE) if k in legs], placements,
+                                   strict=True):
+            child = legs[kind]
+            child.size = child.created.size = child.created.remsize = -amount
+            child.executed.remsize = -amount
+            child.addinfo(client_id=placement.client_id)
+            if placement.state == REJECTED:
+                log.error("%s order %s refused (%s)", kind, placement.client_id,
+                          placement.reason)
+                child.addinfo(reason=placement.reason)
+                child.reject(self)
+                self._notify(child)
+                if kind == STOP:
+                    self._leave_unprotected(entry.info["bar_ms"], amount)
+                continue
+            self._tracked[placement.client_id] = child
+            self._legs.add(placement.client_id)
+            if placement.state not in (UNKNOWN, OPEN):
+                self._follow(placement.client_id, placement.order)
+
+    def _leave_unprotected(self, bar_ms: int, amount: float) -> None:
+        """Sell a position whose stop (of the entry decided on ``bar_ms``) could not rest on
+        the exchange, at the market."""
+        amount = self.gateway.round_amount(amount)
+        if not amount > 0:
+            return
+        key = intent_key(self.tag, bar_ms, "unprotected")
+        placement = place(self.gateway, self.journal, OrderIntent(key, "sell", amount))
+        log.error("no stop on the exchange: selling %g at the market (%s: %s)", amount,
+                  placement.client_id, placement.state)
+        if placement.state not in (REJECTED,):
+            self._tracked[placement.client_id] = None
+            if placement.state != UNKNOWN:
+                self._follow(placement.client_id, placement.order)
+
+    def _lift_protection(self) -> None:
+        """Cancel the protective orders resting on the exchange (before an exit sells the
+        coins they lock)."""
+        for client_id in list(self._legs):
+            self._cancel_on_exchange(client_id)
 
     def _execute(self, order: bt.Order | None, fill: Fill) -> None:
         """One fill into the own position and, when tracked, the bt order's executions."""
@@ -296,22 +409,26 @@ class CcxtBroker(bt.BrokerBase):
                       opened, abs(opened) * price, openedcomm, 0.0, pnl, psize, pprice)
 
     def next(self) -> None:
-        """Follow the orders not final yet; on each new live bar, check the holdings."""
+        """Follow the orders not final yet (resting stops and take-profits once a bar); on
+        each new live bar, check the holdings."""
         now = time.monotonic()
-        if self._tracked and now >= self._next_follow:
-            self._next_follow = now + self.follow_every
-            for client_id in list(self._tracked):
-                self._follow_up(client_id)
         bars = len(self.data)
-        if bars != self._bars_checked and _tradable(self.data):
+        new_bar = bars != self._bars_checked and _tradable(self.data)
+        due = now >= self._next_follow
+        if due:
+            self._next_follow = now + self.follow_every
+        for client_id in list(self._tracked):
+            if new_bar if client_id in self._legs else due:
+                self._follow_up(client_id)
+        if new_bar:
             self._bars_checked = bars
             self.check_holdings()
 
     def _follow_up(self, client_id: str) -> None:
         """Ask the exchange about one tracked order and bring its bt order up to date."""
         order = self._tracked[client_id]
-        try:
-            if order.status == order.Submitted:  # outcome unknown: found, absent or waiting
+        try:  # outcome unknown: found, absent or waiting
+            if self.journal.attempt_state(client_id) in UNRESOLVED:
                 state = follow_up(self.gateway, self.journal, client_id)
             else:
                 state = self.gateway.lookup(client_id)
@@ -319,11 +436,15 @@ class CcxtBroker(bt.BrokerBase):
             log.debug("order %s: %s; asking again next time", client_id, exc)
             return
         if state == ABSENT:
-            order.addinfo(reason="the exchange never executed it (its answer was lost): the "
-                                 "bar's decision is skipped")
-            order.reject(self)
-            self._notify(order)
+            if order is not None:
+                order.addinfo(reason="the exchange never executed it (its answer was lost): "
+                                     "the bar's decision is skipped")
+                order.reject(self)
+                self._notify(order)
             del self._tracked[client_id]
+            if client_id in self._legs:  # a stop that never rested: do not stay unprotected
+                self._legs.discard(client_id)
+                self._leave_unprotected(key_bar_ms(client_id), self.position_size())
         elif isinstance(state, OrderState):
             self._follow(client_id, state)
 
@@ -345,7 +466,7 @@ class CcxtBroker(bt.BrokerBase):
                 self.unchecked, self.mismatch = None, (
                     f"orders {', '.join(found.unattributed)} carry this bot's client id but "
                     "are not in its journal")
-            elif self._tracked:  # an order in flight moves the balance before the journal
+            elif set(self._tracked) - self._legs:  # in flight: moves the balance first
                 self.unchecked = "an order is still in flight"
             else:
                 self.unchecked, self.mismatch = None, self._confirmed_mismatch()

@@ -62,6 +62,7 @@ PENDING, UNKNOWN, ABSENT, REFUSED, REJECTED = (
 OPEN, CLOSED, CANCELED, EXPIRED = (
     OrderStatus.OPEN, OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
 UNRESOLVED = (PENDING, UNKNOWN)  # must be resolved before anything new is sent
+STOP, TAKE = "stop", "take"  # protective orders' kinds: a stop-loss, a take-profit
 
 
 def strategy_tag(*identity: str) -> str:
@@ -104,8 +105,8 @@ class OrderIntent:
     key: str
     side: str  # "buy" | "sell"
     amount: float
-    kind: str = "market"  # "market" | "limit"
-    price: float | None = None  # limit price
+    kind: str = "market"  # "market" | "limit" | "stop" | "take" (protective, see submit)
+    price: float | None = None  # limit price; a stop's trigger
 
 
 @dataclass(frozen=True)
@@ -249,22 +250,25 @@ class OrderGateway:
     def submit(self, client_id: str, intent: OrderIntent) -> OrderState | None:
         """Send the order once. None means the outcome is unknown: look it up, never resend.
 
+        A ``stop`` is binance's STOP_LOSS (a market order once the price reaches
+        ``intent.price``), a ``take`` its LIMIT_MAKER (a limit that only rests).
+
         Raises
         ------
         OrderRejected, AuthFailed, RateLimited
             When the exchange certainly did not place it.
         """
         what = f"{intent.side} {intent.amount:g} {self.symbol} {intent.kind} ({client_id})"
-        try:
-            raw = self.exchange.create_order(self.symbol, intent.kind, intent.side,
-                                             intent.amount, intent.price,
-                                             {"clientOrderId": client_id})
-        except (ccxt.BaseError, *PARSE_ERRORS) as exc:
-            refusal = submit_error(what, exc)
-            if refusal is not None:
-                raise refusal from None
-            log.warning("%s: outcome unknown (%s); looking it up before anything else",
-                        what, type(exc).__name__)
+        # plain floats: ccxt silently drops a numpy float stopPrice and sends a MARKET order
+        price = None if intent.price is None else float(intent.price)
+        kind, params = intent.kind, {"clientOrderId": client_id}
+        if kind == STOP:
+            kind, params["stopPrice"], price = "STOP_LOSS", price, None
+        elif kind == TAKE:
+            kind = "LIMIT_MAKER"
+        raw = self.send(what, self.exchange.create_order, self.symbol, kind, intent.side,
+                        float(intent.amount), price, params)
+        if raw is None:
             return None
         try:
             state = self._order_state(raw)
@@ -274,6 +278,28 @@ class OrderGateway:
             log.warning("%s: the exchange's answer is malformed; looking it up", what)
             return None
         return state
+
+    def send(self, what: str, call: Callable, *args: object) -> object | None:
+        """``call(*args)`` once: its answer, or None when its outcome is unknown.
+
+        Raises
+        ------
+        OrderRejected, AuthFailed, RateLimited
+            When the exchange certainly did not act on it.
+        """
+        try:
+            return call(*args)
+        except (ccxt.BaseError, *PARSE_ERRORS) as exc:
+            refusal = submit_error(what, exc)
+            if refusal is not None:
+                raise refusal from None
+            log.warning("%s: outcome unknown (%s); looking it up before anything else",
+                        what, type(exc).__name__)
+            return None
+
+    def parse_order(self, raw: dict) -> OrderState:
+        """An order as the exchange's own API returns it (not ccxt's structure)."""
+        return self._order_state(self.exchange.parse_order(raw, self.market))
 
     def lookup(self, client_id: str) -> OrderState | None:
         """The order the exchange has under ``client_id``, or None when it has none.
@@ -402,7 +428,7 @@ def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent) -> 
     earlier = journal.order_attempts(intent.key)
     for client_id, state in reversed(earlier):
         if state not in (ABSENT, REFUSED):  # may be at the exchange: adopt, never resend
-            return _adopt(gateway, journal, client_id, state)
+            return adopt(gateway, journal, client_id, state)
     attempt = len(earlier)
     client_id = client_order_id(intent.key, attempt)
     journal.order_attempt(intent, client_id, attempt)
@@ -414,6 +440,13 @@ def place(gateway: OrderGateway, journal: OrderJournal, intent: OrderIntent) -> 
     except ExchangeError as exc:  # credentials: nothing can be placed, stop the bot
         journal.order_state(client_id, REJECTED, reason=str(exc))
         raise
+    return settle(gateway, journal, client_id, order)
+
+
+def settle(gateway: OrderGateway, journal: OrderJournal, client_id: str,
+           order: OrderState | None) -> Placement:
+    """A sent order as its answer has it, or else a lookup by client id (a lost answer of a
+    booked order); unknown (journaled) when neither does."""
     if order is None:
         try:
             order = gateway.lookup(client_id)
@@ -454,8 +487,8 @@ def follow_up(gateway: OrderGateway, journal: OrderJournal, client_id: str) -> O
     return ABSENT
 
 
-def _adopt(gateway: OrderGateway, journal: OrderJournal, client_id: str,
-           state: str) -> Placement:
+def adopt(gateway: OrderGateway, journal: OrderJournal, client_id: str,
+          state: str) -> Placement:
     """The earlier attempt ``client_id`` as the exchange now has it (never sent again)."""
     try:
         order = gateway.lookup(client_id)

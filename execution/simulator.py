@@ -195,38 +195,22 @@ def _find(account: Account, symbol: str, query: dict[str, str]) -> dict | None:
     return account.by_client_id(symbol, query.get("origClientOrderId", ""))
 
 
-def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
-    """``POST`` places, ``GET`` looks up (by id or client id), ``DELETE`` cancels."""
-    account = _account_or_error(request, state)
-    if not isinstance(account, Account):
-        return account
-    query = request.query
-    market = _market(query, state)
-    if market is None:
-        return _INVALID_SYMBOL
-    now = state.now_ms()
-    candles = market.candles(state.interval)
-    account.match_resting(market.symbol, candles, now)
-    if request.method == "POST":
-        price = candles.price(now)
-        if price is None:
-            return 400, {"code": -2010, "msg": "Order rejected: market not open yet."}
-        return account.place(query, market.symbol, price, now)
-    order = _find(account, market.symbol, query)
-    if order is None:
-        code = -2013 if request.method == "GET" else -2011
-        return 400, {"code": code, "msg": "Order does not exist." if code == -2013
-                     else "Unknown order sent."}
-    if request.method == "DELETE":
-        if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
-            return 400, {"code": -2011, "msg": "Unknown order sent."}
-        return 200, account.cancel(order, now)
-    return 200, order
+@dataclass(frozen=True)
+class _Desk:
+    """What a private order request works on: the account, the market it names, the time and
+    the price now, resting orders already matched up to now."""
+
+    account: Account
+    market: SimMarket
+    now: int
+    price: float | None  # None before the market's first bar opens
 
 
-def _order_list(request: Request, state: ExchangeState) -> tuple[int, object]:
-    """``POST /orderList/oco`` places a stop and a take-profit as one; ``DELETE /orderList``
-    cancels both (by ``orderListId`` or ``listClientOrderId``)."""
+_NOT_OPEN = 400, {"code": -2010, "msg": "Order rejected: market not open yet."}
+
+
+def _desk(request: Request, state: ExchangeState) -> _Desk | tuple[int, object]:
+    """The request's ``_Desk``, or the error answer (no account, unknown symbol)."""
     account = _account_or_error(request, state)
     if not isinstance(account, Account):
         return account
@@ -236,21 +220,51 @@ def _order_list(request: Request, state: ExchangeState) -> tuple[int, object]:
     now = state.now_ms()
     candles = market.candles(state.interval)
     account.match_resting(market.symbol, candles, now)
+    return _Desk(account, market, now, candles.price(now))
+
+
+def _order(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """``POST`` places, ``GET`` looks up (by id or client id), ``DELETE`` cancels."""
+    desk = _desk(request, state)
+    if not isinstance(desk, _Desk):
+        return desk
+    account, query = desk.account, request.query
     if request.method == "POST":
-        price = candles.price(now)
-        if price is None:
-            return 400, {"code": -2010, "msg": "Order rejected: market not open yet."}
-        return account.place_oco(request.query, market.symbol, price, now)
-    query = request.query
-    found = [lst for lst in account.lists.values() if lst["symbol"] == market.symbol and (
+        if desk.price is None:
+            return _NOT_OPEN
+        return account.place(query, desk.market.symbol, desk.price, desk.now)
+    order = _find(account, desk.market.symbol, query)
+    if order is None:
+        code = -2013 if request.method == "GET" else -2011
+        return 400, {"code": code, "msg": "Order does not exist." if code == -2013
+                     else "Unknown order sent."}
+    if request.method == "DELETE":
+        if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
+            return 400, {"code": -2011, "msg": "Unknown order sent."}
+        return 200, account.cancel(order, desk.now)
+    return 200, order
+
+
+def _order_list(request: Request, state: ExchangeState) -> tuple[int, object]:
+    """``POST /orderList/oco`` places a stop and a take-profit as one; ``DELETE /orderList``
+    cancels both (by ``orderListId`` or ``listClientOrderId``)."""
+    desk = _desk(request, state)
+    if not isinstance(desk, _Desk):
+        return desk
+    account, query, symbol = desk.account, request.query, desk.market.symbol
+    if request.method == "POST":
+        if desk.price is None:
+            return _NOT_OPEN
+        return account.place_oco(query, symbol, desk.price, desk.now)
+    found = [lst for lst in account.lists.values() if lst["symbol"] == symbol and (
         str(lst["orderListId"]) == query.get("orderListId") or
         lst["listClientOrderId"] == query.get("listClientOrderId"))]
     if not found or found[-1]["listOrderStatus"] != "EXECUTING":
         return 400, {"code": -2011, "msg": "Unknown order list sent."}
     first = found[-1]["orders"][0]
-    account.cancel(account.order(market.symbol, first["orderId"]), now)
+    account.cancel(account.order(symbol, first["orderId"]), desk.now)
     return 200, {**found[-1], "orderReports": [
-        account.order(market.symbol, o["orderId"]) for o in found[-1]["orders"]]}
+        account.order(symbol, o["orderId"]) for o in found[-1]["orders"]]}
 
 
 def _open_orders(request: Request, state: ExchangeState) -> tuple[int, object]:

@@ -468,7 +468,8 @@ def _replay_portfolio(portfolio: Path, models_dir: Path, speed: float | None, br
             else (0.0 if speed is None else 0.05), params=params, max_position=max_position,
             max_daily_loss=max_daily_loss,
             max_orders_per_minute=_replay_order_limit(max_orders_per_minute),
-            printer=printer, recv_window=1_000, simulator_keys=True, markets=markets)
+            printer=printer, recv_window=1_000, simulator_keys=True, markets=markets,
+            background_polls=speed is not None)  # a stepped clock waits for the bot
     _summaries(results, log_json, printer, "stop")
 
 

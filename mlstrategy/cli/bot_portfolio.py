@@ -62,7 +62,8 @@ def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
                       params: StrategyParams, max_position: float | None,
                       max_daily_loss: float | None, max_orders_per_minute: int | None,
                       printer, recv_window: int | None = None, on_mismatch: str = "stop",
-                      simulator_keys: bool = False, markets: list | None = None):
+                      simulator_keys: bool = False, markets: list | None = None,
+                      background_polls: bool = True):
     """Run the markets of ``portfolio`` (``markets``: already resolved, a replay's); returns
     each market's ``BotResult`` by name."""
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_portfolio
@@ -80,7 +81,8 @@ def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
         strategy=replace(params, cash=cash),
         limits=account_limits(file.account, max_position, max_daily_loss, max_orders_per_minute),
         timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
-        rate_limit=rate_limit, simulator_keys=simulator_keys)
+        rate_limit=rate_limit, simulator_keys=simulator_keys,
+        background_polls=background_polls)
     return run_portfolio(config, markets, on_status=lambda name, status: printer(status, name))
 
 

@@ -3,7 +3,9 @@ stop (after the last one).
 
 For every order the journal left unresolved (written but unconfirmed, unknown, or working), the
 exchange is asked by client id. Found: its state and every fill are recorded (no fill is lost)
-and, if it is still working, it is cancelled: it was decided on a bar long gone. Not found: it
+and, if it is still working, it is cancelled: it was decided on a bar long gone; but a stop or
+take-profit resting for the position is kept (cancelled only when it would sell more than the
+bot holds), and one that executed while the bot was down is the position's exit. Not found: it
 is asked again once the exchange can no longer execute it (the deadline of
 ``execution.deadline``), then recorded absent. Orders recorded as final whose fills are
 missing get them fetched, and the trade history is swept for executions of attempts that are
@@ -30,6 +32,7 @@ from execution.orders import (
     OrderState,
     follow_up,
 )
+from execution.protection import PROTECTIVE
 from execution.sweep import sweep
 from mlstrategy.live.journal import Journal
 
@@ -72,7 +75,7 @@ def reconcile(gateway: OrderGateway, journal: Journal, tag: str,
             absent += state == ABSENT
             continue
         resolved += 1
-        if state.status == OPEN:
+        if state.status == OPEN and record.kind not in PROTECTIVE:
             state = gateway.cancel(record.client_id) or state
             canceled += 1
         journal.order_state(record.client_id, state.status, state)
@@ -83,8 +86,14 @@ def reconcile(gateway: OrderGateway, journal: Journal, tag: str,
                 recovered += sum(journal.fill(f) for f in gateway.fills(state))
     since = journal.watch_since()
     found = sweep(gateway, journal, f"{tag}-", since) if since is not None else None
-    balance = gateway.balance().base_total
     position = journal.position()
+    for record in journal.orders((OPEN,)):  # a stop or take-profit kept guards the position
+        if record.kind in PROTECTIVE and position + 1e-12 < record.amount - record.filled:
+            state = gateway.cancel(record.client_id)  # it would sell what is not the bot's
+            canceled += 1
+            if state is not None:
+                journal.order_state(record.client_id, state.status, state)
+    balance = gateway.balance().base_total
     held = journal.meta().get(HELD_BEFORE)
     if held is None:  # the first reconciliation of this journal: what is there is not ours
         held_before = max(balance - position, 0.0)

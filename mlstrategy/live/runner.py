@@ -6,7 +6,8 @@ The same ``MLStrategy`` and per-bar path as the backtest; only the feed and the 
   kept in the journal so a restart continues it;
 - ``live``: the exchange's own account through ``CcxtBroker`` (keys from the environment), after
   reconciling the journal with the exchange, and reconciling again when the run ends (no
-  order is left unresolved or working, every fill is in the journal). A position that is not
+  order is left unresolved or working but the stop and take-profit guarding the position,
+  every fill is in the journal). A position that is not
   provably the bot's stops the run (``PositionMismatch``) unless ``on_mismatch="continue"``;
 - ``replay``: a file served by the local ``ExchangeSimulator`` on its own clock, traded with
   either broker, so a recorded market runs through exactly the live machinery.
@@ -35,6 +36,7 @@ from execution.account_broker import AccountBroker
 from execution.broker import CcxtBroker
 from execution.deadline import set_recv_window
 from execution.orders import OrderGateway, strategy_tag
+from execution.protection import has_oco
 from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
@@ -75,6 +77,9 @@ class BotConfig:
     on_mismatch: str = "stop"  # a position not provably the bot's: "stop" or "continue"
     rate_limit: bool = True
     simulator_keys: bool = False  # sign with throwaway keys (our local simulator)
+    # several markets: each polls in its own thread; False polls them in turn between bars
+    # (a replay on a stepped clock: its bars close only once the bot read them all)
+    background_polls: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,17 +113,9 @@ class BotResult:
 
 
 def check_options(params: StrategyParams, exchange_broker: bool) -> None:
-    """Refuse the strategy options the exchange broker cannot honour yet (backtrader's paper
+    """Refuse the strategy options the exchange broker cannot honour (backtrader's paper
     broker honours every one, as a backtest does)."""
-    if not exchange_broker:
-        return
-    brackets = [name for name in ("stop_loss", "take_profit") if getattr(params, name)]
-    if brackets:
-        raise ConfigError(f"--{brackets[0].replace('_', '-')}: the bot does not place stop "
-                          "or take-profit orders on an exchange yet (they come with the "
-                          "portfolio bot); drop it, or try it with `paper` or `replay --broker "
-                          "paper`")
-    if params.allow_short:
+    if exchange_broker and params.allow_short:
         raise ConfigError("--allow-short: a spot account cannot sell what it does not hold; "
                           "drop it, or try it with `paper` or `replay --broker paper`")
 
@@ -201,7 +198,8 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
         if key not in clients:
             clients[key] = _exchange(config, market)
     # several markets poll in their own threads, so one whose exchange hangs holds no other up
-    sequence = BarSequence(grace=2 * config.poll_interval + 1.0) if len(markets) > 1 else None
+    sequence = BarSequence(grace=2 * config.poll_interval + 1.0) \
+        if len(markets) > 1 and config.background_polls else None
     if sequence is not None:
         for client in clients.values():
             serialize_requests(client)
@@ -294,6 +292,11 @@ class _MarketRun:
                  market.label, self.gateway.deadline.describe())
         self.tag = strategy_tag(market.exchange, market.symbol, market.timeframe,
                                 str(config.journal.resolve()))
+        if config.strategy.stop_loss and config.strategy.take_profit and \
+                not has_oco(self.gateway):
+            raise ConfigError(f"{market.exchange} takes no OCO order: a resting take-profit "
+                              "would lock the coins its stop-loss needs; drop --take-profit "
+                              "or --stop-loss")
         self.reconciliation = reconcile(self.gateway, self.journal, self.tag)
         _check_start(self.reconciliation, self.journal, config, market)
         self.broker = CcxtBroker(self.gateway, self.journal, self.tag, self.feed,
@@ -301,7 +304,8 @@ class _MarketRun:
         self.broker.mismatch = self.reconciliation.mismatch
 
     def finish(self, strategy: MLStrategy) -> BotResult:
-        """After the run: reconcile again (no order left unresolved or working) and sum up."""
+        """After the run: reconcile again (no order left unresolved, none working but the
+        position's stop and take-profit) and sum up."""
         closing = None
         session = self.session
         if self.broker is not None:

@@ -8,6 +8,7 @@ within one bar and a wrong one is refused while the old one keeps trading.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -315,13 +316,47 @@ def test_one_strategy_params_give_the_backtest_and_the_bots_orders(market, minut
     assert bot == backtest
 
 
-def test_the_live_broker_refuses_options_it_cannot_honour(market, minute_model, tmp_path):
-    for params, option in ((BRACKETS, "--stop-loss"), (StrategyParams(allow_short=True),
-                                                       "--allow-short")):
-        with pytest.raises(ConfigError, match=option):
-            run_bot(_config(market, tmp_path / "bot.sqlite", minute_model.models_dir,
-                            live=True, strategy=params), minute_model.artifact)
+def test_the_live_broker_refuses_shorts_on_spot(market, minute_model, tmp_path):
+    with pytest.raises(ConfigError, match="--allow-short"):
+        run_bot(_config(market, tmp_path / "bot.sqlite", minute_model.models_dir,
+                        live=True, strategy=StrategyParams(allow_short=True)),
+                minute_model.artifact)
     assert market.order_requests == []
+
+
+def test_stops_and_take_profits_rest_on_the_exchange_and_exit_as_in_the_backtest(
+        market, minute_model, minute_bars, tmp_path):
+    """The same brackets through the live broker: after each entry fills, its stop and
+    take-profit rest on the exchange as one OCO list; the leg the price reaches is the exit,
+    on the bar and at the price the backtest of the same bars has it."""
+    params = replace(BRACKETS, slippage=0.0)  # the exchange fills at its price
+    journal = tmp_path / "live.sqlite"
+    result = run_bot(_config(market, journal, minute_model.models_dir, live=True, max_bars=90,
+                             strategy=params, limits=RiskLimits(max_orders_per_minute=None)),
+                     minute_model.artifact)
+    books = books_agree(market, journal, 0.05)
+    held = Journal.read(journal)
+    bars, signals, fills = held.bars(), held.signals(), held.fills()
+    kinds = {o.client_id: o.kind for o in held.orders()}
+    held.close()
+    with market.state.lock:
+        lists = list(market.account.lists.values())
+    assert lists and all(len(lst["orders"]) == 2 for lst in lists)  # one OCO per entry
+    assert result.closing.mismatch is None and books.sold <= books.bought
+    traded = int((signals.action != "history").sum())
+    first = int(minute_bars.index.searchsorted(bars.index[0]))
+    same = describe(minute_bars.iloc[first:first + len(bars)], "bot bars", "BTC/USDT", "1m")
+    sim = simulate(same, minute_model.artifact, BacktestConfig(
+        start=len(bars) - traded, plot=False, strategy=params))
+    backtest = [(num2ns(e["time"]) // 1_000_000, e["size"] > 0, e["price"])
+                for e in sim.strategy.executions]
+    bot = [(f.time_ms, f.side == "buy", f.price) for f in fills]
+    protective = [f for f in fills if kinds[f.client_id] in ("stop", "take")]
+    print(f"{len(bot)} fills as the backtest's, {len(protective)} by a resting stop or "
+          "take-profit")
+    assert protective, "a stop or a take-profit should fill on the exchange in 90 minutes"
+    assert [(t, buy) for t, buy, _ in bot] == [(t, buy) for t, buy, _ in backtest]
+    np.testing.assert_allclose([p for *_, p in bot], [p for *_, p in backtest], rtol=1e-6)
 
 
 def test_a_replay_has_no_wall_clock_order_limit_unless_asked(minute_bars, minute_model,
@@ -344,3 +379,38 @@ def test_a_replay_has_no_wall_clock_order_limit_unless_asked(minute_bars, minute
         runs[name] = result.output
     assert "blocked none" in runs["default"] and "orders {'closed'" in runs["default"]
     assert "orders sent in the last minute" in runs["given"]
+
+
+def test_a_stop_that_fills_while_the_bot_is_down_is_its_exit_at_restart(market, minute_model,
+                                                                        tmp_path):
+    """The bot stops while its position's stop and take-profit rest on the exchange (a clean
+    stop keeps them: they guard the position); time passes, one leg fills; the restarted bot
+    books that fill as the position's exit and sends nothing for it again."""
+    params = replace(BRACKETS, slippage=0.0, max_bars_held=None)
+    journal = tmp_path / "live.sqlite"
+    config = _config(market, journal, minute_model.models_dir, live=True, max_bars=1,
+                     strategy=params, limits=RiskLimits(max_orders_per_minute=None))
+    for _ in range(60):  # bar by bar until the bot stops holding a protected position
+        run_bot(config, minute_model.artifact)
+        with market.state.lock:
+            resting = [lst for lst in market.account.lists.values()
+                       if lst["listOrderStatus"] == "EXECUTING"]
+        if resting:
+            break
+    assert resting, "the bot should enter within 60 minutes"
+    legs = [leg["clientOrderId"] for leg in resting[0]["orders"]]
+    held = Journal.read(journal)
+    assert held.position() > 0 and {o.state for o in held.orders()
+                                    if o.client_id in legs} == {"open"}
+    held.close()
+    market.state.clock.step_to(market.state.now_ms() + 60 * 60_000)  # an hour while it is down
+    again = run_bot(config, minute_model.artifact)
+    assert again.reconciliation.resolved >= 2  # both legs looked up
+    held = Journal.read(journal)
+    states = {o.client_id: o.state for o in held.orders() if o.client_id in legs}
+    exits = [f for f in held.fills() if f.client_id in legs]
+    held.close()
+    assert sorted(states.values()) in (["closed", "expired"],), states
+    assert len(exits) >= 1 and all(f.side == "sell" for f in exits)
+    books = books_agree(market, journal, 0.05)
+    assert books.requests.count(legs[0]) == books.requests.count(legs[1]) == 1

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from execution.simulator import ORDER, Fault
+from execution.simulator import OCO, ORDER, Fault
 from mlstrategy.live.journal import Journal
 from tests.conftest import REPO_ROOT
 from tests.mlstrategy.live.conftest import books_agree, decision, eth_bars, simulator
@@ -40,6 +40,7 @@ HELD_BTC = 0.05  # on the account before the bot starts: never to be sold
 HELD_ETH = 1.0
 LIVE = ("--confirm-live", "--recv-window", "1000")  # settled 2.4 s after sending
 SLOW = 0.6  # seconds a slow answer or a late execution takes (past the 0.4 s timeout)
+BRACKETS = ("--stop-loss", "0.002", "--take-profit", "0.004")  # resting on the exchange
 
 
 def _bot(mode: str, url: str, journal: Path, models_dir: Path, *extra: str) -> list[str]:
@@ -83,19 +84,22 @@ def _env() -> dict[str, str]:
 
 
 def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path, *,
-                           kill_on: str, bars_after: int,
-                           bot=_bot) -> subprocess.CompletedProcess:
+                           kill_on: str, bars_after: int, bot=_bot, extra: tuple = (),
+                           path: str = ORDER) -> subprocess.CompletedProcess:
     """Run the bot until the exchange sees (``kill_on="request"``) or books (``"booking"``)
-    its first order, SIGKILL it there, then run it again on the same journal."""
+    its first order (to ``path``), SIGKILL it there, then run it again on the same
+    journal."""
     killed = threading.Event()
     log = tmp_path / "first.log"
     with open(log, "w") as out:  # up to 150 bars: the kill comes with the first order
         first = subprocess.Popen(bot("live", sim.url, journal, models_dir, "--max-bars",
-                                     "150", *LIVE), env=_env(), stdout=out,
+                                     "150", *LIVE, *extra), env=_env(), stdout=out,
                                  stderr=subprocess.STDOUT)
 
-    def kill(_: object) -> None:
-        if not killed.is_set():
+    def kill(what: object) -> None:
+        on_path = what.path == path if kill_on == "request" else \
+            ("contingencyType" in what) == (path == OCO)
+        if on_path and not killed.is_set():
             os.kill(first.pid, signal.SIGKILL)
             killed.set()
 
@@ -107,7 +111,7 @@ def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path,
     sim.on_order_request = sim.on_booked = None
     assert killed.is_set() and first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
     second = subprocess.run(bot("live", sim.url, journal, models_dir, "--max-bars",
-                                str(bars_after), *LIVE),
+                                str(bars_after), *LIVE, *extra),
                             env=_env(), capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "reconciled at start" in second.stdout
@@ -162,14 +166,39 @@ def test_a_portfolio_under_faults_and_sigkill_keeps_each_markets_books(
         chaos = sim.chaos(0.10, seed, slow=SLOW, order_rate=0.30)
         second = _killed_then_restarted(sim, journal, minute_model.models_dir, tmp_path,
                                         kill_on="booking", bars_after=60,
-                                        bot=_portfolio_bot(toml))
+                                        bot=_portfolio_bot(toml), extra=BRACKETS)
         time.sleep(SLOW + 0.2)  # a late execution still in the exchange's hands lands now
         btc = books_agree(sim, journal, HELD_BTC, "btc", "BTC")
         eth = books_agree(sim, journal, HELD_ETH, "eth", "ETH")
     assert "summary of btc:" in second.stdout and "summary of eth:" in second.stdout
+    with sim.state.lock:
+        lists = len(sim.account.lists)
     print(f"\nportfolio seed {seed}: faults {dict(sorted(chaos.counts.items()))}; order "
           f"requests {len(btc.requests)}, executed BTC {len(btc.executed)} ETH "
-          f"{len(eth.executed)}, fills BTC {len(btc.trades)} ETH {len(eth.trades)}")
+          f"{len(eth.executed)}, fills BTC {len(btc.trades)} ETH {len(eth.trades)}, "
+          f"stop/take-profit lists {lists}")
+
+
+@pytest.mark.parametrize("moment", ["request", "booking"])
+def test_sigkill_while_the_stop_is_being_placed_then_restart(moment, minute_bars,
+                                                             minute_model, tmp_path):
+    """Killed as the exchange receives (or books) the stop and take-profit of the first
+    entry: the restart finds them by client id and keeps them; none is sent twice."""
+    journal = tmp_path / "live.sqlite"
+    with simulator(minute_bars, balances={"USDT": 10_000.0, "BTC": HELD_BTC},
+                   api_key=KEY) as sim:
+        second = _killed_then_restarted(sim, journal, minute_model.models_dir, tmp_path,
+                                        kill_on=moment, bars_after=20, path=OCO,
+                                        extra=BRACKETS)
+        books = books_agree(sim, journal, HELD_BTC)
+        with sim.state.lock:
+            first = list(sim.account.lists.values())[0]
+    legs = [leg["clientOrderId"] for leg in first["orders"]]
+    assert all(books.requests.count(leg) == 1 for leg in legs), second.stdout[-2000:]
+    held = Journal.read(journal)
+    states = {o.client_id: o.state for o in held.orders() if o.client_id in legs}
+    held.close()
+    assert set(states) == set(legs) and "absent" not in states.values()
 
 
 @pytest.mark.parametrize("kind", PENDING_FAULTS)

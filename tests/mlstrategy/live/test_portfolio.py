@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datafeeds.bt.dates import num2ns
 from execution.sim_book import SimClock
 from execution.simulator import ExchangeSimulator
 from mlstrategy.live.journal import Journal
@@ -175,8 +176,12 @@ def test_the_example_portfolio_file_reads():
     assert (file.account.quote, file.account.max_open_positions) == ("USDT", 2)
 
 
-def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model, minute_bars,
-                                                                    tmp_path):
+def test_replay_and_backtest_of_a_portfolio_make_the_same_orders_and_exits(
+        minute_model, minute_bars, tmp_path):
+    """A two-market file with a stop-loss and a take-profit, replayed through the simulator
+    (backtrader's broker, then the exchange's account with the protection resting there) and
+    backtested: the same decisions, and the same fills (bar, side, price; with backtrader's
+    broker the very same), protective exits included."""
     from click.testing import CliRunner
 
     from mlstrategy.backtest.portfolio import portfolio_start, run_portfolio_backtest
@@ -192,9 +197,13 @@ def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model
     for name, bars in (("btc", minute_bars), ("eth", eth_bars(minute_bars))):
         bars[bars.index < end].to_csv(tmp_path / f"{name}.csv")  # 120 bars to trade
     file, markets = historical_markets(toml, minute_model.models_dir)
-    run = run_portfolio_backtest(markets, StrategyParams(cash=20_000.0),
-                                 account_limits(file.account),
+    params = StrategyParams(cash=20_000.0, stop_loss=0.002, take_profit=0.004)
+    run = run_portfolio_backtest(markets, params, account_limits(file.account),
                                  portfolio_start(markets, WARM_UP_BARS))
+    expected = {name: [("buy" if e["size"] > 0 else "sell", abs(e["size"]), e["price"],
+                        num2ns(e["time"]) // 1_000_000)
+                       for e in run.strategy.executions if e["data"] == name]
+                for name in ("btc", "eth")}
     backtest = [(ns // 1_000_000, name, intent) for ns, name, intent, _, _ in
                 run.strategy.decisions]
     assert len({d[1] for d in backtest}) == 2, "both markets should trade in 120 bars"
@@ -203,7 +212,9 @@ def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model
         journal = tmp_path / f"replay-{broker}.sqlite"
         result = CliRunner().invoke(cli, ["bot", "replay", "--config", str(toml), "--broker",
                                           broker, "--models-dir", str(minute_model.models_dir),
-                                          "--journal", str(journal), "--quiet"])
+                                          "--journal", str(journal), "--quiet", "--cash",
+                                          "20000", "--stop-loss", "0.002", "--take-profit",
+                                          "0.004"])
         assert result.exit_code == 0, result.output
         reader = Journal.read(journal)
         replay = sorted(
@@ -212,16 +223,23 @@ def test_replay_and_backtest_of_a_portfolio_make_the_same_decisions(minute_model
             if row.action.split()[0] in ("enter", "exit") and "blocked" not in row.action)
         blocked = sum("open position is reached" in a for name in ("btc", "eth")
                       for a in reader.for_market(name).signals().action)
-        fills = {name: [(f.side, f.amount, f.price) for f in reader.for_market(name).fills()]
-                 for name in ("btc", "eth")}
+        fills = {name: [(f.side, f.amount, f.price, f.time_ms)
+                        for f in reader.for_market(name).fills()] for name in ("btc", "eth")}
+        kinds = {o.kind for name in ("btc", "eth") for o in reader.for_market(name).orders()
+                 if o.filled}
         late = sum(((s.action != "history") & (s.status != "LIVE")).sum() for s in
                    (reader.for_market(name).signals() for name in ("btc", "eth")))
         assert late == 0, "every bar of both markets should reach the bot LIVE"
         reader.close()
         if broker == "paper":  # backtrader's broker in both: the very same fills
-            assert fills == {name: [("buy" if e["size"] > 0 else "sell", abs(e["size"]),
-                                     e["price"]) for e in run.strategy.executions
-                                    if e["data"] == name] for name in ("btc", "eth")}
+            assert fills == expected
+        else:  # the exchange's: at the same bars and prices, sizes in its lot steps
+            assert {"stop", "take"} & kinds, "a protective order should fill on the exchange"
+            for name in ("btc", "eth"):
+                assert [(f[0], f[3]) for f in fills[name]] == \
+                    [(e[0], e[3]) for e in expected[name]], name
+                np.testing.assert_allclose([f[2] for f in fills[name]],
+                                           [e[2] for e in expected[name]], rtol=1e-6)
         order = {name: i for i, name in enumerate(("btc", "eth"))}
         assert replay == sorted(backtest, key=lambda d: (d[0], order[d[1]])), broker
         print(f"{broker}: {len(replay)} decisions as the backtest's, {blocked} blocked")
