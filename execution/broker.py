@@ -441,6 +441,7 @@ class CcxtBroker(bt.BrokerBase):
                                      "the bar's decision is skipped")
                 order.reject(self)
                 self._notify(order)
+                self._protect(order)  # an entry that never was: its stop and target go
             del self._tracked[client_id]
             if client_id in self._legs:  # a stop that never rested: do not stay unprotected
                 self._legs.discard(client_id)
