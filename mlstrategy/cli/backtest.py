@@ -158,8 +158,10 @@ def _portfolio(portfolio: Path, models_dir: Path, params: StrategyParams,
     from mlstrategy.backtest.run_dirs import link_latest, new_run_dir
     from mlstrategy.cli.bot_portfolio import account_limits, historical_markets
     from mlstrategy.live.modes import WARM_UP_BARS
+    from mlstrategy.live.portfolio_file import read_portfolio
 
-    file, markets = historical_markets(portfolio, models_dir)
+    file = read_portfolio(portfolio)
+    _, markets = historical_markets(file, models_dir)
     cash = file.account.cash if file.account.cash is not None else params.cash
     start = portfolio_start(markets, WARM_UP_BARS)
     run = run_portfolio_backtest(markets, replace(params, cash=cash),

@@ -21,7 +21,12 @@ import click
 from click.core import ParameterSource
 
 from mlstrategy.cli.backtest import backtest
-from mlstrategy.cli.bot_portfolio import portfolio_option, replayed_markets, run_portfolio_bot
+from mlstrategy.cli.bot_portfolio import (
+    follows_production,
+    portfolio_option,
+    replayed_markets,
+    run_portfolio_bot,
+)
 from mlstrategy.cli.common import (
     DataRequest,
     config_option,
@@ -259,12 +264,6 @@ def _replay_order_limit(given: int) -> int | None:
     return given if ctx is None or source in given_by else None
 
 
-def _follows(model: str | None) -> bool:
-    """Whether the bot follows its market's production pointer: unless --model pins a
-    version."""
-    return model is None or "/" not in model
-
-
 def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
                       models_dir: Path, exchange: str, symbol: str, timeframe: str,
                       api_url: str | None, sandbox: bool, timeout: int, rate_limit: bool,
@@ -280,10 +279,12 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
 
     _configure_logs(log_json)
     if portfolio is not None:
+        from mlstrategy.live.portfolio_file import read_portfolio
+
         _refuse_with_portfolio("exchange", "symbol", "timeframe", "model")
         printer = _Printer(log_json, display)
         results = run_portfolio_bot(
-            mode, portfolio, exchange_broker=exchange_broker, models_dir=models_dir,
+            mode, read_portfolio(portfolio), exchange_broker=exchange_broker, models_dir=models_dir,
             api_url=api_url, sandbox=sandbox, timeout=timeout, rate_limit=rate_limit,
             journal=journal, max_bars=max_bars, until=utc_time(until, "--until"),
             history=history, poll_interval=poll_interval, params=params,
@@ -296,7 +297,7 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
     config = BotConfig(
         mode=mode, exchange=exchange, symbol=symbol, timeframe=timeframe,
         journal=journal or _default_journal(mode, exchange, symbol, timeframe),
-        models_dir=models_dir, follow_production=_follows(model), api_url=api_url,
+        models_dir=models_dir, follow_production=follows_production(model), api_url=api_url,
         sandbox=sandbox, exchange_broker=exchange_broker, max_bars=max_bars,
         until=utc_time(until, "--until"), history=history,
         poll_interval=poll_interval if poll_interval is not None
@@ -425,7 +426,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
         config = BotConfig(
             mode=Mode.REPLAY, exchange="binance", symbol=market.symbol,
             timeframe=market.timeframe, journal=path, models_dir=models_dir,
-            follow_production=_follows(model), api_url=market.url,
+            follow_production=follows_production(model), api_url=market.url,
             exchange_broker=exchange_broker, simulator_keys=True,
             max_bars=min(max_bars or market.bars_left, market.bars_left),
             until=utc_time(until, "--until"), history=min(history, start),
@@ -449,19 +450,19 @@ def _replay_portfolio(portfolio: Path, models_dir: Path, speed: float | None, br
     """``replay --config``: every market of the file from one simulator, a fresh journal."""
     from mlstrategy.live.portfolio_file import read_portfolio
 
-    account = read_portfolio(portfolio).account
-    cash = account.cash if account.cash is not None else params.cash
+    file = read_portfolio(portfolio)
+    cash = file.account.cash if file.account.cash is not None else params.cash
     path = journal or Path("journals") / f"replay_{portfolio.stem}.sqlite"
     for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)  # a replay is a fresh session
     exchange_broker = broker == "exchange"
-    with replayed_markets(portfolio, models_dir, speed=speed, history=history,
+    with replayed_markets(file, models_dir, speed=speed, history=history,
                           funded=exchange_broker, cash=cash) as (url, markets, left):
         click.echo(f"replay: {len(markets)} markets ({', '.join(m.symbol for m in markets)}),"
                    f" {left} bars served by a local exchange at {url}")
         printer = _Printer(log_json, display)
         results = run_portfolio_bot(
-            Mode.REPLAY, portfolio, exchange_broker=exchange_broker, models_dir=models_dir,
+            Mode.REPLAY, file, exchange_broker=exchange_broker, models_dir=models_dir,
             api_url=url, sandbox=False, timeout=5_000, rate_limit=False, journal=path,
             max_bars=min(max_bars or left, left), until=utc_time(until, "--until"),
             history=history, poll_interval=poll_interval if poll_interval is not None

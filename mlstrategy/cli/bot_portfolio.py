@@ -15,7 +15,7 @@ import click
 
 from mlstrategy.errors import ConfigError
 from mlstrategy.live.modes import Mode
-from mlstrategy.live.portfolio_file import MarketEntry, PortfolioFile, read_portfolio
+from mlstrategy.live.portfolio_file import MarketEntry, PortfolioFile
 from mlstrategy.live.risk import RiskLimits
 from mlstrategy.trading.strategy_params import StrategyParams
 
@@ -36,6 +36,12 @@ def account_limits(account, max_position: float | None = None,
                       per_minute, account.max_open_positions, account.max_exposure)
 
 
+def follows_production(model: str | None) -> bool:
+    """Whether a market follows its production pointer: unless ``model`` pins a version
+    (NAME/VERSION)."""
+    return model is None or "/" not in model
+
+
 def _markets(file: PortfolioFile, models_dir: Path, api_url: str | None,
              replay: bool = False) -> list:
     """The file's markets with their models resolved (a replay takes a market's newest
@@ -50,12 +56,12 @@ def _markets(file: PortfolioFile, models_dir: Path, api_url: str | None,
         artifact = resolve(models_dir, m.model, market=registry_market,
                            newest_if_no_production=replay)
         markets.append(MarketConfig(m.name, m.exchange, m.symbol, m.timeframe, artifact,
-                                    follow_production=m.model is None or "/" not in m.model,
+                                    follow_production=follows_production(m.model),
                                     stake=m.stake, api_url=api_url or m.api_url))
     return markets
 
 
-def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
+def run_portfolio_bot(mode: Mode, file: PortfolioFile, *, exchange_broker: bool,
                       models_dir: Path, api_url: str | None, sandbox: bool, timeout: int,
                       rate_limit: bool, journal: Path | None, max_bars: int | None,
                       until, history: int, poll_interval: float | None,
@@ -64,16 +70,15 @@ def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
                       printer, recv_window: int | None = None, on_mismatch: str = "stop",
                       simulator_keys: bool = False, markets: list | None = None,
                       background_polls: bool = True):
-    """Run the markets of ``portfolio`` (``markets``: already resolved, a replay's); returns
-    each market's ``BotResult`` by name."""
+    """Run the markets of ``file`` (``markets``: already resolved, a replay's); returns each
+    market's ``BotResult`` by name."""
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_portfolio
 
-    file = read_portfolio(portfolio)
     markets = markets or _markets(file, models_dir, api_url)
     cash = file.account.cash if file.account.cash is not None else params.cash
     config = BotConfig(
         mode=mode, exchange="", symbol="", timeframe="",
-        journal=journal or Path("journals") / f"{mode}_{portfolio.stem}.sqlite",
+        journal=journal or Path("journals") / f"{mode}_{file.path.stem}.sqlite",
         models_dir=models_dir, sandbox=sandbox, exchange_broker=exchange_broker,
         max_bars=max_bars, until=until, history=history,
         poll_interval=poll_interval if poll_interval is not None
@@ -86,20 +91,20 @@ def run_portfolio_bot(mode: Mode, portfolio: Path, *, exchange_broker: bool,
     return run_portfolio(config, markets, on_status=lambda name, status: printer(status, name))
 
 
-def historical_markets(portfolio: Path, models_dir: Path) -> tuple[PortfolioFile, list]:
-    """The file, and each market's bars (its ``data``) with its model resolved (a market's
-    newest while none is in production), as a replay and a backtest trade them."""
+def historical_markets(file: PortfolioFile, models_dir: Path) -> tuple[list, list]:
+    """The file's markets with their models resolved (a market's newest while none is in
+    production), and each with its bars (its ``data``), as a replay and a backtest trade
+    them: ``(MarketConfig list, PortfolioMarket list)``."""
     from mlstrategy.backtest.portfolio import PortfolioMarket
 
-    file = read_portfolio(portfolio)
     configs = _markets(file, models_dir, None, replay=True)
-    return file, [PortfolioMarket(entry.name, _dataset(entry, config.model, portfolio),
-                                  config.model, entry.stake)
-                  for entry, config in zip(file.markets, configs, strict=True)]
+    return configs, [PortfolioMarket(entry.name, _dataset(entry, config.model, file.path),
+                                     config.model, entry.stake)
+                     for entry, config in zip(file.markets, configs, strict=True)]
 
 
 @contextlib.contextmanager
-def replayed_markets(portfolio: Path, models_dir: Path, *, speed: float | None,
+def replayed_markets(file: PortfolioFile, models_dir: Path, *, speed: float | None,
                      history: int, funded: bool, cash: float) -> Iterator[tuple]:
     """Serve every market's ``data`` from one simulator whose clock starts where the
     portfolio's backtest starts (``portfolio_start``; bars before it are history).
@@ -110,9 +115,9 @@ def replayed_markets(portfolio: Path, models_dir: Path, *, speed: float | None,
     from execution.simulator import ExchangeSimulator
     from mlstrategy.backtest.portfolio import portfolio_start
     from mlstrategy.live.replay import market_symbol
-    from mlstrategy.live.runner import MarketConfig
 
-    file, loaded = historical_markets(portfolio, models_dir)
+    portfolio = file.path
+    configs, loaded = historical_markets(file, models_dir)
     timeframes = {m.dataset.timeframe for m in loaded}
     if len(timeframes) > 1:
         raise ConfigError(f"{portfolio}: a replay serves one bar size, the markets' data "
@@ -141,10 +146,8 @@ def replayed_markets(portfolio: Path, models_dir: Path, *, speed: float | None,
                           f"{start}; replay bars of the same period")
     with simulator:
         yield simulator.url, [
-            MarketConfig(m.name, "binance", served[m.name], m.dataset.timeframe, m.artifact,
-                         follow_production=e.model is None or "/" not in e.model,
-                         stake=m.stake, api_url=simulator.url)
-            for m, e in zip(loaded, file.markets, strict=True)], left
+            replace(c, exchange="binance", symbol=served[c.name], timeframe=m.dataset.timeframe,
+                    api_url=simulator.url) for c, m in zip(configs, loaded, strict=True)], left
 
 
 def _dataset(market: MarketEntry, artifact, portfolio: Path):

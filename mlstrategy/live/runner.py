@@ -217,7 +217,7 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
             cerebro.adddata(run.feed)
         if config.exchange_broker:
             for run in runs:
-                run.connect(config, journal)
+                run.connect(config)
             brokers = {run.feed: run.broker for run in runs}
             cerebro.setbroker(runs[0].broker if not portfolio else AccountBroker(brokers))
         else:
@@ -233,8 +233,7 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
                 paper_cash=None if config.exchange_broker else params.cash,
                 label=f"{config.mode} bot: {run.market.exchange} {run.market.label} "
                       f"{run.market.timeframe}, journal {config.journal}",
-                on_mismatch=config.on_mismatch, account=journal,
-                broker=run.broker if portfolio else None)
+                on_mismatch=config.on_mismatch, account=journal, broker=run.broker)
             sessions[run.feed._name] = run.session
         cerebro.addstrategy(
             MLStrategy, models={r.feed._name: r.market.model for r in runs}, sessions=sessions,
@@ -282,7 +281,7 @@ class _MarketRun:
         self.reconciliation: Reconciliation | None = None
         self.session: LiveSession | None = None
 
-    def connect(self, config: BotConfig, journal: Journal) -> None:
+    def connect(self, config: BotConfig) -> None:
         """Reconcile the market's journal with the exchange (before any new order) and set
         up its live broker."""
         market = self.market

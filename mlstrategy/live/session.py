@@ -124,8 +124,8 @@ class LiveSession:
         The whole bot's journal when ``journal`` is one market's view of it (a portfolio):
         the paper account's opening cash is kept there.
     broker : object, optional
-        The market's own live broker when the strategy's broker routes several markets
-        (its holdings check halts this market only).
+        The market's own live broker (None: a paper run); its holdings check halts this
+        market only, also when the strategy's broker routes several markets.
     """
 
     def __init__(self, journal: Journal, guard: RiskGuard, watcher: ModelWatcher, *,
@@ -208,7 +208,7 @@ class LiveSession:
             equity, position
         close = float(data.close[0])
         self.guard.on_bar(bar_ms + _bar_ms(data), equity)
-        halted = self._holdings_problem(self.broker or strategy.broker)
+        halted = self._holdings_problem(self.broker)
         action = "hold"
         if intent is not None and size > 0:
             verdict = self.guard.review(entering=intent == ENTER, size=size, price=close,

@@ -188,15 +188,17 @@ def test_replay_and_backtest_of_a_portfolio_make_the_same_orders_and_exits(
     from mlstrategy.cli import cli
     from mlstrategy.cli.bot_portfolio import account_limits, historical_markets
     from mlstrategy.live.modes import WARM_UP_BARS
+    from mlstrategy.live.portfolio_file import read_portfolio
     from mlstrategy.trading.strategy_params import StrategyParams
 
     toml = _portfolio_file(tmp_path, minute_bars, btc_data="btc.csv", max_open_positions=1)
     minute_bars.to_csv(tmp_path / "btc.csv")
-    _, markets = historical_markets(toml, minute_model.models_dir)
+    _, markets = historical_markets(read_portfolio(toml), minute_model.models_dir)
     end = portfolio_start(markets, WARM_UP_BARS) + pd.Timedelta(minutes=120)
     for name, bars in (("btc", minute_bars), ("eth", eth_bars(minute_bars))):
         bars[bars.index < end].to_csv(tmp_path / f"{name}.csv")  # 120 bars to trade
-    file, markets = historical_markets(toml, minute_model.models_dir)
+    file = read_portfolio(toml)
+    _, markets = historical_markets(file, minute_model.models_dir)
     params = StrategyParams(cash=20_000.0, stop_loss=0.002, take_profit=0.004)
     run = run_portfolio_backtest(markets, params, account_limits(file.account),
                                  portfolio_start(markets, WARM_UP_BARS))
