@@ -4,8 +4,8 @@ A portfolio bot runs one Cerebro with a feed per market; backtrader gives it one
 one hands each order, cancel and position question to the broker of the order's market, so
 every guarantee of ``CcxtBroker`` (journal first, never twice, own holdings only) holds per
 market, and adds up the account: its cash is the free quote balance of each exchange account
-the markets trade (counted once per account), its value that cash plus every market's own
-position at its last close.
+the markets trade (counted once per account), its value that cash plus what every market's own
+position adds at its last close (a spot holding its value, a contract its unrealised PnL).
 """
 from __future__ import annotations
 
@@ -34,8 +34,7 @@ class AccountBroker(bt.BrokerBase):
         return sum(broker.getcash() for broker in self._accounts)
 
     def getvalue(self, datas: object = None) -> float:
-        return self.getcash() + sum(broker.position_size() * float(data.close[0])
-                                    for data, broker in self.brokers.items())
+        return self.getcash() + sum(broker.market_value() for broker in self.brokers.values())
 
     def getposition(self, data: object, clone: bool = True) -> bt.Position:
         return self.brokers[data].getposition(data, clone)

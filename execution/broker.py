@@ -18,15 +18,17 @@ Brackets: an entry sent with a stop-loss and/or a take-profit (backtrader's brac
 alone; once it fills, its stop and take-profit rest on the exchange for the filled amount
 (``protection``; one OCO list when both), so the position stays protected if the bot dies. A
 leg that fills is the position's exit; an exit the strategy decides first cancels them before
-it sells; a stop the exchange refuses (the price is already through it) sells at the market,
-as the backtest's stop fills at that bar's open. Resting legs are asked after once a bar and
-are found again at a restart.
+it sells; a leg the exchange refuses (the price is already through it) exits at the market,
+as the backtest's stop or take-profit fills at that bar's open. Resting legs are asked after
+once a bar and are found again at a restart. A perpetual's broker (``futures_broker``) is
+this one with a signed position: exits are reduce-only, so are its stops.
 
 The journal (``BrokerJournal``) is the bot's: it remembers attempts and fills across restarts.
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from typing import Protocol
@@ -34,7 +36,6 @@ from typing import Protocol
 from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from datafeeds.errors import ExchangeError
-from execution import holdings
 from execution.orders import (
     ABSENT,
     CANCELED,
@@ -62,6 +63,7 @@ from execution.protection import PROTECTIVE, protect
 from execution.sweep import SweepJournal, sweep
 
 log = logging.getLogger(__name__)
+RESIZED = "protection_resized"  # journal event: the legs were placed again for the position
 # backtrader's order arguments besides owner, data, size, price and plimit
 _ORDER_ARGS = ("exectype", "valid", "tradeid", "oco", "trailamount", "trailpercent", "parent",
                "transmit")
@@ -163,17 +165,22 @@ class CcxtBroker(bt.BrokerBase):
         return self._balance
 
     def position_size(self) -> float:
-        """Own position, never more than the account holds above ``held_before``, in whole
-        steps of the market's amount precision (dust the exchange would refuse is no position).
-        """
-        room = holdings.attributable(self.balance().base_total, self.held_before)
-        return self.gateway.round_amount(min(self._position.size, room))
+        """Own position (signed), never more than the account bears out (``gateway.holdings``:
+        on spot what it holds above ``held_before``), in whole steps of the market's amount
+        precision (dust the exchange would refuse is no position)."""
+        own = self.gateway.holdings.own(self._position.size, self.balance().base_total,
+                                        self.held_before)
+        return math.copysign(self.gateway.round_amount(abs(own)), own)
 
     def getcash(self) -> float:
         return self.balance().quote_free
 
+    def market_value(self) -> float:
+        """What the own position adds to the account's value at the last close."""
+        return self.position_size() * float(self.data.close[0])
+
     def getvalue(self, datas: object = None) -> float:
-        return self.getcash() + self.position_size() * float(self.data.close[0])
+        return self.getcash() + self.market_value()
 
     def getposition(self, data: object, clone: bool = True) -> bt.Position:
         return bt.Position(self.position_size(), self._position.price)
@@ -234,17 +241,20 @@ class CcxtBroker(bt.BrokerBase):
             return self._refuse(order, key, "only market and limit orders are supported")
         kind = "limit" if order.exectype == bt.Order.Limit else "market"
         amount = abs(order.created.size)
-        if side == "sell":  # never more than own holdings, never what is not free
-            self._lift_protection()  # its coins are locked by the resting stop/take-profit
-            amount = min(amount, self.position_size(), self.balance(fresh=True).base_free)
+        reduces = self._reduces(side)
+        if reduces:  # never more than the own position
+            self._lift_protection()  # it is locked by the resting stop/take-profit
+            amount = min(amount, self._exit_room())
         elif self.mismatch is not None:
-            return self._refuse(order, key, f"buying halted: {self.mismatch}")
+            return self._refuse(order, key, f"entries halted: {self.mismatch}")
         amount = self.gateway.round_amount(amount)
         signed = amount if side == "buy" else -amount  # the order is for what is sent
         order.size = order.created.size = order.created.remsize = signed
         order.executed.remsize = signed
         ref_price = order.created.price if kind == "limit" else float(order.data.close[0])
         reason = self.gateway.check(amount, ref_price)
+        if reason is None and not reduces:
+            reason = self._entry_refusal(side, amount, ref_price)
         if reason is None and any(o is not None and o.status == o.Submitted
                                   for o in self._tracked.values()):
             reason = "an earlier order's outcome is still unknown"
@@ -255,7 +265,8 @@ class CcxtBroker(bt.BrokerBase):
         self._notify(order)
         placement = place(self.gateway, self.journal,
                           OrderIntent(key, side, amount, kind,
-                                      order.created.price if kind == "limit" else None))
+                                      order.created.price if kind == "limit" else None,
+                                      reduce_only=reduces))
         order.addinfo(client_id=placement.client_id)
         if placement.state == REJECTED:
             order.addinfo(reason=placement.reason)
@@ -267,6 +278,18 @@ class CcxtBroker(bt.BrokerBase):
         if placement.state != UNKNOWN:  # unknown: resolved in next(), nothing new meanwhile
             self._follow(placement.client_id, placement.order)
         return order
+
+    def _reduces(self, side: str) -> bool:
+        """Whether an order to ``side`` exits (spot: every sell; the bot never shorts)."""
+        return side == "sell"
+
+    def _exit_room(self) -> float:
+        """The most an exit may sell: the own position, and no coin that is not free."""
+        return min(self.position_size(), self.balance(fresh=True).base_free)
+
+    def _entry_refusal(self, side: str, amount: float, price: float) -> str | None:
+        """Why an entry may not be sent, beyond the market's minimums (spot: none)."""
+        return None
 
     def _follow(self, client_id: str, state: OrderState) -> None:
         """``_apply``, or try again on the next cycle when the exchange cannot be read now."""
@@ -314,7 +337,7 @@ class CcxtBroker(bt.BrokerBase):
         if order is None:
             if state.status != OPEN:  # a protective order found again at a restart
                 self._tracked.pop(client_id, None)
-                self._legs.discard(client_id)
+                self._leg_done(client_id, state.status)
             return
         if state.status == OPEN:
             if new_fills:
@@ -331,55 +354,109 @@ class CcxtBroker(bt.BrokerBase):
             order.reject(self)
         self._notify(order)
         del self._tracked[client_id]
-        self._legs.discard(client_id)
+        self._leg_done(client_id, state.status)
         self._protect(order)
+
+    def _leg_done(self, client_id: str, status: str) -> None:
+        """A protective order is final: one that executed was the position's exit, so the
+        other leg goes too (an OCO's expires by itself; separate legs are cancelled)."""
+        if client_id not in self._legs:
+            return
+        self._legs.discard(client_id)
+        if status == CLOSED:
+            self._lift_protection()
 
     def _protect(self, entry: bt.Order) -> None:
         """``entry`` is final: rest its stop-loss and take-profit on the exchange for what it
-        filled (nothing filled: they are cancelled). A stop the exchange refuses (the price
-        already went through it) leaves the position at the market at once, as the backtest
-        fills a stop the fill bar's open is through."""
+        filled (nothing filled: they are cancelled). A leg the exchange refuses (the price
+        already went through it) leaves the position at the market at once, its other leg
+        cancelled, as the backtest fills a stop or take-profit the fill bar's open is
+        through."""
         children = self._children.pop(entry.ref, [])
         amount = self.gateway.round_amount(min(abs(entry.executed.size),
-                                               self.position_size())) if children else 0.0
+                                               abs(self.position_size()))) if children else 0.0
         if not amount > 0:
             for child in children:
                 child.cancel()
                 self._notify(child)
             return
         legs = {STOP if c.exectype == bt.Order.Stop else TAKE: c for c in children}
-        placements = protect(self.gateway, self.journal, self.tag, entry.info["bar_ms"],
-                             amount, *(legs[k].created.price if k in legs else None
-                                       for k in (STOP, TAKE)))
-        for kind, placement in zip([k for k in (STOP, TAKE) if k in legs], placements,
-                                   strict=True):
-            child = legs[kind]
-            child.size = child.created.size = child.created.remsize = -amount
-            child.executed.remsize = -amount
-            child.addinfo(client_id=placement.client_id)
+        self._rest_legs(entry.info["bar_ms"], "sell" if entry.isbuy() else "buy", amount,
+                        {kind: child.created.price for kind, child in legs.items()}, legs)
+
+    def _rest_legs(self, bar_ms: int, exit_side: str, amount: float,
+                   prices: dict[str, float], children: dict[str, bt.Order | None]) -> None:
+        """Place the legs of ``prices`` (kind -> price) exiting ``amount``, keyed on
+        ``bar_ms``, and follow them (as ``children``, the strategy's bt orders, where it has
+        them). A leg the exchange refuses (the price already went through it) leaves the
+        position at the market at once, its other leg cancelled, as the backtest fills a
+        stop or take-profit the fill bar's open is through."""
+        kinds = [k for k in (STOP, TAKE) if k in prices]
+        placements = protect(self.gateway, self.journal, self.tag, bar_ms, exit_side, amount,
+                             prices.get(STOP), prices.get(TAKE))
+        unprotected = False
+        for kind, placement in zip(kinds, placements, strict=True):
+            child = children.get(kind)
+            if child is not None:
+                signed = -amount if exit_side == "sell" else amount
+                child.size = child.created.size = child.created.remsize = signed
+                child.executed.remsize = signed
+                child.addinfo(client_id=placement.client_id)
             if placement.state == REJECTED:
                 log.error("%s order %s refused (%s)", kind, placement.client_id,
                           placement.reason)
-                child.addinfo(reason=placement.reason)
-                child.reject(self)
-                self._notify(child)
-                if kind == STOP:
-                    self._leave_unprotected(entry.info["bar_ms"], amount)
+                if child is not None:
+                    child.addinfo(reason=placement.reason)
+                    child.reject(self)
+                    self._notify(child)
+                unprotected = True
                 continue
             self._tracked[placement.client_id] = child
             self._legs.add(placement.client_id)
             if placement.state not in (UNKNOWN, OPEN):
                 self._follow(placement.client_id, placement.order)
+        if unprotected:  # a leg the price already went through: exit now, as the backtest
+            self._lift_protection()
+            self._leave_unprotected(bar_ms, self.position_size())
 
-    def _leave_unprotected(self, bar_ms: int, amount: float) -> None:
-        """Sell a position whose stop (of the entry decided on ``bar_ms``) could not rest on
-        the exchange, at the market."""
-        amount = self.gateway.round_amount(amount)
+    def _resize_protection(self) -> None:
+        """Legs resting for another amount than the position (a late execution adopted since
+        they were placed): cancelled, and placed again for the position at the same prices,
+        keyed on this bar (once a bar)."""
+        legs = [r for r in self.journal.orders((OPEN,)) if r.client_id in self._legs]
+        if not legs or len(legs) != len(self._legs):  # one not settled yet: next bar
+            return
+        size = self.gateway.round_amount(abs(self.position_size()))
+        if all(self.gateway.round_amount(r.amount - r.filled) == size for r in legs):
+            return
+        bar_ms = num2ns(self.data.datetime[0]) // 1_000_000
+        if any(key_bar_ms(r.client_id) == bar_ms for r in legs):
+            return  # placed on this bar already
+        children = {r.kind: self._tracked.get(r.client_id) for r in legs}
+        for record in legs:  # the strategy's bt orders move to the new legs
+            self._tracked[record.client_id] = None
+        log.warning("position %g, its stop and take-profit rest for %g: placing them again",
+                    size, legs[0].amount - legs[0].filled)
+        self.journal.event(RESIZED, position=size, resting=legs[0].amount - legs[0].filled,
+                           legs=[r.client_id for r in legs])
+        self._lift_protection()
+        size = self.gateway.round_amount(abs(self.position_size()))  # a leg may have filled
+        if self._legs or not size > 0:
+            return  # not cancelled (asked again next bar), or nothing left to protect
+        self._rest_legs(bar_ms, legs[0].side, size, {r.kind: r.price for r in legs},
+                        children)
+
+    def _leave_unprotected(self, bar_ms: int, position: float) -> None:
+        """Exit ``position`` (signed), whose stop (of the entry decided on ``bar_ms``) could
+        not rest on the exchange, at the market."""
+        amount = self.gateway.round_amount(abs(position))
         if not amount > 0:
             return
+        side = "sell" if position > 0 else "buy"
         key = intent_key(self.tag, bar_ms, "unprotected")
-        placement = place(self.gateway, self.journal, OrderIntent(key, "sell", amount))
-        log.error("no stop on the exchange: selling %g at the market (%s: %s)", amount,
+        placement = place(self.gateway, self.journal,
+                          OrderIntent(key, side, amount, reduce_only=True))
+        log.error("no stop on the exchange: %s %g at the market (%s: %s)", side, amount,
                   placement.client_id, placement.state)
         if placement.state not in (REJECTED,):
             self._tracked[placement.client_id] = None
@@ -390,7 +467,8 @@ class CcxtBroker(bt.BrokerBase):
         """Cancel the protective orders resting on the exchange (before an exit sells the
         coins they lock)."""
         for client_id in list(self._legs):
-            self._cancel_on_exchange(client_id)
+            if client_id in self._legs:  # not settled meanwhile with the other leg
+                self._cancel_on_exchange(client_id)
 
     def _execute(self, order: bt.Order | None, fill: Fill) -> None:
         """One fill into the own position and, when tracked, the bt order's executions."""
@@ -423,9 +501,13 @@ class CcxtBroker(bt.BrokerBase):
         if new_bar:
             self._bars_checked = bars
             self.check_holdings()
+            if self.mismatch is None and self.unchecked is None:
+                self._resize_protection()
 
     def _follow_up(self, client_id: str) -> None:
         """Ask the exchange about one tracked order and bring its bt order up to date."""
+        if client_id not in self._tracked:  # settled meanwhile (the other leg filled)
+            return
         order = self._tracked[client_id]
         try:  # outcome unknown: found, absent or waiting
             if self.journal.attempt_state(client_id) in UNRESOLVED:
@@ -454,36 +536,46 @@ class CcxtBroker(bt.BrokerBase):
 
         Sets ``mismatch`` (buying halts) when the position is not provably the bot's, and
         ``unchecked`` when it cannot be told on this bar (the exchange could not be asked, or
-        an order in flight is moving the balance).
+        an order in flight is moving the balance). A new mismatch is only one a second look
+        agrees with: one odd answer halts nothing, and a resting stop or a late execution
+        that moved the balance since the executions were read explains itself once they are
+        read again.
         """
-        since = self.journal.watch_since()
         try:
-            found = sweep(self.gateway, self.journal, f"{self.tag}-", since,
-                          skip=set(self._tracked), foreign=self._foreign) \
-                if since is not None else None
-            for fill in found.fills if found is not None else ():
-                self._position.update(fill.base_delta, fill.price)
-            if found is not None and found.unattributed:
-                self.unchecked, self.mismatch = None, (
-                    f"orders {', '.join(found.unattributed)} carry this bot's client id but "
-                    "are not in its journal")
-            elif set(self._tracked) - self._legs:  # in flight: moves the balance first
-                self.unchecked = "an order is still in flight"
-            else:
-                self.unchecked, self.mismatch = None, self._confirmed_mismatch()
+            for look in range(1 if self.mismatch is not None else 2):
+                if look:  # ask the resting legs and the trade history again first
+                    for client_id in list(self._legs):
+                        self._follow_up(client_id)
+                unattributed = self._adopt_missing()
+                if unattributed:
+                    self.unchecked, self.mismatch = None, (
+                        f"orders {', '.join(unattributed)} carry this bot's client id but "
+                        "are not in its journal")
+                    return
+                if set(self._tracked) - self._legs:  # in flight: moves the balance first
+                    self.unchecked = "an order is still in flight"
+                    return
+                balance = self._fetch_balance()
+                problem = self.gateway.holdings.mismatch(
+                    self._position.size, balance.base_total, self.held_before,
+                    self.gateway.base)
+                if problem is None:
+                    break
+            self.unchecked, self.mismatch = None, problem
         except ExchangeError as exc:
             self.unchecked = f"the account could not be checked ({exc})"
 
-    def _confirmed_mismatch(self) -> str | None:
-        """The mismatch the balance shows now; a new one only when a second read agrees (one
-        odd answer halts nothing)."""
-        for _ in range(1 if self.mismatch is not None else 2):
-            balance = self._fetch_balance()
-            problem = holdings.mismatch(self._position.size, balance.base_total,
-                                        self.held_before, self.gateway.base)
-            if problem is None:
-                return None
-        return problem
+    def _adopt_missing(self) -> tuple[str, ...]:
+        """Sweep the trade history for executions of the bot's orders the journal lacks into
+        the position; the client ids of this bot's prefix it never wrote."""
+        since = self.journal.watch_since()
+        if since is None:
+            return ()
+        found = sweep(self.gateway, self.journal, f"{self.tag}-", since,
+                      skip=set(self._tracked), foreign=self._foreign)
+        for fill in found.fills:
+            self._position.update(fill.base_delta, fill.price)
+        return found.unattributed
 
 
 def _tradable(data: object) -> bool:

@@ -19,6 +19,17 @@ def attributable(balance_total: float, held_before: float) -> float:
     return max(balance_total - held_before, 0.0)
 
 
+def own(position: float, balance_total: float, held_before: float) -> float:
+    """The bot's position as far as the account bears it out (never what it did not buy)."""
+    return min(position, attributable(balance_total, held_before))
+
+
+def first_held_before(balance_total: float, position: float) -> float:
+    """What the account holds that is not the bot's, at the first reconciliation of a
+    journal: all it holds beyond the journal's position."""
+    return max(balance_total - position, 0.0)
+
+
 def mismatch(position: float, balance_total: float, held_before: float,
              asset: str) -> str | None:
     """Why ``position`` (the journal's) cannot be the bot's, or None when it can."""

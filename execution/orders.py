@@ -35,6 +35,7 @@ from datafeeds.errors import (
 )
 from datafeeds.exchange.client import load_market
 from datafeeds.exchange.translate import PARSE_ERRORS, read_ccxt, submit_error
+from execution import holdings
 from execution.deadline import ExecutionDeadline, execution_deadline
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,11 @@ def intent_key(tag: str, bar_ms: int, intent: str) -> str:
     return f"{tag}-{_base36(bar_ms // 1000)}-{intent}"
 
 
+def key_intent(client_id: str) -> str:
+    """The intent of the decision a client id (or its key) carries out: ``buy``, ``stop``..."""
+    return client_id.split("-")[2]
+
+
 def key_bar_ms(key: str) -> int:
     """The open time (ms) of the bar decision ``key`` was taken on (``intent_key``'s bar)."""
     return int(key.split("-")[1], 36) * 1000
@@ -107,6 +113,7 @@ class OrderIntent:
     amount: float
     kind: str = "market"  # "market" | "limit" | "stop" | "take" (protective, see submit)
     price: float | None = None  # limit price; a stop's trigger
+    reduce_only: bool = False  # it may only shrink a position (a contract's exit)
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,8 @@ class OrderGateway:
         Waits (tests pass a recorder).
     """
 
+    holdings = holdings  # what of the account is the bot's: the spot rules
+
     def __init__(self, exchange: ccxt.Exchange, symbol: str, *,
                  deadline: ExecutionDeadline | None = None, retries: int = 3,
                  backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -259,15 +268,9 @@ class OrderGateway:
             When the exchange certainly did not place it.
         """
         what = f"{intent.side} {intent.amount:g} {self.symbol} {intent.kind} ({client_id})"
-        # plain floats: ccxt silently drops a numpy float stopPrice and sends a MARKET order
-        price = None if intent.price is None else float(intent.price)
-        kind, params = intent.kind, {"clientOrderId": client_id}
-        if kind == STOP:
-            kind, params["stopPrice"], price = "STOP_LOSS", price, None
-        elif kind == TAKE:
-            kind = "LIMIT_MAKER"
+        kind, price, params = self.order_request(intent)
         raw = self.send(what, self.exchange.create_order, self.symbol, kind, intent.side,
-                        float(intent.amount), price, params)
+                        float(intent.amount), price, {**params, "clientOrderId": client_id})
         if raw is None:
             return None
         try:
@@ -278,6 +281,20 @@ class OrderGateway:
             log.warning("%s: the exchange's answer is malformed; looking it up", what)
             return None
         return state
+
+    def order_request(self, intent: OrderIntent) -> tuple[str, float | None, dict]:
+        """ccxt's order type, price and extra parameters for ``intent`` (client id aside)."""
+        # plain floats: ccxt silently drops a numpy float stopPrice and sends a MARKET order
+        price = None if intent.price is None else float(intent.price)
+        if intent.kind == STOP:
+            return "STOP_LOSS", None, {"stopPrice": price}
+        if intent.kind == TAKE:
+            return "LIMIT_MAKER", price, {}
+        return intent.kind, price, {}
+
+    def by_client_id(self, client_id: str) -> dict:
+        """ccxt's parameters that name order ``client_id`` in a lookup or a cancel."""
+        return {"origClientOrderId": client_id}
 
     def send(self, what: str, call: Callable, *args: object) -> object | None:
         """``call(*args)`` once: its answer, or None when its outcome is unknown.
@@ -311,7 +328,7 @@ class OrderGateway:
         """
         try:
             return self._read(f"fetch_order {client_id}", self.exchange.fetch_order, None,
-                              self.symbol, {"origClientOrderId": client_id},
+                              self.symbol, self.by_client_id(client_id),
                               parse=self._order_state)
         except OrderNotFound:
             return None
@@ -393,7 +410,7 @@ class OrderGateway:
         """Cancel ``client_id``; its final state, or None when it was no longer working."""
         try:
             self._read(f"cancel_order {client_id}", self.exchange.cancel_order, None,
-                       self.symbol, {"origClientOrderId": client_id})
+                       self.symbol, self.by_client_id(client_id))
         except (OrderNotFound, ExchangeError):  # filled or gone meanwhile: read what it is
             pass
         return self.lookup(client_id)

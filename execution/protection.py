@@ -1,9 +1,10 @@
 """Protective orders on the exchange: a position's stop-loss and take-profit rest there, so a
 bot that dies leaves no position unprotected.
 
-When an entry fills, ``protect`` places them for the filled amount: one binance OCO list when
-both are wanted (the take-profit a LIMIT_MAKER above the price, the stop a STOP_LOSS below it,
-one quantity locked once; when one fills the other expires), or the one alone. As every order
+When an entry fills, ``protect`` places them for the filled amount: on spot one binance OCO
+list when both are wanted (the take-profit a LIMIT_MAKER above the price, the stop a STOP_LOSS
+below it, one quantity locked once; when one fills the other expires), or the one alone; on a
+perpetual each leg its own reduce-only conditional order (``futures``). As every order
 (``orders.place``): each leg's attempt is journaled before the request is sent, under a client
 id of the bot's scheme keyed on the entry's decision bar (intents ``stop`` and ``take``); an
 earlier attempt at the legs is adopted, never repeated; a lost answer leaves the legs unknown
@@ -38,24 +39,26 @@ PROTECTIVE = (STOP, TAKE)
 
 
 def has_oco(gateway: OrderGateway) -> bool:
-    """Whether the exchange takes a stop and a take-profit as one OCO list (binance)."""
-    return hasattr(gateway.exchange, "privatePostOrderListOco")
+    """Whether the market takes a stop and a take-profit as one OCO list (binance spot)."""
+    return bool(gateway.market.get("spot")) and \
+        hasattr(gateway.exchange, "privatePostOrderListOco")
 
 
-def protect(gateway: OrderGateway, journal: OrderJournal, tag: str, bar_ms: int,
+def protect(gateway: OrderGateway, journal: OrderJournal, tag: str, bar_ms: int, side: str,
             amount: float, stop: float | None, take: float | None) -> list[Placement]:
-    """Place the stop-loss and/or take-profit selling ``amount`` for the entry decided on
-    ``bar_ms``; one ``Placement`` per leg (stop first)."""
-    intents = [OrderIntent(intent_key(tag, bar_ms, kind), "sell", amount, kind, price)
+    """Place the stop-loss and/or take-profit exiting ``amount`` (orders to ``side``, reduce
+    only) for the entry decided on ``bar_ms``; one ``Placement`` per leg (stop first)."""
+    intents = [OrderIntent(intent_key(tag, bar_ms, kind), side, amount, kind, price,
+                           reduce_only=True)
                for kind, price in ((STOP, stop), (TAKE, take)) if price is not None]
+    if len(intents) == 1 or not has_oco(gateway):  # each leg its own (reduce-only) order
+        return [place(gateway, journal, intent) for intent in intents]
     earlier = {i.key: journal.order_attempts(i.key) for i in intents}
     live = {key: next(((cid, state) for cid, state in reversed(attempts)
                        if state not in (ABSENT, REFUSED)), None)
             for key, attempts in earlier.items()}
     if any(live.values()):  # placed before (a restart re-deciding): adopt, never resend
         return [adopt(gateway, journal, *live[i.key]) for i in intents if live[i.key]]
-    if len(intents) == 1:
-        return [place(gateway, journal, intents[0])]
     ids = [client_order_id(i.key, len(earlier[i.key])) for i in intents]
     for intent, client_id in zip(intents, ids, strict=True):
         journal.order_attempt(intent, client_id, len(earlier[intent.key]))

@@ -103,13 +103,15 @@ class Candles:
                 for i in range(first, stop)]
 
     def first_touch(self, from_ms: int, now_ms: int, *, below: float | None = None,
-                    above: float | None = None) -> tuple[int, float, str] | None:
+                    above: float | None = None,
+                    gapped_above: bool = False) -> tuple[int, float, str] | None:
         """When and at what price the path from ``from_ms`` to ``now_ms`` first reached
         ``below`` (a low at or under it) or ``above`` (a high at or over it), bar by bar, the
         lower one first within a bar; ``(time, price, "below" | "above")`` or None.
 
         ``below`` trades at its price, or at a later bar's open already through it (a stop
-        becomes a market order); ``above`` at its price (a resting limit is the maker).
+        becomes a market order); ``above`` at its price (a resting limit is the maker), or,
+        with ``gapped_above`` (a market order once triggered), at such an open too.
         """
         i0 = max(int(np.searchsorted(self.ms, from_ms, side="right")) - 1, 0)
         i1 = int(np.searchsorted(self.ms, now_ms, side="right"))
@@ -119,7 +121,7 @@ class Candles:
             if below is not None and lo <= below:
                 return when, (o if i > i0 and o <= below else below), "below"
             if above is not None and hi >= above:
-                return when, above, "above"
+                return when, (o if gapped_above and i > i0 and o >= above else above), "above"
         return None
 
     def range_extremes(self, from_ms: int, now_ms: int) -> tuple[float, float] | None:
@@ -439,6 +441,7 @@ class SimMarket:
     base: str = "BTC"
     quote: str = "USDT"
     caught_up: bool = False  # the last klines answer held every closed bar (stepped clock)
+    awaited: bool = True  # a stepped clock waits for a client to read it
     _candles: Candles | None = None
 
     @property
@@ -486,6 +489,9 @@ class ExchangeState:
     interval: str = "1m"  # bar size of every market's bars: prices and stepping follow it
     account: Account | None = None
     api_key: str | None = None  # required value of X-MBX-APIKEY on private endpoints
+    # a USDⓈ-M futures account, when served (a ``sim_futures.FuturesAccount``, which reads
+    # this module: not imported here)
+    futures: object | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -519,7 +525,7 @@ class ExchangeState:
         """A stepped clock: close the next bar once every market has been read up to its last
         closed bar (so several markets' bars close together, as on an exchange)."""
         clock = self.clock
-        read = list(self.markets.values())
+        read = [m for m in self.markets.values() if m.awaited]
         if clock is None or not clock.stepped or not all(m.caught_up for m in read):
             return
         now = clock.now_ms()

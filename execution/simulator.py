@@ -1,4 +1,5 @@
-"""A local exchange over real HTTP on 127.0.0.1 that speaks binance's spot REST API.
+"""A local exchange over real HTTP on 127.0.0.1 that speaks binance's spot REST API (and,
+with a ``futures`` account, its USDⓈ-M futures API: ``sim_fapi``).
 
 ``python trading_bot.py replay`` streams a file through it, and the tests drive real ccxt
 against it, so the live feed, the broker and the bot are exercised exactly as against binance:
@@ -14,18 +15,20 @@ Contract: ``with ExchangeSimulator(bars, interval="1m", clock=SimClock(...)) as 
   as its client reads;
 - private (header ``X-MBX-APIKEY`` must equal ``api_key`` when one is set): ``/account``,
   ``POST/GET/DELETE /order``, ``/openOrders``, ``/myTrades`` over one ``Account`` that trades
-  every market (order and trade ids are numbered per market, as binance does).
+  every market (order and trade ids are numbered per market, as binance does);
+- ``/fapi/...`` (``sim_fapi``): every market as a perpetual of one ``FuturesAccount``.
 
 Faults, so a client's failure handling can be tested for real:
 
 - ``sim.fail(Fault(...))`` queues a fault for the next request to ``Fault.path`` (of
   ``Fault.method`` when set; or the one ``after`` more such requests): an HTTP status and body
   (429, 5xx, 400 with a binance error, 200 with a malformed body), ``status=0`` to drop the
-  connection unanswered, ``delay`` seconds of silence first (past a client's timeout). On
-  ``POST /order``, ``book=True`` books the order *before* the fault: the exchange acts and the
-  answer is lost, which is what makes naive clients place orders twice; ``late=True`` holds
-  the request ``delay`` seconds and *then* acts (a busy exchange): the order executes after
-  the client has given up on the answer.
+  connection unanswered, ``delay`` seconds of silence first (past a client's timeout). On an
+  order placement (spot or futures, ``PLACING``), ``book=True`` books the order *before* the
+  fault: the exchange acts and the answer is lost, which is what makes naive clients place
+  orders twice; ``late=True`` holds
+  the request ``delay`` seconds (or until ``release`` is set) and *then* acts (a busy
+  exchange): the order executes after the client has given up on the answer.
 - Signed requests carry binance's ``timestamp`` and ``recvWindow``: an order request acted on
   more than ``recvWindow`` ms (wall clock) after its timestamp is rejected (-1021), as binance
   promises; ``sim.honour_recv_window = False`` makes an exchange that breaks that promise.
@@ -51,14 +54,19 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 
 from execution.sim_book import INTERVAL_MS, Account, ExchangeState, SimClock, SimMarket
+from execution.sim_fapi import ALGO_ORDER, FAPI_ORDER, PRIVATE_PATHS, fapi_routes
+from execution.sim_fapi import place_partial as place_futures_partial
+from execution.sim_futures import FuturesAccount
 
 API = "/api/v3"
 KLINES = f"{API}/klines"
 ORDER = f"{API}/order"
 OCO = f"{API}/orderList/oco"
 ORDER_LIST = f"{API}/orderList"
-_PRIVATE = {f"{API}/account", ORDER, f"{API}/openOrders", f"{API}/myTrades", OCO, ORDER_LIST}
-PLACING = (ORDER, OCO)  # POST to these places orders: faults may book them first
+_PRIVATE = {f"{API}/account", ORDER, f"{API}/openOrders", f"{API}/myTrades", OCO, ORDER_LIST,
+            *PRIVATE_PATHS}
+# POST to these places orders (spot, futures): faults may book them first
+PLACING = (ORDER, OCO, FAPI_ORDER, ALGO_ORDER)
 _INTERNAL = '{"code": -1000, "msg": "An unknown error occurred while processing the request."}'
 _UNKNOWN = '{"code": -1006, "msg": "An unexpected response was received from the message ' \
            'bus. Execution status unknown."}'
@@ -73,11 +81,12 @@ class Fault:
     delay: float = 0.0  # seconds of silence before acting (longer than the client timeout)
     path: str = KLINES
     method: str = ""  # only requests with this method ("POST"...); "" for any
-    book: bool = False  # POST /order: book the order first, then fail the answer
-    late: bool = False  # POST /order: wait ``delay`` first, then act (and answer)
+    book: bool = False  # placing an order: book it first, then fail the answer
+    late: bool = False  # placing an order: wait ``delay`` first, then act (and answer)
     after: int = 0  # let this many requests to ``path`` pass before striking
-    partial: float | None = None  # POST /order: fill only this fraction of a market order
+    partial: float | None = None  # placing: fill only this fraction of a market order
     kind: str = ""  # name for counting (chaos)
+    release: threading.Event | None = None  # late: act once it is set (``delay`` at most)
 
 
 def chaos_fault(kind: str, path: str, method: str, slow: float) -> Fault | None:
@@ -351,7 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim.requests.append(request)
             if method == "POST" and url.path in PLACING:  # every order request that arrives
                 sim.order_requests.extend(
-                    [query.get("newClientOrderId", "")] if url.path == ORDER else
+                    [query.get("clientAlgoId", "")] if url.path == ALGO_ORDER else
+                    [query.get("newClientOrderId", "")] if url.path != OCO else
                     [query.get("aboveClientOrderId", ""), query.get("belowClientOrderId", "")])
                 if sim.on_order_request is not None:
                     sim.on_order_request(request)
@@ -368,8 +378,11 @@ class _Handler(BaseHTTPRequestHandler):
         acts = fault is None or fault.book or fault.late or fault.partial is not None or (
             fault.status == 200 and not fault.body)
         late = fault is not None and fault.late
-        if late:
-            time.sleep(fault.delay)  # a busy exchange: it acts only now
+        if late:  # a busy exchange: it acts only now
+            if fault.release is not None:
+                fault.release.wait(fault.delay)
+            else:
+                time.sleep(fault.delay)
         status, payload = self._answer(request, fault) if acts else (0, "")
         if fault is not None:
             if not late:
@@ -445,18 +458,21 @@ class ExchangeSimulator:
         Value ``X-MBX-APIKEY`` must carry on private endpoints (any key when None).
     fee_rate : float
         Taker and maker fee, charged in the quote asset.
+    futures : FuturesAccount, optional
+        A USDⓈ-M futures account, served under ``/fapi`` (every market is also listed
+        as a perpetual); None serves none.
     """
 
     def __init__(self, bars: pd.DataFrame, *, base: str = "BTC", quote: str = "USDT",
                  interval: str = "1m", clock: SimClock | None = None,
                  balances: dict[str, float] | None = None, api_key: str | None = None,
-                 fee_rate: float = 0.001) -> None:
+                 fee_rate: float = 0.001, futures: FuturesAccount | None = None) -> None:
         account = None
         if balances is not None:
             account = Account({a: [float(v), 0.0] for a, v in balances.items()},
                               fee_rate=fee_rate)
         self.state = ExchangeState({}, clock=clock, interval=interval, account=account,
-                                   api_key=api_key)
+                                   api_key=api_key, futures=futures)
         self.add_market(bars, base=base, quote=quote)
         self.routes: dict[tuple[str, str], Route] = {
             ("GET", f"{API}/ping"): lambda request, state: (200, {}),
@@ -471,11 +487,12 @@ class ExchangeSimulator:
             ("POST", OCO): _order_list,
             ("DELETE", ORDER_LIST): _order_list,
             ("GET", f"{API}/myTrades"): _my_trades,
+            **fapi_routes(_time, _klines),
         }
         self.faults: deque[Fault] = deque()
         self.chaos_policy: Chaos | None = None
         self.requests: list[Request] = []
-        self.order_requests: list[str] = []  # client order id of every POST /order received
+        self.order_requests: list[str] = []  # client id of every order placement received
         self.alive_for: int | None = None  # requests still answered before dying
         self.latency = 0.0  # seconds added to every answer (a slow exchange)
         self.honour_recv_window = True  # False: act on signed requests however late
@@ -498,9 +515,12 @@ class ExchangeSimulator:
             raise RuntimeError("this simulator has no account: pass balances=")
         return self.state.account
 
-    def add_market(self, bars: pd.DataFrame, *, base: str, quote: str) -> str:
-        """List another spot market (bars of the same interval); returns its symbol."""
-        market = SimMarket(bars, base=base, quote=quote)
+    def add_market(self, bars: pd.DataFrame, *, base: str, quote: str,
+                   awaited: bool = True) -> str:
+        """List another market (bars of the same interval); returns its symbol. A stepped
+        clock waits for a client to read it, unless not ``awaited`` (a market no bot
+        follows)."""
+        market = SimMarket(bars, base=base, quote=quote, awaited=awaited)
         with self.state.lock:
             self.state.markets[market.symbol] = market
             if self.state.account is not None:
@@ -548,6 +568,8 @@ class ExchangeSimulator:
     def place_partial(self, request: Request, fraction: float) -> tuple[int, object]:
         """Book a market order that fills only ``fraction`` of its size, then expires."""
         state = self.state
+        if request.path in (FAPI_ORDER, ALGO_ORDER):
+            return place_futures_partial(request, state, fraction)
         market = _market(request.query, state)
         now = state.now_ms()
         price = None if market is None else market.candles(state.interval).price(now)

@@ -17,6 +17,8 @@ from datafeeds.exchange.translate import call_ccxt
 
 API_KEY_ENV = "MLSTRATEGY_API_KEY"
 API_SECRET_ENV = "MLSTRATEGY_API_SECRET"
+# binance's clients whose markets are one type: spot, USDⓈ-M perpetuals
+_MARKET_TYPES = {"binance": "spot", "binanceusdm": "linear"}
 
 
 def _rebase(url: str, base: str) -> str:
@@ -70,9 +72,9 @@ def make_exchange(exchange_id: str, *, api_url: str | None = None, rate_limit: b
                             f"{API_SECRET_ENV} in the environment (never on the command line)")
     if key:
         config["apiKey"], config["secret"] = key, secret
-    if exchange_id == "binance":  # one request for markets: spot only, no currencies/margins
-        config["options"] = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                             "fetchMargins": False}
+    if exchange_id in _MARKET_TYPES:  # one request for markets: no currencies, no margins
+        config["options"] = {"fetchMarkets": {"types": [_MARKET_TYPES[exchange_id]]},
+                             "fetchCurrencies": False, "fetchMargins": False}
     exchange = cls(config)
     if sandbox:
         try:

@@ -22,9 +22,10 @@ from mlstrategy.trading.strategy_params import StrategyParams
 portfolio_option = click.option(
     "--config", "portfolio", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Trade several markets in one bot: a TOML file with an [account] table (quote, cash, "
-         "max_open_positions, max_exposure, max_daily_loss, max_position) and one [[market]] "
-         "table per market (name, exchange, symbol, timeframe, model, stake; data for a "
-         "replay). Replaces --exchange, --symbol, --timeframe and --model; see the README.")
+         "max_open_positions, max_exposure, max_daily_loss, max_position, max_leverage, "
+         "min_liquidation_distance) and one [[market]] table per market (name, exchange, "
+         "symbol, timeframe, model, stake, leverage for a perpetual; data for a replay). "
+         "Replaces --exchange, --symbol, --timeframe and --model; see the README.")
 
 
 def account_limits(account, max_position: float | None = None,
@@ -57,7 +58,8 @@ def _markets(file: PortfolioFile, models_dir: Path, api_url: str | None,
                            newest_if_no_production=replay)
         markets.append(MarketConfig(m.name, m.exchange, m.symbol, m.timeframe, artifact,
                                     follow_production=follows_production(m.model),
-                                    stake=m.stake, api_url=api_url or m.api_url))
+                                    stake=m.stake, api_url=api_url or m.api_url,
+                                    leverage=m.leverage or 1))
     return markets
 
 
@@ -87,7 +89,8 @@ def run_portfolio_bot(mode: Mode, file: PortfolioFile, *, exchange_broker: bool,
         limits=account_limits(file.account, max_position, max_daily_loss, max_orders_per_minute),
         timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
         rate_limit=rate_limit, simulator_keys=simulator_keys,
-        background_polls=background_polls)
+        background_polls=background_polls,
+        min_liquidation_distance=file.account.min_liquidation_distance or 0.1)
     return run_portfolio(config, markets, on_status=lambda name, status: printer(status, name))
 
 
@@ -112,6 +115,7 @@ def replayed_markets(file: PortfolioFile, models_dir: Path, *, speed: float | No
     Yields ``(url, the markets as served, bars left)``.
     """
     from execution.sim_book import SimClock
+    from execution.sim_futures import FuturesAccount
     from execution.simulator import ExchangeSimulator
     from mlstrategy.backtest.portfolio import portfolio_start
     from mlstrategy.live.replay import market_symbol
@@ -125,19 +129,22 @@ def replayed_markets(file: PortfolioFile, models_dir: Path, *, speed: float | No
     start = portfolio_start(loaded, history)
     quote = file.account.quote
     simulator = None
-    served: dict[str, str] = {}
+    served: dict[str, tuple[str, str]] = {}  # market name -> (ccxt exchange id, symbol)
     for market, entry in zip(loaded, file.markets, strict=True):
         base, _ = market_symbol(entry.symbol)
-        if f"{base}/{quote}" in served.values():
+        if any(f"{base}/{quote}" == s.partition(":")[0] for _, s in served.values()):
             raise ConfigError(f"{portfolio}: two markets trade {base}/{quote}; a replay lists "
                               "each symbol once")
-        served[market.name] = f"{base}/{quote}"
+        served[market.name] = ("binanceusdm", f"{base}/{quote}:{quote}") if entry.perpetual \
+            else ("binance", f"{base}/{quote}")
         bars = market.dataset.bars
         if simulator is None:
             simulator = ExchangeSimulator(
                 bars, base=base, quote=quote, interval=market.dataset.timeframe,
                 clock=SimClock(int(start.value // 1_000_000), speed),
-                balances={quote: cash} if funded else None)
+                balances={quote: cash} if funded else None,
+                futures=FuturesAccount(cash) if funded and any(
+                    m.perpetual for m in file.markets) else None)
         else:
             simulator.add_market(bars, base=base, quote=quote)
     left = min(int((m.dataset.bars.index >= start).sum()) for m in loaded)
@@ -146,8 +153,9 @@ def replayed_markets(file: PortfolioFile, models_dir: Path, *, speed: float | No
                           f"{start}; replay bars of the same period")
     with simulator:
         yield simulator.url, [
-            replace(c, exchange="binance", symbol=served[c.name], timeframe=m.dataset.timeframe,
-                    api_url=simulator.url) for c, m in zip(configs, loaded, strict=True)], left
+            replace(c, exchange=served[c.name][0], symbol=served[c.name][1],
+                    timeframe=m.dataset.timeframe, api_url=simulator.url)
+            for c, m in zip(configs, loaded, strict=True)], left
 
 
 def _dataset(market: MarketEntry, artifact, portfolio: Path):

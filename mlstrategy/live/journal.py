@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from execution.futures import Funding
 from execution.orders import (
     ABSENT,
     OPEN,
@@ -67,6 +68,9 @@ CREATE TABLE IF NOT EXISTS fills (
     trade_id TEXT NOT NULL, client_id TEXT, time_ms INTEGER, side TEXT, amount REAL,
     price REAL, fee REAL, fee_currency TEXT, base_delta REAL, quote_delta REAL,
     session INTEGER, market TEXT NOT NULL DEFAULT '', PRIMARY KEY (market, trade_id));
+CREATE TABLE IF NOT EXISTS funding (
+    market TEXT NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL, amount REAL NOT NULL,
+    currency TEXT, session INTEGER, PRIMARY KEY (market, id));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, time TEXT NOT NULL, session INTEGER, kind TEXT NOT NULL,
     detail TEXT, market TEXT NOT NULL DEFAULT '');
@@ -290,7 +294,8 @@ class Journal:
         """Bars seen and signals given, in one transaction.
 
         ``bars``: ``(time_ms, open, high, low, close, volume)``; ``signals``: ``(time_ms,
-        proba, long, model, feed status, action, position, equity)``.
+        proba, target, model, feed status, action, position, equity)``, the target (1 long,
+        0 flat, -1 short) in the ``long`` column (1 or 0 before shorts were traded).
         """
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -476,7 +481,37 @@ class Journal:
 
     def cash_flow(self, every_market: bool = False) -> float:
         """Net quote paid (negative) or received by the bot's own fills in this market (in
-        every market: a shared account's), fees included."""
+        every market: a shared account's), fees and a contract's funding included."""
         where, args = ("", ()) if every_market else (" WHERE market = ?", (self.market,))
-        return float(self._db.execute("SELECT COALESCE(SUM(quote_delta), 0) FROM fills"
-                                      + where, args).fetchone()[0])
+        tables = (("quote_delta", "fills"), ("amount", "funding")) if self._has_funding() \
+            else (("quote_delta", "fills"),)
+        return sum(float(self._db.execute(f"SELECT COALESCE(SUM({column}), 0) FROM {table}"
+                                          + where, args).fetchone()[0])
+                   for column, table in tables)
+
+    def _has_funding(self) -> bool:
+        """Whether the file has the funding table (a journal written before it, read-only,
+        does not)."""
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'funding'").fetchone() is not None
+
+    # --- a contract's funding -----------------------------------------------------------
+    def funding(self, payment: Funding) -> bool:
+        """Record a funding payment of this market; False when it was recorded before."""
+        cursor = self._db.execute("INSERT OR IGNORE INTO funding VALUES (?, ?, ?, ?, ?, ?)",
+                                  (self.market, payment.id, payment.time_ms, payment.amount,
+                                   payment.currency, self.session))
+        return cursor.rowcount == 1
+
+    def last_funding_ms(self) -> int | None:
+        """Time of this market's newest funding payment recorded, if any."""
+        return self._db.execute("SELECT MAX(time_ms) FROM funding WHERE market = ?",
+                                (self.market,)).fetchone()[0]
+
+    def funding_total(self) -> tuple[float, int]:
+        """This market's funding received (negative: paid) and the number of payments."""
+        if not self._has_funding():
+            return 0.0, 0
+        total, count = self._db.execute("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM "
+                                        "funding WHERE market = ?", (self.market,)).fetchone()
+        return float(total), int(count)

@@ -9,6 +9,8 @@
     max_exposure = 9000        # notional of all positions together, in the quote currency
     max_daily_loss = 500       # the account's kill switch: no entries for the rest of the day
     max_position = 5000        # notional of any one market's position
+    max_leverage = 5           # perpetuals: no market's leverage above it (default 5)
+    min_liquidation_distance = 0.1  # perpetuals: no entry liquidated within 10% (default)
 
     [[market]]
     name = "btc"               # default: the symbol; the journal keeps each market's book
@@ -19,6 +21,12 @@
                                # NAME/VERSION (pinned); default: the one trained on these bars
     stake = 0.45               # fraction of the account's value per entry
     data = "sample:btcperp-1m" # replay only: the bars served for this market
+
+    [[market]]                 # a USDⓈ-M perpetual: long and short, isolated margin
+    name = "eth-perp"
+    exchange = "binanceusdm"
+    symbol = "ETH/USDT:USDT"   # ccxt's perpetual symbol: BASE/QUOTE:SETTLE
+    leverage = 2               # set on the exchange at start; at most max_leverage
 
 Unknown keys are refused with the nearest known one, so a misspelt limit never goes unnoticed.
 """
@@ -42,6 +50,11 @@ class AccountEntry:
     max_exposure: float | None = None
     max_daily_loss: float | None = None
     max_position: float | None = None
+    max_leverage: int | None = None
+    min_liquidation_distance: float | None = None
+
+
+DEFAULT_MAX_LEVERAGE = 5
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,12 @@ class MarketEntry:
     stake: float | None = None
     api_url: str | None = None
     data: str | None = None
+    leverage: int | None = None
+
+    @property
+    def perpetual(self) -> bool:
+        """Whether the symbol names a perpetual contract (ccxt's ``BASE/QUOTE:SETTLE``)."""
+        return ":" in self.symbol
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,7 @@ def read_portfolio(path: Path) -> PortfolioFile:
         if entry.stake is not None and not 0 < entry.stake <= 1:
             raise ConfigError(f"{where}: stake {entry.stake:g} is a fraction of the account's "
                               "value per entry, in (0, 1]")
+        _check_leverage(entry, account, where)
         markets.append(entry)
     names = [m.name for m in markets]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -109,6 +129,20 @@ def read_portfolio(path: Path) -> PortfolioFile:
         raise ConfigError(f"{path}: market {other[0].name!r} ({other[0].symbol}) is not quoted "
                           f"in the account's {quote}; one account pools one quote currency")
     return PortfolioFile(path, AccountEntry(**{**vars(account), "quote": quote}), markets)
+
+
+def _check_leverage(market: MarketEntry, account: AccountEntry, where: str) -> None:
+    """A leverage only for a perpetual, and within the account's cap."""
+    if market.leverage is None:
+        return
+    if not market.perpetual:
+        raise ConfigError(f"{where}: leverage is for perpetual futures; {market.symbol} is a "
+                          "spot symbol (a perpetual's reads BASE/QUOTE:SETTLE, e.g. "
+                          "BTC/USDT:USDT)")
+    cap = account.max_leverage or DEFAULT_MAX_LEVERAGE
+    if market.leverage > cap:
+        raise ConfigError(f"{where}: leverage {market.leverage} is above the account's "
+                          f"max_leverage {cap}; lower it, or raise max_leverage in [account]")
 
 
 def _quote(symbol: str) -> str:

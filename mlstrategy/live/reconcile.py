@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from execution import holdings
 from execution.orders import (
     ABSENT,
     CANCELED,
@@ -88,19 +87,20 @@ def reconcile(gateway: OrderGateway, journal: Journal, tag: str,
     found = sweep(gateway, journal, f"{tag}-", since) if since is not None else None
     position = journal.position()
     for record in journal.orders((OPEN,)):  # a stop or take-profit kept guards the position
-        if record.kind in PROTECTIVE and position + 1e-12 < record.amount - record.filled:
+        if record.kind in PROTECTIVE and abs(position) + 1e-12 < record.amount - record.filled:
             state = gateway.cancel(record.client_id)  # it would sell what is not the bot's
             canceled += 1
             if state is not None:
                 journal.order_state(record.client_id, state.status, state)
-    balance = gateway.balance().base_total
+    balance = gateway.balance().base_total  # a contract's: its signed position
+    rules = gateway.holdings
     held = journal.meta().get(HELD_BEFORE)
     if held is None:  # the first reconciliation of this journal: what is there is not ours
-        held_before = max(balance - position, 0.0)
+        held_before = rules.first_held_before(balance, position)
         journal.set_meta(HELD_BEFORE, repr(held_before))
     else:
         held_before = float(held)
-    problem = holdings.mismatch(position, balance, held_before, gateway.base)
+    problem = rules.mismatch(position, balance, held_before, gateway.base)
     if found is not None and found.unattributed:
         problem = (f"orders {', '.join(found.unattributed)} carry this bot's client id but "
                    "are not in its journal")

@@ -28,8 +28,9 @@ class ReplayMarket:
 
 
 def market_symbol(symbol: str) -> tuple[str, str]:
-    """``BTC/USD`` -> ``("BTC", "USD")``; a ticker such as ``ORCL`` is quoted in USD."""
-    base, _, quote = symbol.upper().partition("/")
+    """``BTC/USD`` -> ``("BTC", "USD")`` (a perpetual's ``BTC/USDT:USDT`` too); a ticker
+    such as ``ORCL`` is quoted in USD."""
+    base, _, quote = symbol.upper().partition(":")[0].partition("/")
     clean = "".join(ch for ch in base if ch.isalnum()) or "ASSET"
     return clean, ("".join(ch for ch in quote if ch.isalnum()) or "USD")
 

@@ -35,6 +35,8 @@ from datafeeds.timeframes import timeframe_delta
 from execution.account_broker import AccountBroker
 from execution.broker import CcxtBroker
 from execution.deadline import set_recv_window
+from execution.futures import FuturesGateway, is_contract
+from execution.futures_broker import FuturesBroker
 from execution.orders import OrderGateway, strategy_tag
 from execution.protection import has_oco
 from mlstrategy.errors import ConfigError, PositionMismatch
@@ -80,6 +82,8 @@ class BotConfig:
     # several markets: each polls in its own thread; False polls them in turn between bars
     # (a replay on a stepped clock: its bars close only once the bot read them all)
     background_polls: bool = True
+    # perpetual futures: no entry whose liquidation lies nearer than this fraction of price
+    min_liquidation_distance: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class MarketConfig:
     follow_production: bool = True
     stake: float | None = None  # fraction of the account's value per entry (None: strategy's)
     api_url: str | None = None
+    leverage: int = 1  # a perpetual's, set on the exchange at start (isolated margin)
 
     @property
     def label(self) -> str:
@@ -112,12 +117,19 @@ class BotResult:
     probas: list[float]
 
 
-def check_options(params: StrategyParams, exchange_broker: bool) -> None:
-    """Refuse the strategy options the exchange broker cannot honour (backtrader's paper
-    broker honours every one, as a backtest does)."""
-    if exchange_broker and params.allow_short:
-        raise ConfigError("--allow-short: a spot account cannot sell what it does not hold; "
-                          "drop it, or try it with `paper` or `replay --broker paper`")
+def check_options(params: StrategyParams, gateway: OrderGateway, label: str) -> None:
+    """Refuse the strategy options a market's exchange broker cannot honour (backtrader's
+    paper broker honours every one, as a backtest does)."""
+    contract = is_contract(gateway.market)
+    if params.allow_short and not contract:
+        raise ConfigError(f"--allow-short: {label} is a spot market, whose account cannot sell "
+                          "what it does not hold; trade its perpetual (e.g. exchange "
+                          "binanceusdm, symbol BTC/USDT:USDT), drop --allow-short, or try it "
+                          "with `paper` or `replay --broker paper`")
+    if params.stop_loss and params.take_profit and not contract and not has_oco(gateway):
+        raise ConfigError(f"{gateway.exchange.id} takes no OCO order: a resting take-profit "
+                          "would lock the coins its stop-loss needs; drop --take-profit or "
+                          "--stop-loss")
 
 
 def check_model(artifact: Artifact, symbol: str, timeframe: str) -> None:
@@ -185,7 +197,6 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
     """
     for market in markets:
         check_model(market.model, market.symbol, market.timeframe)
-    check_options(config.strategy, config.exchange_broker)
     params = config.strategy.costed(markets[0].model.training_cost)
     stop = stop or threading.Event()
     portfolio = len(markets) > 1 or markets[0].name != ""
@@ -287,19 +298,26 @@ class _MarketRun:
         market = self.market
         self.gateway = OrderGateway(self.exchange, market.symbol)
         self.gateway.load()
+        contract = is_contract(self.gateway.market)
+        if contract:  # the same market, traded as a perpetual
+            self.gateway = FuturesGateway(self.exchange, market.symbol)
+            self.gateway.load()
         log.info("%s: an order whose answer is lost is declared absent only after %s",
                  market.label, self.gateway.deadline.describe())
+        check_options(config.strategy, self.gateway, market.label)
         self.tag = strategy_tag(market.exchange, market.symbol, market.timeframe,
                                 str(config.journal.resolve()))
-        if config.strategy.stop_loss and config.strategy.take_profit and \
-                not has_oco(self.gateway):
-            raise ConfigError(f"{market.exchange} takes no OCO order: a resting take-profit "
-                              "would lock the coins its stop-loss needs; drop --take-profit "
-                              "or --stop-loss")
         self.reconciliation = reconcile(self.gateway, self.journal, self.tag)
         _check_start(self.reconciliation, self.journal, config, market)
-        self.broker = CcxtBroker(self.gateway, self.journal, self.tag, self.feed,
-                                 held_before=self.reconciliation.held_before)
+        if contract:
+            self.gateway.set_up(market.leverage, "isolated")
+            self.journal.event("contract_set_up", leverage=market.leverage, margin="isolated")
+            self.broker = FuturesBroker(
+                self.gateway, self.journal, self.tag, self.feed, leverage=market.leverage,
+                min_liquidation_distance=config.min_liquidation_distance)
+        else:
+            self.broker = CcxtBroker(self.gateway, self.journal, self.tag, self.feed,
+                                     held_before=self.reconciliation.held_before)
         self.broker.mismatch = self.reconciliation.mismatch
 
     def finish(self, strategy: MLStrategy) -> BotResult:
@@ -309,6 +327,8 @@ class _MarketRun:
         session = self.session
         if self.broker is not None:
             closing = reconcile(self.gateway, self.journal, self.tag)
+            if isinstance(self.broker, FuturesBroker):
+                self.broker.record_funding()  # paid since the last bar, into the PnL
             self.broker.reload()
             if closing.mismatch is not None and session.summary.mismatch is None:
                 session.summary.mismatch = closing.mismatch

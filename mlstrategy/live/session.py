@@ -194,7 +194,7 @@ class LiveSession:
         s.long_signals += target > 0
         if history:
             s.history_bars += 1
-            self._signals.append((bar_ms, proba, target > 0, model, feed, "history", None,
+            self._signals.append((bar_ms, proba, target, model, feed, "history", None,
                                   None))
             if len(self._bars) >= _FLUSH_EVERY:
                 self._flush()
@@ -226,7 +226,7 @@ class LiveSession:
                 action = f"{intent} blocked: {verdict.reason}"
         else:
             size = 0.0
-        self._signals.append((bar_ms, proba, target > 0, model, feed, action, position,
+        self._signals.append((bar_ms, proba, target, model, feed, action, position,
                               equity))
         self._flush()
         self.on_status(BarStatus(pd.Timestamp(bar_ms, unit="ms", tz="UTC"), close, proba,

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from execution.futures_broker import CONTRACT_POSITION
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import KILL_SWITCH
+
+_SIDES = {1: "long", 0: "flat", -1: "short"}  # a signal's target (older journals: 1 or 0)
 
 
 def journal_status(path: Path, signals: int = 10) -> list[str]:
@@ -57,6 +60,7 @@ def _market_lines(path: Path, journal: Journal, signals: int) -> list[str]:
     if "paper_cash" in meta:
         opening = float(meta["paper_cash"])
         lines.append(f"paper equity {opening + pnl:,.2f} (opened with {opening:,.2f})")
+    lines += _contract_lines(journal)
     lines.append(f"open or unresolved orders: {len(working)}")
     lines += [f"  {o.client_id} {o.side} {o.amount:g} {o.kind} [{o.state}] filled "
               f"{o.filled:g}" for o in working]
@@ -65,12 +69,29 @@ def _market_lines(path: Path, journal: Journal, signals: int) -> list[str]:
     for row in recent.itertuples():
         proba = "  n/a" if row.proba is None or pd.isna(row.proba) else f"{row.proba:.3f}"
         lines.append(f"  {pd.Timestamp(row.time_ms, unit='ms'):%Y-%m-%d %H:%M}  P(up) "
-                     f"{proba}  {'long' if row.long else 'flat'}  [{row.status}] "
+                     f"{proba}  {_SIDES.get(int(row.long), 'flat')}  [{row.status}] "
                      f"{row.action}  model {row.model}")
     swaps = journal.events("model_swap")
     if swaps:
         lines.append(f"model swaps: {len(swaps)}, last {json.dumps(swaps[-1][3])}")
     return lines + _risk_lines(journal)
+
+
+def _contract_lines(journal: Journal) -> list[str]:
+    """A perpetual's position as the exchange last showed it (liquidation price included)
+    and the funding paid or received."""
+    lines = []
+    seen = journal.events(CONTRACT_POSITION)
+    if seen:
+        when, _, _, p = seen[-1]
+        liquidation = f"{p['liquidation']:.2f}" if p.get("liquidation") else "-"
+        lines.append(f"exchange position {p['amount']:+.8f} at {when}: entry {p['entry']:.2f}, "
+                     f"mark {p['mark']:.2f}, liquidation price {liquidation}, leverage "
+                     f"{p['leverage']}x isolated")
+    funding, payments = journal.funding_total()
+    if payments:
+        lines.append(f"funding {funding:+,.2f} quote in {payments} payments (in the PnL)")
+    return lines
 
 
 def _risk_lines(journal: Journal) -> list[str]:

@@ -15,6 +15,7 @@ import pytest
 
 from datafeeds import load_sample
 from execution.sim_book import SimClock
+from execution.sim_futures import FuturesAccount
 from execution.simulator import ExchangeSimulator
 from features_numba import FeatureSpec
 from mlstrategy.live.journal import Journal
@@ -52,12 +53,13 @@ def minute_model(minute_bars, tmp_path_factory) -> MinuteModel:
 
 
 def simulator(bars, *, speed: float | None = 600.0, start: int = FIRST_TRADED,
-              balances: dict[str, float] | None = None,
-              api_key: str | None = None) -> ExchangeSimulator:
-    """The bars served as binance BTCUSDT 1m, the clock starting at bar ``start``'s open."""
+              balances: dict[str, float] | None = None, api_key: str | None = None,
+              futures: FuturesAccount | None = None) -> ExchangeSimulator:
+    """The bars served as binance BTCUSDT 1m (and its perpetual, with a ``futures``
+    account), the clock starting at bar ``start``'s open."""
     clock = SimClock(int(bars.index[start].value // 1_000_000), speed)
     return ExchangeSimulator(bars, interval="1m", clock=clock, balances=balances,
-                             api_key=api_key)
+                             api_key=api_key, futures=futures)
 
 
 def eth_bars(bars):

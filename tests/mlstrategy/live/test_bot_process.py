@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from execution.sim_fapi import ALGO_ORDER
 from execution.simulator import OCO, ORDER, Fault
 from mlstrategy.live.journal import Journal
 from tests.conftest import REPO_ROOT
@@ -83,12 +84,22 @@ def _env() -> dict[str, str]:
     return {**os.environ, "MLSTRATEGY_API_KEY": KEY, "MLSTRATEGY_API_SECRET": SECRET}
 
 
+def _booked_on(booked: dict, path: str) -> bool:
+    """Whether the exchange's answer ``booked`` is to a placement on ``path``."""
+    if path == OCO:
+        return "contingencyType" in booked
+    if path == ALGO_ORDER:
+        return "algoId" in booked
+    return "contingencyType" not in booked and "algoId" not in booked
+
+
 def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path, *,
                            kill_on: str, bars_after: int, bot=_bot, extra: tuple = (),
-                           path: str = ORDER) -> subprocess.CompletedProcess:
+                           path: str = ORDER, between=lambda: None
+                           ) -> subprocess.CompletedProcess:
     """Run the bot until the exchange sees (``kill_on="request"``) or books (``"booking"``)
-    its first order (to ``path``), SIGKILL it there, then run it again on the same
-    journal."""
+    its first order (to ``path``), SIGKILL it there, call ``between()`` (the exchange goes
+    on meanwhile), then run it again on the same journal."""
     killed = threading.Event()
     log = tmp_path / "first.log"
     with open(log, "w") as out:  # up to 150 bars: the kill comes with the first order
@@ -97,8 +108,7 @@ def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path,
                                  stderr=subprocess.STDOUT)
 
     def kill(what: object) -> None:
-        on_path = what.path == path if kill_on == "request" else \
-            ("contingencyType" in what) == (path == OCO)
+        on_path = what.path == path if kill_on == "request" else _booked_on(what, path)
         if on_path and not killed.is_set():
             os.kill(first.pid, signal.SIGKILL)
             killed.set()
@@ -110,6 +120,7 @@ def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path,
     first.wait(timeout=180)
     sim.on_order_request = sim.on_booked = None
     assert killed.is_set() and first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    between()
     second = subprocess.run(bot("live", sim.url, journal, models_dir, "--max-bars",
                                 str(bars_after), *LIVE, *extra),
                             env=_env(), capture_output=True, text=True, timeout=180)
