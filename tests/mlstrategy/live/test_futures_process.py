@@ -22,6 +22,7 @@ from tests.mlstrategy.live.test_bot_process import (
     KEY,
     SEEDS,
     SLOW,
+    UNTHROTTLED,
     _killed_then_restarted,
     _portfolio_bot,
 )
@@ -48,9 +49,7 @@ model = "btc1m"
 stake = 0.3
 leverage = 3
 """
-# both sides; the order limit of a wall minute raised, as a minute of this clock is 0.1 s
-SHORTS = ("--allow-short", "--enter", "0.5", "--exit", "0.5", "--max-orders-per-minute",
-          "1000")
+SHORTS = ("--allow-short", "--enter", "0.5", "--exit", "0.5", *UNTHROTTLED)  # both sides
 STOPS = ("--stop-loss", "0.002", "--take-profit", "0.004")
 MARKETS = (("btc", "BTCUSDT"), ("eth", "ETHUSDT"))
 
