@@ -59,7 +59,7 @@ from execution.orders import (
     key_bar_ms,
     place,
 )
-from execution.protection import PROTECTIVE, protect
+from execution.protection import PROTECTIVE, has_oco, protect
 from execution.sweep import SweepJournal, sweep
 
 log = logging.getLogger(__name__)
@@ -359,11 +359,12 @@ class CcxtBroker(bt.BrokerBase):
 
     def _leg_done(self, client_id: str, status: str) -> None:
         """A protective order is final: one that executed was the position's exit, so the
-        other leg goes too (an OCO's expires by itself; separate legs are cancelled)."""
+        other leg goes too (an OCO's expires by itself and is settled at its next follow-up;
+        separate legs are cancelled)."""
         if client_id not in self._legs:
             return
         self._legs.discard(client_id)
-        if status == CLOSED:
+        if status == CLOSED and not has_oco(self.gateway):
             self._lift_protection()
 
     def _protect(self, entry: bt.Order) -> None:
@@ -423,6 +424,8 @@ class CcxtBroker(bt.BrokerBase):
         """Legs resting for another amount than the position (a late execution adopted since
         they were placed): cancelled, and placed again for the position at the same prices,
         keyed on this bar (once a bar)."""
+        if not self._legs:
+            return
         legs = [r for r in self.journal.orders((OPEN,)) if r.client_id in self._legs]
         if not legs or len(legs) != len(self._legs):  # one not settled yet: next bar
             return

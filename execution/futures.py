@@ -70,6 +70,18 @@ def is_contract(market: dict) -> bool:
     return bool(market.get("contract")) and bool(market.get("linear"))
 
 
+def market_gateway(exchange: object, symbol: str) -> OrderGateway:
+    """The loaded gateway of ``symbol``: a ``FuturesGateway`` for a linear perpetual, an
+    ``OrderGateway`` (spot) otherwise."""
+    gateway = OrderGateway(exchange, symbol)
+    gateway.load()
+    if not is_contract(gateway.market):
+        return gateway
+    contract = FuturesGateway(exchange, symbol)
+    contract.market = gateway.market  # loaded once
+    return contract
+
+
 class FuturesGateway(OrderGateway):
     """``OrderGateway`` of a linear perpetual (see the module doc)."""
 

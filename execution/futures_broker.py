@@ -37,6 +37,12 @@ class FundingJournal(BrokerJournal, Protocol):
         """Time of the newest funding payment recorded, if any."""
 
 
+def _book(position: ContractPosition | None) -> tuple | None:
+    """What of the exchange's position is worth journaling again when it changes."""
+    return None if position is None else (position.amount, position.entry,
+                                          position.liquidation)
+
+
 def liquidation_distance(leverage: int, maintenance: float) -> float:
     """How far (a fraction of the entry price) the price may move against a new isolated
     position before it is liquidated: ``(1/leverage - mm) / (1 + mm)`` for a short, the
@@ -100,7 +106,7 @@ class FuturesBroker(CcxtBroker):
         except ExchangeError as exc:
             log.warning("funding not read this bar (%s)", exc)
         seen = self.gateway.last_position
-        if seen is not None and seen != self.contract:
+        if seen is not None and _book(seen) != _book(self.contract):  # not every mark move
             self.contract = seen
             self.journal.event(CONTRACT_POSITION, amount=seen.amount, entry=seen.entry,
                                mark=seen.mark, liquidation=seen.liquidation,

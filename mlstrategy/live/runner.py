@@ -35,7 +35,7 @@ from datafeeds.timeframes import timeframe_delta
 from execution.account_broker import AccountBroker
 from execution.broker import CcxtBroker
 from execution.deadline import set_recv_window
-from execution.futures import FuturesGateway, is_contract
+from execution.futures import FuturesGateway, is_contract, market_gateway
 from execution.futures_broker import FuturesBroker
 from execution.orders import OrderGateway, strategy_tag
 from execution.protection import has_oco
@@ -296,12 +296,8 @@ class _MarketRun:
         """Reconcile the market's journal with the exchange (before any new order) and set
         up its live broker."""
         market = self.market
-        self.gateway = OrderGateway(self.exchange, market.symbol)
-        self.gateway.load()
-        contract = is_contract(self.gateway.market)
-        if contract:  # the same market, traded as a perpetual
-            self.gateway = FuturesGateway(self.exchange, market.symbol)
-            self.gateway.load()
+        self.gateway = market_gateway(self.exchange, market.symbol)
+        contract = isinstance(self.gateway, FuturesGateway)
         log.info("%s: an order whose answer is lost is declared absent only after %s",
                  market.label, self.gateway.deadline.describe())
         check_options(config.strategy, self.gateway, market.label)
