@@ -67,6 +67,7 @@ _PRIVATE = {f"{API}/account", ORDER, f"{API}/openOrders", f"{API}/myTrades", OCO
             *PRIVATE_PATHS}
 # POST to these places orders (spot, futures): faults may book them first
 PLACING = (ORDER, OCO, FAPI_ORDER, ALGO_ORDER)
+REQUESTS_KEPT = 10_000  # state-changing requests kept for inspection (tests), the latest
 _INTERNAL = '{"code": -1000, "msg": "An unknown error occurred while processing the request."}'
 _UNKNOWN = '{"code": -1006, "msg": "An unexpected response was received from the message ' \
            'bus. Execution status unknown."}'
@@ -357,7 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.sim
         state = sim.state
         with state.lock:
-            sim.requests.append(request)
+            sim.counts[url.path] += 1
+            if method != "GET":
+                sim.requests.append(request)
             if method == "POST" and url.path in PLACING:  # every order request that arrives
                 sim.order_requests.extend(
                     [query.get("clientAlgoId", "")] if url.path == ALGO_ORDER else
@@ -491,7 +494,10 @@ class ExchangeSimulator:
         }
         self.faults: deque[Fault] = deque()
         self.chaos_policy: Chaos | None = None
-        self.requests: list[Request] = []
+        # the latest requests that change something (a replay runs for days: reads, the bulk,
+        # are only counted, by path)
+        self.requests: deque[Request] = deque(maxlen=REQUESTS_KEPT)
+        self.counts: Counter[str] = Counter()
         self.order_requests: list[str] = []  # client id of every order placement received
         self.alive_for: int | None = None  # requests still answered before dying
         self.latency = 0.0  # seconds added to every answer (a slow exchange)
@@ -529,7 +535,7 @@ class ExchangeSimulator:
 
     def count(self, path: str) -> int:
         """Requests seen so far to ``path``."""
-        return sum(r.path == path for r in self.requests)
+        return self.counts[path]
 
     def route(self, method: str, path: str, handler: Route) -> None:
         """Serve ``method path`` with ``handler(request, state) -> (status, body)``."""

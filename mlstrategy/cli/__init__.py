@@ -20,6 +20,7 @@ from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.bot import bot
 from mlstrategy.cli.common import config_option, debug_option, is_debug
 from mlstrategy.cli.cycle import cycle
+from mlstrategy.cli.dashboard import dashboard
 from mlstrategy.cli.data import data
 from mlstrategy.cli.models import models
 from mlstrategy.cli.sweep import sweep
@@ -39,10 +40,11 @@ def cli() -> None:
       mlstrategy train                 train, validate, save models/<name>/<version>/
       mlstrategy backtest              backtest the production model, write report + plot
       mlstrategy cycle --config F      update, retrain, validate and promote, per market
+      mlstrategy dashboard --journal J the bot's dashboard, read-only
     """
 
 
-for _command in (data, train, backtest, bot, models, cycle, sweep):
+for _command in (data, train, backtest, bot, models, cycle, sweep, dashboard):
     cli.add_command(_command)
 
 

@@ -35,6 +35,7 @@ from mlstrategy.cli.common import (
     models_dir_option,
     utc_time,
 )
+from mlstrategy.cli.operator_options import operator_options, with_file
 from mlstrategy.cli.strategy_options import strategy_options
 from mlstrategy.errors import ConfigError
 from mlstrategy.live.modes import WARM_UP_BARS, Mode
@@ -273,7 +274,7 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
                       max_position: float | None, max_daily_loss: float | None,
                       max_orders_per_minute: int, log_json: bool, display: str | None,
                       recv_window: int | None = None, on_mismatch: str = "stop",
-                      portfolio: Path | None = None) -> None:
+                      portfolio: Path | None = None, operator=None) -> None:
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_bot
     from mlstrategy.registry.production import market_of, resolve
 
@@ -283,14 +284,16 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
 
         _refuse_with_portfolio("exchange", "symbol", "timeframe", "model")
         printer = _Printer(log_json, display)
+        file = read_portfolio(portfolio)
         results = run_portfolio_bot(
-            mode, read_portfolio(portfolio), exchange_broker=exchange_broker, models_dir=models_dir,
+            mode, file, exchange_broker=exchange_broker, models_dir=models_dir,
             api_url=api_url, sandbox=sandbox, timeout=timeout, rate_limit=rate_limit,
             journal=journal, max_bars=max_bars, until=utc_time(until, "--until"),
             history=history, poll_interval=poll_interval, params=params,
             max_position=max_position, max_daily_loss=max_daily_loss,
             max_orders_per_minute=max_orders_per_minute, printer=printer,
-            recv_window=recv_window, on_mismatch=on_mismatch)
+            recv_window=recv_window, on_mismatch=on_mismatch,
+            operator=with_file(operator, file.api, file.notify))
         _summaries(results, log_json, printer, on_mismatch)
         return
     artifact = resolve(models_dir, model, market=market_of(models_dir, symbol, timeframe))
@@ -304,7 +307,7 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
         else default_poll_interval(timeframe),
         strategy=params, limits=_limits(max_position, max_daily_loss, max_orders_per_minute),
         timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
-        rate_limit=rate_limit)
+        rate_limit=rate_limit, operator=operator)
     printer = _Printer(log_json, display)
     result = run_bot(config, artifact, on_status=printer)
     _summary(result, log_json, printer)
@@ -316,6 +319,7 @@ def _run_exchange_bot(mode: Mode, *, exchange_broker: bool, model: str | None,
 @model_options
 @portfolio_option
 @run_options
+@operator_options
 @strategy_options
 @debug_option
 def paper(**options) -> None:
@@ -332,6 +336,7 @@ def paper(**options) -> None:
 @model_options
 @portfolio_option
 @run_options
+@operator_options
 @strategy_options
 @click.option("--confirm-live", is_flag=True,
               help="Required: confirms that real orders may be placed with real money.")
@@ -375,6 +380,7 @@ def live(confirm_live: bool, **options) -> None:
               "through the live broker; paper: backtrader's simulated broker.")
 @portfolio_option
 @run_options
+@operator_options
 @strategy_options
 @debug_option
 def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float | None,
@@ -383,7 +389,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
            max_position: float | None, max_daily_loss: float | None,
            max_orders_per_minute: int, log_json: bool, display: str | None,
            params: StrategyParams, portfolio: Path | None = None,
-           default_session: bool = False) -> None:
+           default_session: bool = False, operator=None) -> None:
     """Stream bars from a file (or sample) through a local exchange simulator, as if live.
 
     The simulator speaks the exchange's REST API on 127.0.0.1; the bot reads it through ccxt,
@@ -391,6 +397,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     fresh journal (default journals/replay_<data>.sqlite).
     """
     from mlstrategy.backtest.spans import trading_span
+    from mlstrategy.live.operator import Operator
     from mlstrategy.live.replay import market_symbol, simulated_market
     from mlstrategy.live.runner import BotConfig, run_bot
     from mlstrategy.registry.production import resolve
@@ -400,7 +407,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
         _refuse_with_portfolio("model", "data_path", "sample", "source", "start")
         _replay_portfolio(portfolio, models_dir, speed, broker, journal, max_bars, until,
                           history, poll_interval, max_position, max_daily_loss,
-                          max_orders_per_minute, log_json, display, params)
+                          max_orders_per_minute, log_json, display, params, operator)
         return
     artifact = resolve(models_dir, model, market=data.name if data.given else None,
                        newest_if_no_production=True)
@@ -434,7 +441,8 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
             else (0.0 if speed is None else 0.05),
             strategy=params, limits=_limits(max_position, max_daily_loss,
                                             _replay_order_limit(max_orders_per_minute)),
-            timeout_ms=5_000, recv_window_ms=1_000, rate_limit=False)
+            timeout_ms=5_000, recv_window_ms=1_000, rate_limit=False,
+            operator=operator or Operator())
         printer = _Printer(log_json, display)
         result = run_bot(config, artifact, on_status=printer)
     _summary(result, log_json, printer)
@@ -446,7 +454,7 @@ def _replay_portfolio(portfolio: Path, models_dir: Path, speed: float | None, br
                       history: int, poll_interval: float | None,
                       max_position: float | None, max_daily_loss: float | None,
                       max_orders_per_minute: int, log_json: bool, display: str | None,
-                      params: StrategyParams) -> None:
+                      params: StrategyParams, operator) -> None:
     """``replay --config``: every market of the file from one simulator, a fresh journal."""
     from mlstrategy.live.portfolio_file import read_portfolio
 
@@ -470,7 +478,8 @@ def _replay_portfolio(portfolio: Path, models_dir: Path, speed: float | None, br
             max_daily_loss=max_daily_loss,
             max_orders_per_minute=_replay_order_limit(max_orders_per_minute),
             printer=printer, recv_window=1_000, simulator_keys=True, markets=markets,
-            background_polls=speed is not None)  # a stepped clock waits for the bot
+            background_polls=speed is not None,  # a stepped clock waits for the bot
+            operator=with_file(operator, file.api, file.notify))
     _summaries(results, log_json, printer, "stop")
 
 

@@ -71,7 +71,7 @@ def run_portfolio_bot(mode: Mode, file: PortfolioFile, *, exchange_broker: bool,
                       max_daily_loss: float | None, max_orders_per_minute: int | None,
                       printer, recv_window: int | None = None, on_mismatch: str = "stop",
                       simulator_keys: bool = False, markets: list | None = None,
-                      background_polls: bool = True):
+                      background_polls: bool = True, operator=None):
     """Run the markets of ``file`` (``markets``: already resolved, a replay's); returns each
     market's ``BotResult`` by name."""
     from mlstrategy.live.runner import BotConfig, default_poll_interval, run_portfolio
@@ -90,7 +90,8 @@ def run_portfolio_bot(mode: Mode, file: PortfolioFile, *, exchange_broker: bool,
         timeout_ms=timeout, recv_window_ms=recv_window, on_mismatch=on_mismatch,
         rate_limit=rate_limit, simulator_keys=simulator_keys,
         background_polls=background_polls,
-        min_liquidation_distance=file.account.min_liquidation_distance or 0.1)
+        min_liquidation_distance=file.account.min_liquidation_distance or 0.1,
+        **({} if operator is None else {"operator": operator}))
     return run_portfolio(config, markets, on_status=lambda name, status: printer(status, name))
 
 

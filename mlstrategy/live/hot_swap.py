@@ -53,6 +53,10 @@ class ModelWatcher:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_size
 
+    def recheck(self) -> None:
+        """Read the production pointer again at the next ``check`` (an operator's reload)."""
+        self._stamp = None if self._stamp is not None else (-1, -1, -1)
+
     def check(self, before_ms: int) -> SignalEngine | None:
         """A warmed engine for a newly promoted, compatible model; None to keep the current.
 

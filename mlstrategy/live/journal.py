@@ -22,7 +22,8 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from execution.futures import Funding
 from execution.orders import (
     ABSENT,
     OPEN,
+    REJECTED,
     UNRESOLVED,
     Fill,
     OrderIntent,
@@ -64,10 +66,12 @@ CREATE TABLE IF NOT EXISTS orders (
     exchange_id TEXT, filled REAL DEFAULT 0, average REAL, reason TEXT,
     created REAL NOT NULL, updated REAL NOT NULL, market TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS orders_by_key ON orders (intent_key);
+CREATE INDEX IF NOT EXISTS orders_by_time ON orders (market, created);
 CREATE TABLE IF NOT EXISTS fills (
     trade_id TEXT NOT NULL, client_id TEXT, time_ms INTEGER, side TEXT, amount REAL,
     price REAL, fee REAL, fee_currency TEXT, base_delta REAL, quote_delta REAL,
     session INTEGER, market TEXT NOT NULL DEFAULT '', PRIMARY KEY (market, trade_id));
+CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_id);
 CREATE TABLE IF NOT EXISTS funding (
     market TEXT NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL, amount REAL NOT NULL,
     currency TEXT, session INTEGER, PRIMARY KEY (market, id));
@@ -96,6 +100,11 @@ INSERT OR IGNORE INTO markets SELECT '', e.value, s.value, t.value FROM meta e, 
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 """
 IDENTITY = ("exchange", "symbol", "timeframe")  # of a market
+SIGNAL_COLUMNS = ("time_ms", "session", "proba", "long", "model", "status", "action",
+                  "position", "equity")
+
+
+Listener = Callable[[str, str, dict], None]  # (kind, market, detail): see Journal.listen
 
 
 def _now_iso() -> str:
@@ -123,18 +132,31 @@ class Journal:
     """The SQLite journal at ``path``; open it with :meth:`open` (writer) or :meth:`read`."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection,
-                 lock: int | None, market: str = "", *, owner: bool = True) -> None:
+                 lock: int | None, market: str = "", *, owner: bool = True,
+                 listeners: list[Listener] | None = None) -> None:
         self.path = path
         self._db = connection
         self._lock = lock
         self.market = market
         self._owner = owner  # a market's view shares the connection: it never closes it
+        self._listeners = [] if listeners is None else listeners  # shared with the views
         self.session: int | None = None
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener(kind, market, detail)`` once each event, new fill (kind
+        ``fill``) or order the exchange rejected (kind ``rejected``) is written, in every
+        market (notifications). A listener must not block: it runs on the writer's thread."""
+        self._listeners.append(listener)
+
+    def _tell(self, kind: str, detail: dict) -> None:
+        for listener in self._listeners:
+            listener(kind, self.market, detail)
 
     def for_market(self, name: str) -> Journal:
         """The view of market ``name``: its bars, signals, orders, fills, events, settings
         (the same connection and session; closing the view leaves the journal open)."""
-        view = Journal(self.path, self._db, None, name, owner=False)
+        view = Journal(self.path, self._db, None, name, owner=False,
+                       listeners=self._listeners)
         view.session = self.session
         return view
 
@@ -285,6 +307,13 @@ class Journal:
         self.session = int(cursor.lastrowid)
         return self.session
 
+    def last_session(self) -> dict | None:
+        """The newest run: id, started, ended (None while it runs) and its models."""
+        row = self._db.execute("SELECT id, started, ended, model FROM sessions ORDER BY id "
+                               "DESC LIMIT 1").fetchone()
+        return None if row is None else dict(zip(("id", "started", "ended", "model"), row,
+                                                  strict=True))
+
     def end_session(self, summary: dict) -> None:
         """Close the run with its summary."""
         self._db.execute("UPDATE sessions SET ended = ?, summary = ? WHERE id = ?",
@@ -307,12 +336,14 @@ class Journal:
 
     def _newest(self, columns: str, table: str, filters: list[tuple[str, object]],
                 order: str, limit: int | None) -> list[tuple]:
-        """This market's rows of ``table`` matching ``filters`` (clause, value), the ``limit``
-        newest by ``order`` (descending), returned oldest first."""
+        """This market's rows of ``table`` matching ``filters`` (clause, its value or a tuple
+        of its values), the ``limit`` newest by ``order`` (descending), returned oldest
+        first."""
         filters = [("market = ?", self.market), *filters]
         where = " AND ".join(clause for clause, _ in filters)
         query = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order}"
-        args = [value for _, value in filters]
+        args = [v for _, value in filters
+                for v in (value if isinstance(value, tuple) else (value,))]
         if limit is not None:
             query += " LIMIT ?"
             args.append(limit)
@@ -333,18 +364,50 @@ class Journal:
 
     def signals(self, session: int | None = None, limit: int | None = None) -> pd.DataFrame:
         """Recorded signals, oldest first (of one session when given)."""
-        columns = ["time_ms", "session", "proba", "long", "model", "status", "action",
-                   "position", "equity"]
         filters = [("session = ?", session)] if session is not None else []
-        rows = self._newest(", ".join(columns), "signals", filters,
+        return pd.DataFrame(self._newest(", ".join(SIGNAL_COLUMNS), "signals", filters,
+                                         "time_ms DESC, session DESC", limit),
+                            columns=list(SIGNAL_COLUMNS))
+
+    def decisions(self, limit: int) -> list[dict]:
+        """The ``limit`` newest signals past the warm-up history, oldest first, as dicts of
+        ``SIGNAL_COLUMNS`` (no pandas: the control API asks for them many times a second)."""
+        rows = self._newest(", ".join(SIGNAL_COLUMNS), "signals", [("action != ?", "history")],
                             "time_ms DESC, session DESC", limit)
-        return pd.DataFrame(rows, columns=columns)
+        return [dict(zip(SIGNAL_COLUMNS, row, strict=True)) for row in rows]
+
+    def last_bar(self) -> tuple[int, float] | None:
+        """Open time (ms) and close of this market's newest bar, if any."""
+        return self._db.execute("SELECT time_ms, close FROM bars WHERE market = ? ORDER BY "
+                                "time_ms DESC LIMIT 1", (self.market,)).fetchone()
 
     def event(self, kind: str, **detail: object) -> None:
         """Record an event of this market (model swap, refusal, feed status...)."""
         self._db.execute("INSERT INTO events (time, session, kind, detail, market) VALUES "
                          "(?, ?, ?, ?, ?)", (_now_iso(), self.session, kind,
                                              json.dumps(detail, default=str), self.market))
+        self._tell(kind, detail)
+
+    def last_event(self, kind: str) -> tuple[str, int, str, dict] | None:
+        """``(time, session, kind, detail)`` of this market's newest ``kind`` event, if any."""
+        row = self._db.execute("SELECT time, session, kind, detail FROM events WHERE market = ?"
+                               " AND kind = ? ORDER BY id DESC LIMIT 1",
+                               (self.market, kind)).fetchone()
+        return None if row is None else (*row[:3], json.loads(row[3] or "{}"))
+
+    def equity_points(self, points: int) -> list[tuple[int, float, float | None]]:
+        """``(time_ms, equity, close)`` of this market's traded bars, at most about
+        ``points`` of them evenly spread (the first and the last included), read in SQL so
+        a long journal costs no memory here."""
+        traded = "s.market = ? AND s.action != 'history' AND s.equity IS NOT NULL"
+        total = self._db.execute(f"SELECT COUNT(*) FROM signals s WHERE {traded}",
+                                 (self.market,)).fetchone()[0]
+        step = max(total // max(points, 1), 1)
+        return self._db.execute(
+            "SELECT time_ms, equity, close FROM (SELECT s.time_ms, s.equity, b.close, "
+            "ROW_NUMBER() OVER (ORDER BY s.time_ms, s.session) AS n FROM signals s LEFT JOIN "
+            f"bars b ON b.market = s.market AND b.time_ms = s.time_ms WHERE {traded}) "
+            "WHERE (n - 1) % ? = 0 OR n = ? ORDER BY n", (self.market, step, total)).fetchall()
 
     def events(self, kind: str | None = None) -> list[tuple[str, int, str, dict]]:
         """``(time, session, kind, detail)`` of this market's events, oldest first."""
@@ -374,6 +437,8 @@ class Journal:
     def order_state(self, client_id: str, state: str, order: OrderState | None = None,
                     reason: str = "") -> None:
         """Record what is now known of ``client_id``."""
+        if state == REJECTED:
+            self._tell(REJECTED, {"client_id": client_id, "reason": reason})
         if order is None:
             self._db.execute("UPDATE orders SET state = ?, reason = ?, updated = ? "
                              "WHERE client_id = ?", (state, reason, time.time(), client_id))
@@ -436,16 +501,16 @@ class Journal:
             "base_delta, quote_delta FROM fills WHERE session = ? AND market = ? "
             "ORDER BY time_ms, rowid", (session, self.market))]
 
-    def orders(self, states: tuple[str, ...] | None = None) -> list[OrderRecord]:
-        """This market's order attempts (in these states), oldest first."""
-        query, args = ("SELECT client_id, intent_key, side, kind, amount, price, state, "
-                       "exchange_id, filled, reason, created FROM orders WHERE market = ?"), \
-            [self.market]
-        if states is not None:
-            query += f" AND state IN ({','.join('?' * len(states))})"
-            args += list(states)
-        return [OrderRecord(*row[:9], row[9] or "", row[10])
-                for row in self._db.execute(query + " ORDER BY created", args)]
+    def orders(self, states: tuple[str, ...] | None = None,
+               limit: int | None = None) -> list[OrderRecord]:
+        """This market's order attempts (in these states; the ``limit`` newest), oldest
+        first."""
+        filters = [] if states is None else \
+            [(f"state IN ({','.join('?' * len(states))})", tuple(states))]
+        rows = self._newest("client_id, intent_key, side, kind, amount, price, state, "
+                            "exchange_id, filled, reason, created", "orders", filters,
+                            "created DESC, rowid DESC", limit)
+        return [OrderRecord(*row[:9], row[9] or "", row[10]) for row in rows]
 
     def unresolved(self) -> list[OrderRecord]:
         """Orders whose fate is open: written but unconfirmed, unknown, or still working."""
@@ -460,14 +525,21 @@ class Journal:
                                    fill.amount, fill.price, fill.fee, fill.fee_currency,
                                    fill.base_delta, fill.quote_delta, self.session,
                                    self.market))
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self._tell("fill", asdict(fill))
+        return True
 
-    def fills(self) -> list[Fill]:
-        """Every fill of this market, oldest first."""
-        return [Fill(*row) for row in self._db.execute(
-            "SELECT trade_id, client_id, time_ms, side, amount, price, fee, fee_currency, "
-            "base_delta, quote_delta FROM fills WHERE market = ? ORDER BY time_ms, rowid",
-            (self.market,))]
+    def fills(self, limit: int | None = None) -> list[Fill]:
+        """Every fill of this market (the ``limit`` newest), oldest first."""
+        return [Fill(*row) for row in self._newest(
+            "trade_id, client_id, time_ms, side, amount, price, fee, fee_currency, "
+            "base_delta, quote_delta", "fills", [], "time_ms DESC, rowid DESC", limit)]
+
+    def fill_count(self) -> int:
+        """How many fills this market has."""
+        return int(self._db.execute("SELECT COUNT(*) FROM fills WHERE market = ?",
+                                    (self.market,)).fetchone()[0])
 
     def filled_amount(self, client_id: str) -> float:
         """Base amount of the fills recorded for ``client_id``."""

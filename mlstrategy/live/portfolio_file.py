@@ -28,16 +28,25 @@
     symbol = "ETH/USDT:USDT"   # ccxt's perpetual symbol: BASE/QUOTE:SETTLE
     leverage = 2               # set on the exchange at start; at most max_leverage
 
+    [api]                      # the control API and dashboard (--api-port, --api-host)
+    port = 8080
+    host = "127.0.0.1"
+
+    [notify]                   # webhooks (--notify, --notify-format)
+    urls = ["https://hooks.slack.com/services/..."]
+    format = "slack"           # json | slack | discord | telegram
+
 Unknown keys are refused with the nearest known one, so a misspelt limit never goes unnoticed.
 """
 from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from mlstrategy.errors import ConfigError
+from mlstrategy.live.notify import FORMATS
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ class PortfolioFile:
     path: Path
     account: AccountEntry
     markets: list[MarketEntry]
+    api: dict = field(default_factory=dict)  # port, host
+    notify: dict = field(default_factory=dict)  # urls, format
 
 
 def read_portfolio(path: Path) -> PortfolioFile:
@@ -99,7 +110,18 @@ def read_portfolio(path: Path) -> PortfolioFile:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the portfolio file {path}: {exc}") from None
-    _known(tables, {"account", "market"}, f"{path}: the top level")
+    _known(tables, {"account", "market", "api", "notify"}, f"{path}: the top level")
+    api, notify = tables.get("api", {}), tables.get("notify", {})
+    _known(api, {"port", "host"}, f"{path} [api]")
+    _known(notify, {"urls", "format"}, f"{path} [notify]")
+    if "port" in api and (not isinstance(api["port"], int) or not 0 <= api["port"] <= 65535):
+        raise ConfigError(f"{path} [api]: port must be a whole number 0..65535")
+    urls = notify.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ConfigError(f"{path} [notify]: urls must be a list of strings")
+    if notify.get("format", "json") not in FORMATS:
+        raise ConfigError(f"{path} [notify]: format {notify['format']!r} is not one of "
+                          f"{', '.join(FORMATS)}")
     account = _entry(AccountEntry, tables.get("account", {}), f"{path} [account]")
     rows = tables.get("market", [])
     if not isinstance(rows, list) or not rows:
@@ -128,7 +150,8 @@ def read_portfolio(path: Path) -> PortfolioFile:
     if other:
         raise ConfigError(f"{path}: market {other[0].name!r} ({other[0].symbol}) is not quoted "
                           f"in the account's {quote}; one account pools one quote currency")
-    return PortfolioFile(path, AccountEntry(**{**vars(account), "quote": quote}), markets)
+    return PortfolioFile(path, AccountEntry(**{**vars(account), "quote": quote}), markets,
+                         api, notify)
 
 
 def _check_leverage(market: MarketEntry, account: AccountEntry, where: str) -> None:

@@ -13,7 +13,10 @@ The same ``MLStrategy`` and per-bar path as the backtest; only the feed and the 
   either broker, so a recorded market runs through exactly the live machinery.
 
 The model is loaded once at start and only predicts; a newly promoted one is swapped in
-between bars. SIGINT/SIGTERM end the run after the current bar.
+between bars. SIGINT/SIGTERM end the run after the current bar. While it runs, the operator's
+side (``BotConfig.operator``: the control API and dashboard, notifications) is served beside
+the trading loop, and what the operator asks (pause, exit, reload, stop) is applied at the next
+bar.
 """
 from __future__ import annotations
 
@@ -40,9 +43,11 @@ from execution.futures_broker import FuturesBroker
 from execution.orders import OrderGateway, strategy_tag
 from execution.protection import has_oco
 from mlstrategy.errors import ConfigError, PositionMismatch
+from mlstrategy.live.controls import Controls
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.modes import WARM_UP_BARS, Mode
+from mlstrategy.live.operator import Operator, operated
 from mlstrategy.live.reconcile import Reconciliation, reconcile
 from mlstrategy.live.risk import RiskGuard, RiskLimits
 from mlstrategy.live.session import BarStatus, LiveSession, SessionSummary
@@ -84,6 +89,7 @@ class BotConfig:
     background_polls: bool = True
     # perpetual futures: no entry whose liquidation lies nearer than this fraction of price
     min_liquidation_distance: float = 0.1
+    operator: Operator = field(default_factory=Operator)  # API, dashboard, notifications
 
 
 @dataclass(frozen=True)
@@ -220,44 +226,57 @@ def run_portfolio(config: BotConfig, markets: list[MarketConfig], *,
     try:
         journal.start_session(", ".join(f"{m.name}={m.model.ref}" if m.name else
                                         f"{m.model.ref}" for m in markets))
-        guard = RiskGuard(config.limits, journal)  # the account's: one for every market
-        cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
-        runs = [_MarketRun(config, m, clients[(m.exchange, m.api_url)], journal, stop,
-                           sequence) for m in markets]
-        for run in runs:
-            cerebro.adddata(run.feed)
-        if config.exchange_broker:
-            for run in runs:
-                run.connect(config)
-            brokers = {run.feed: run.broker for run in runs}
-            cerebro.setbroker(runs[0].broker if not portfolio else AccountBroker(brokers))
-        else:
-            cerebro.setbroker(paper_broker(params))
-        sessions = {}
-        for run in runs:
-            watcher = ModelWatcher(config.models_dir, run.market.model,
-                                   timeframe=run.market.timeframe, journal=run.journal,
-                                   follow=run.market.follow_production)
-            run.session = LiveSession(
-                run.journal, guard, watcher, stop=stop, until=config.until,
-                on_status=lambda status, name=run.market.name: on_status(name, status),
-                paper_cash=None if config.exchange_broker else params.cash,
-                label=f"{config.mode} bot: {run.market.exchange} {run.market.label} "
-                      f"{run.market.timeframe}, journal {config.journal}",
-                on_mismatch=config.on_mismatch, account=journal, broker=run.broker)
-            sessions[run.feed._name] = run.session
-        cerebro.addstrategy(
-            MLStrategy, models={r.feed._name: r.market.model for r in runs}, sessions=sessions,
-            stakes={r.feed._name: r.market.stake for r in runs if r.market.stake is not None},
-            **params.options())
-        with stop_on_signals(stop):
-            strategy = cerebro.run()[0]
-        results = {run.market.name: run.finish(strategy) for run in runs}
-        journal.end_session({name: r.summary.to_dict() for name, r in results.items()}
-                            if portfolio else results[""].summary.to_dict())
-        return results
+        with operated(config.operator, journal, [m.name for m in markets], stop,
+                      models_dir=config.models_dir,
+                      thresholds=(params.enter, params.exit)) as controls:
+            return _run_markets(config, markets, journal, clients, sequence, params, stop,
+                                controls, portfolio, on_status)
     finally:
         journal.close()
+
+
+def _run_markets(config: BotConfig, markets: list[MarketConfig], journal: Journal,
+                 clients: dict, sequence: BarSequence | None, params: StrategyParams,
+                 stop: threading.Event, controls: Controls, portfolio: bool,
+                 on_status: Callable[[str, BarStatus], None]) -> dict[str, BotResult]:
+    """One Cerebro over every market until the run ends; each market's result."""
+    guard = RiskGuard(config.limits, journal)  # the account's: one for every market
+    cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
+    runs = [_MarketRun(config, m, clients[(m.exchange, m.api_url)], journal, stop,
+                       sequence) for m in markets]
+    for run in runs:
+        cerebro.adddata(run.feed)
+    if config.exchange_broker:
+        for run in runs:
+            run.connect(config)
+        brokers = {run.feed: run.broker for run in runs}
+        cerebro.setbroker(runs[0].broker if not portfolio else AccountBroker(brokers))
+    else:
+        cerebro.setbroker(paper_broker(params))
+    sessions = {}
+    for run in runs:
+        watcher = ModelWatcher(config.models_dir, run.market.model,
+                               timeframe=run.market.timeframe, journal=run.journal,
+                               follow=run.market.follow_production)
+        run.session = LiveSession(
+            run.journal, guard, watcher, stop=stop, until=config.until,
+            on_status=lambda status, name=run.market.name: on_status(name, status),
+            paper_cash=None if config.exchange_broker else params.cash,
+            label=f"{config.mode} bot: {run.market.exchange} {run.market.label} "
+                  f"{run.market.timeframe}, journal {config.journal}",
+            on_mismatch=config.on_mismatch, account=journal, broker=run.broker,
+            controls=controls)
+        sessions[run.feed._name] = run.session
+    cerebro.addstrategy(
+        MLStrategy, models={r.feed._name: r.market.model for r in runs}, sessions=sessions,
+        stakes={r.feed._name: r.market.stake for r in runs if r.market.stake is not None},
+        keep_records=False, **params.options())
+    with stop_on_signals(stop):
+        strategy = cerebro.run()[0]
+    results = {run.market.name: run.finish(strategy) for run in runs}
+    journal.end_session({name: r.summary.to_dict() for name, r in results.items()}
+                        if portfolio else results[""].summary.to_dict())
+    return results
 
 
 def _exchange(config: BotConfig, market: MarketConfig) -> object:

@@ -34,6 +34,7 @@ from execution.orders import (
     OrderIntent,
     intent_key,
 )
+from mlstrategy.live.controls import Controls
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import PAPER, Journal
 from mlstrategy.live.risk import RiskGuard, Verdict, open_book
@@ -41,6 +42,7 @@ from mlstrategy.trading.inference import SignalEngine
 from mlstrategy.trading.strategy import ENTER, MLStrategy
 
 log = logging.getLogger(__name__)
+PAUSED = "entries paused by the operator"
 _FLUSH_EVERY = 500  # history rows journaled per transaction
 # a simulated broker's order notifications as journal states
 _PAPER_STATES = {"Accepted": OPEN, "Partial": OPEN, "Completed": CLOSED, "Canceled": CANCELED,
@@ -126,13 +128,16 @@ class LiveSession:
     broker : object, optional
         The market's own live broker (None: a paper run); its holdings check halts this
         market only, also when the strategy's broker routes several markets.
+    controls : Controls, optional
+        The operator's requests (the control API's): paused entries, an exit, a reload.
     """
 
     def __init__(self, journal: Journal, guard: RiskGuard, watcher: ModelWatcher, *,
                  on_status: Callable[[BarStatus], None], stop: threading.Event,
                  until: pd.Timestamp | None = None, paper_cash: float | None = None,
                  label: str = "bot", on_mismatch: str = "stop",
-                 account: Journal | None = None, broker: object | None = None) -> None:
+                 account: Journal | None = None, broker: object | None = None,
+                 controls: Controls | None = None) -> None:
         self.journal = journal
         self.account = account or journal
         self.broker = broker
@@ -144,6 +149,7 @@ class LiveSession:
         self.paper_cash = paper_cash
         self.label = label
         self.on_mismatch = on_mismatch
+        self.controls = controls
         self.summary = SessionSummary(model=watcher.current.ref,
                                       model_flags=list(watcher.current.manifest.suspicious))
         self._bars: list[tuple] = []
@@ -173,12 +179,27 @@ class LiveSession:
                      position.size)
 
     def engine_for_bar(self, engine: SignalEngine, bar_ns: int) -> SignalEngine:
-        """Swap in a newly promoted model between bars (history bars never trigger it)."""
+        """Swap in a newly promoted model between bars (history bars never trigger it); an
+        operator's reload reads the production pointer again."""
+        if self.controls is not None and self.controls.take_reload(self.journal.market):
+            if not self.watcher.follow:
+                log.warning("reload asked, but this market is pinned to %s: restart it with "
+                            "--model NAME to follow its production model", self.summary.model)
+            self.watcher.recheck()
         new = self.watcher.check(bar_ns // 1_000_000)
         if new is None:
             return engine
         self.summary.swaps = self.watcher.swaps
         return new
+
+    def steer(self, target: int, current: int) -> int:
+        """``target``, or flat when the operator asked this market to exit."""
+        market = self.journal.market
+        if self.controls is None or not self.controls.exit_wanted(market):
+            return target
+        if current == 0:
+            self.controls.exit_done(market)
+        return 0
 
     def review(self, strategy: MLStrategy, data: bt.feeds.DataBase, bar_ns: int, proba: float,
                target: int, intent: str | None, size: float) -> float:
@@ -216,6 +237,9 @@ class LiveSession:
                                         book=open_book(strategy, data))
             if halted and (intent == ENTER or self.stop.is_set()):
                 verdict = Verdict(0.0, halted)  # stopping: not even a limited exit
+            elif intent == ENTER and self.controls is not None and \
+                    self.controls.paused(self.journal.market):
+                verdict = Verdict(0.0, PAUSED)
             size = verdict.size if verdict.size > 0 else 0.0
             if verdict.reason:
                 s.blocked[verdict.reason] += 1

@@ -47,6 +47,10 @@ class Session(Protocol):
         """Journal ``data``'s bar and signal; return how much of ``intent`` may be sent (0:
         none)."""
 
+    def steer(self, target: int, current: int) -> int:
+        """The position to hold after the model's ``target``: an operator's exit asked for
+        makes it 0."""
+
     def on_order(self, strategy: MLStrategy, order: bt.Order, fills: list[dict]) -> None:
         """An order notification and its new ``executions`` (a simulated broker's fills go
         to the journal here)."""
@@ -110,6 +114,13 @@ class ProtectiveBroker(bt.brokers.BackBroker):
         for child in children:  # after it in the pending queue: tried on this bar
             child.activate()
 
+    def forget_finished(self) -> None:
+        """Drop the finished orders backtrader keeps for ever (a bot's run is long)."""
+        self.orders = [o for o in self.orders if o.alive()]
+        for ref in [r for r, group in self._pchildren.items()
+                    if not any(o.alive() for o in group)]:
+            del self._pchildren[ref]
+
 
 def paper_broker(params: StrategyParams) -> ProtectiveBroker:
     """The simulated broker with ``params``' cash and costs (commission resolved), for a
@@ -166,13 +177,17 @@ class MLStrategy(bt.Strategy):
         A portfolio: per feed name, its model (else ``model``), its session (else
         ``session``) and its ``fraction`` of the portfolio value per entry (else
         ``fraction``).
+    keep_records : bool
+        Keep every bar's value, decision, fill and trade in memory (a backtest reports them).
+        A bot runs for weeks and its journal has them: without, memory stays bounded, as it
+        also drops backtrader's own records of finished orders and trades.
     """
 
     # the trading options and their defaults are StrategyParams' (``StrategyParams.options``)
     params = (("model", None), ("models_dir", "models"),
               *((f.name, f.default) for f in fields(StrategyParams) if f.name in OPTION_NAMES),
               ("proba_line", "p_up"), ("history", None), ("session", None), ("models", None),
-              ("sessions", None), ("stakes", None))
+              ("sessions", None), ("stakes", None), ("keep_records", True))
 
     def __init__(self) -> None:
         p = self.p
@@ -232,7 +247,22 @@ class MLStrategy(bt.Strategy):
                 if len(data) > book.seen:  # this feed has a new bar
                     book.seen = len(data)
                     self._on_bar(data, book)
-        self.values.append(self.broker.getvalue())
+        if self.p.keep_records:
+            self.values.append(self.broker.getvalue())
+        else:
+            self._forget_finished()
+
+    def _forget_finished(self) -> None:
+        """Drop backtrader's records of what is finished: the orders notified, the trades
+        closed (all but each one's last, which backtrader updates), and a paper broker's
+        finished orders."""
+        self._orders.clear()
+        for trades in self._trades.values():
+            for kept in trades.values():
+                del kept[:-1]
+        forget = getattr(self.broker, "forget_finished", None)
+        if forget is not None:
+            forget()
 
     def _on_bar(self, data: bt.feeds.DataBase, book: _Book) -> None:
         """The one decision and order path of a closed bar."""
@@ -250,6 +280,8 @@ class MLStrategy(bt.Strategy):
         size = self.getposition(data).size
         current = (size > 0) - (size < 0)
         target = current if book.order is not None else self._target(book, proba, current)
+        if book.session is not None and book.order is None:
+            target = book.session.steer(target, current)
         intent = None if target == current else (ENTER if current == 0 else EXIT)
         amount = abs(size) if intent == EXIT else \
             self._size(data, book) if intent == ENTER else 0.0
@@ -257,7 +289,8 @@ class MLStrategy(bt.Strategy):
             amount = book.session.review(self, data, bar_ns, proba, target, intent, amount)
         if intent is None or not amount > 0:
             return
-        self.decisions.append((bar_ns, data._name, intent, target, amount))
+        if self.p.keep_records:
+            self.decisions.append((bar_ns, data._name, intent, target, amount))
         if intent == EXIT:
             for child in book.children:
                 self.cancel(child)
@@ -322,7 +355,7 @@ class MLStrategy(bt.Strategy):
         fills = []
         if order.status in (order.Partial, order.Completed):
             fills = self._record_fill(order, book)
-        elif order.status in (order.Rejected, order.Margin):
+        elif order.status in (order.Rejected, order.Margin) and self.p.keep_records:
             self.refused.append({
                 "time": bt.num2date(order.data.datetime[0]).isoformat(),
                 "data": order.data._name, "side": "buy" if order.isbuy() else "sell",
@@ -347,7 +380,8 @@ class MLStrategy(bt.Strategy):
             fills.append({"time": bit.dt, "data": order.data._name, "size": bit.size,
                           "price": bit.price, "value": abs(bit.size) * bit.price,
                           "fee": bit.closedcomm + bit.openedcomm})
-        self.executions.extend(fills)
+        if self.p.keep_records:
+            self.executions.extend(fills)
         size = self.getposition(order.data).size
         if size and order.status == order.Completed and order == book.order:
             book.entry_bar = book.seen
@@ -362,6 +396,8 @@ class MLStrategy(bt.Strategy):
         if not trade.isclosed:
             return
         size = self._entry_sizes.pop(trade.ref, 0.0)
+        if not self.p.keep_records:
+            return
         self.trades.append({
             "data": trade.data._name, "entry_time": trade.dtopen, "exit_time": trade.dtclose,
             "side": "long" if size > 0 else "short",

@@ -136,3 +136,58 @@ def books_agree(sim: ExchangeSimulator, journal: Path, held: float, market: str 
     finally:
         reader.close()
     return books
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for a server the test starts next)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Sink:
+    """A webhook on 127.0.0.1 that records each JSON body it accepts; it answers 500 to the
+    first ``fail_first`` posts."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.bodies: list[dict] = []
+        self.refused = 0
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with sink.lock:
+                    failing = sink.refused < sink.fail_first
+                    if failing:
+                        sink.refused += 1
+                    else:
+                        sink.bodies.append(json.loads(body))
+                self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def kinds(self) -> list[str]:
+        with self.lock:
+            return [b["kind"] for b in self.bodies]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

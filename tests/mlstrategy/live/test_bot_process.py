@@ -98,11 +98,12 @@ def _booked_on(booked: dict, path: str) -> bool:
 
 def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path, *,
                            kill_on: str, bars_after: int, bot=_bot, extra: tuple = (),
-                           path: str = ORDER, between=lambda: None
-                           ) -> subprocess.CompletedProcess:
+                           path: str = ORDER, between=lambda: None,
+                           chosen=lambda booked: True) -> subprocess.CompletedProcess:
     """Run the bot until the exchange sees (``kill_on="request"``) or books (``"booking"``)
-    its first order (to ``path``), SIGKILL it there, call ``between()`` (the exchange goes
-    on meanwhile), then run it again on the same journal."""
+    its first order (to ``path``; of those booked, the first ``chosen`` one), SIGKILL it
+    there, call ``between()`` (the exchange goes on meanwhile), then run it again on the same
+    journal."""
     killed = threading.Event()
     log = tmp_path / "first.log"
     with open(log, "w") as out:  # up to 150 bars: the kill comes with the first order
@@ -111,7 +112,8 @@ def _killed_then_restarted(sim, journal: Path, models_dir: Path, tmp_path: Path,
                                  stderr=subprocess.STDOUT)
 
     def kill(what: object) -> None:
-        on_path = what.path == path if kill_on == "request" else _booked_on(what, path)
+        on_path = what.path == path if kill_on == "request" else \
+            _booked_on(what, path) and chosen(what)
         if on_path and not killed.is_set():
             os.kill(first.pid, signal.SIGKILL)
             killed.set()

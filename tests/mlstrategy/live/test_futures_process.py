@@ -132,8 +132,9 @@ def test_sigkill_while_an_entry_is_pending_then_restart(exchange, minute_model, 
 
 def test_a_stop_triggered_while_the_bot_is_down_is_its_exit(exchange, minute_model,
                                                             tmp_path):
-    """Killed once its first stop rests; the clock runs on until that stop triggers; the
-    restart books the stop's execution as the position's exit."""
+    """Killed once a stop rests that the recorded prices reach within two hours (a stop
+    the market never reaches again proves nothing); the clock runs on until that stop
+    triggers; the restart books the stop's execution as the position's exit."""
     journal = tmp_path / "futures.sqlite"
     stop_only = ("--stop-loss", "0.001")
     account = exchange.state.futures
@@ -150,10 +151,17 @@ def test_a_stop_triggered_while_the_bot_is_down_is_its_exit(exchange, minute_mod
                 return
             time.sleep(0.05)
 
+    def soon_triggered(booked: dict) -> bool:  # a stop the recorded path reaches soon
+        now = exchange.state.now_ms()  # (called under the exchange's lock)
+        candles = exchange.state.markets[booked["symbol"]].candles("1m")
+        price = float(booked["triggerPrice"])
+        reach = {"below": price} if booked["side"] == "SELL" else {"above": price}
+        return candles.first_touch(now, now + 120 * 60_000, **reach) is not None
+
     _killed_then_restarted(exchange, journal, minute_model.models_dir, tmp_path,
                            kill_on="booking", bars_after=5, bot=_bot(tmp_path),
                            extra=(*SHORTS, *stop_only), path=ALGO_ORDER,
-                           between=wait_for_the_stop)
+                           between=wait_for_the_stop, chosen=soon_triggered)
     assert triggered, "the stop should trigger while the bot is down"
     _agree(exchange, journal)
     stop = triggered[0]

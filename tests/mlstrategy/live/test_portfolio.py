@@ -152,6 +152,11 @@ def test_replay_of_a_portfolio_file_decides_both_markets_bar_by_bar(minute_model
     ('[account]\nmax_open_positions = 1.5\n[[market]]\nsymbol = "BTC/USDT"\n',
      "must be a whole number"),
     ("[account\n", "cannot read the portfolio file"),
+    ('[api]\nprot = 8080\n[[market]]\nsymbol = "BTC/USDT"\n', "[api] has no key 'prot'"),
+    ('[api]\nport = 70000\n[[market]]\nsymbol = "BTC/USDT"\n', "port must be a whole"),
+    ('[notify]\nurls = "http://x"\n[[market]]\nsymbol = "BTC/USDT"\n', "urls must be a list"),
+    ('[notify]\nurls = ["http://x"]\nformat = "irc"\n[[market]]\nsymbol = "BTC/USDT"\n',
+     "format 'irc' is not one of"),
 ])
 def test_a_bad_portfolio_file_is_one_clear_error(text, error, tmp_path, capsys):
     from mlstrategy.cli import cli, run
@@ -174,6 +179,24 @@ def test_the_example_portfolio_file_reads():
     assert [(m.name, m.symbol, m.stake) for m in file.markets] == [
         ("btc", "BTC/USDT", 0.45), ("eth", "ETH/USDT", 0.45)]
     assert (file.account.quote, file.account.max_open_positions) == ("USDT", 2)
+
+
+def test_the_files_api_and_notify_tables_fill_what_the_command_line_left_out(tmp_path):
+    from mlstrategy.cli.operator_options import with_file
+    from mlstrategy.live.api import ApiSettings
+    from mlstrategy.live.operator import Operator
+    from mlstrategy.live.portfolio_file import read_portfolio
+
+    toml = tmp_path / "bot.toml"
+    toml.write_text('[api]\nport = 8123\n[notify]\nurls = ["http://127.0.0.1:9/hook"]\n'
+                    'format = "discord"\n[[market]]\nsymbol = "BTC/USDT"\n')
+    file = read_portfolio(toml)
+    from_file = with_file(Operator(), file.api, file.notify)
+    assert (from_file.api.port, from_file.api.host) == (8123, "127.0.0.1")
+    assert (from_file.notify, from_file.notify_format) == (("http://127.0.0.1:9/hook",),
+                                                           "discord")
+    given = Operator(api=ApiSettings(9000), notify=("http://127.0.0.1:10/",))
+    assert with_file(given, file.api, file.notify) == given  # flags win
 
 
 def test_replay_and_backtest_of_a_portfolio_make_the_same_orders_and_exits(
