@@ -65,6 +65,10 @@ class AccountGate:
     def engine_for_bar(self, engine: SignalEngine, bar_ns: int) -> SignalEngine:
         return engine
 
+    def steer(self, target: int, current: int) -> int:
+        """No operator in a backtest: the model's target."""
+        return target
+
     def review(self, strategy: MLStrategy, data: bt.feeds.DataBase, bar_ns: int, proba: float,
                target: int, intent: str | None, size: float) -> float:
         """The size the guard lets through (the bar's close sets the day's loss first)."""
