@@ -7,13 +7,15 @@ import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from mlstrategy.live.api import TOKEN_ENV, ApiSettings
+from mlstrategy.live.api_settings import TOKEN_ENV, ApiSettings
 from mlstrategy.live.notify import FORMATS
-from mlstrategy.live.operator import Operator
+
+if TYPE_CHECKING:
+    from mlstrategy.live.operator import Operator
 
 F = TypeVar("F", bound=Callable)
 
@@ -44,6 +46,8 @@ def operator_options(func: F) -> F:
 
     @functools.wraps(func)
     def command(*args, **kwargs):
+        from mlstrategy.live.operator import Operator  # the API's stack: only when run
+
         port, host = kwargs.pop("api_port"), kwargs.pop("api_host")
         kwargs["operator"] = Operator(
             api=None if port is None else ApiSettings.from_env(port, host),

@@ -22,12 +22,11 @@ import contextlib
 import hmac
 import ipaddress
 import logging
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -38,26 +37,12 @@ from starlette.staticfiles import StaticFiles
 
 from mlstrategy.errors import ConfigError
 from mlstrategy.live import snapshot
+from mlstrategy.live.api_settings import TOKEN_ENV, ApiSettings
 from mlstrategy.live.controls import ACTIONS, Controls
 from mlstrategy.live.journal import Journal
 
 log = logging.getLogger(__name__)
-TOKEN_ENV = "MLSTRATEGY_API_TOKEN"
 ASSETS = Path(__file__).parent / "dashboard"
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """Where the API listens. ``port`` 0 takes a free port (the server says which)."""
-
-    port: int
-    host: str = "127.0.0.1"
-    token: str | None = field(default=None, repr=False)  # never printed
-
-    @classmethod
-    def from_env(cls, port: int, host: str = "127.0.0.1") -> ApiSettings:
-        """Settings with the token from ``MLSTRATEGY_API_TOKEN`` (None when unset or empty)."""
-        return cls(port, host, os.environ.get(TOKEN_ENV) or None)
 
 
 @dataclass(frozen=True)

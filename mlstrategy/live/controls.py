@@ -23,6 +23,20 @@ from mlstrategy.errors import ConfigError
 
 CONTROL = "control"  # the journal's event kind
 ACTIONS = ("pause", "resume", "exit", "reload", "stop")
+_PAUSING = ("pause", "exit")  # an exit also pauses the market's entries
+
+
+def paused_since(journal) -> str | None:
+    """When the operator last paused the entries of ``journal``'s market (a pause or an
+    exit not resumed since), from its ``control`` events; None when they are not paused."""
+    last = None
+    for when, _, _, detail in journal.events(CONTROL):
+        action = detail.get("action")
+        if action in _PAUSING:
+            last = when
+        elif action == "resume":
+            last = None
+    return last
 
 
 class Controls:
@@ -44,16 +58,10 @@ class Controls:
         self.stop = stop
         self._journal = journal
         self._lock = threading.Lock()
-        self._paused: set[str] = set()
+        # a restart keeps what the operator paused
+        self._paused = {m for m in self.markets if paused_since(journal.for_market(m))}
         self._exits: set[str] = set()
         self._reloads: set[str] = set()
-        for market in self.markets:  # a restart keeps what the operator paused
-            view = journal.for_market(market)
-            for _, _, _, detail in view.events(CONTROL):
-                if detail.get("action") in ("pause", "exit"):
-                    self._paused.add(market)
-                elif detail.get("action") == "resume":
-                    self._paused.discard(market)
 
     def act(self, action: str, market: str | None, source: str) -> dict:
         """Apply ``action`` to ``market`` (every market when None; ``stop`` is the bot's),
@@ -74,7 +82,7 @@ class Controls:
         with self._lock:
             for name in targets:
                 self._journal.for_market(name).event(CONTROL, action=action, source=source)
-                if action in ("pause", "exit"):
+                if action in _PAUSING:
                     self._paused.add(name)
                 if action == "resume":
                     self._paused.discard(name)

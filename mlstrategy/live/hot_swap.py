@@ -55,7 +55,7 @@ class ModelWatcher:
 
     def recheck(self) -> None:
         """Read the production pointer again at the next ``check`` (an operator's reload)."""
-        self._stamp = None if self._stamp is not None else (-1, -1, -1)
+        self._stamp = (-1, -1, -1)  # no file has it
 
     def check(self, before_ms: int) -> SignalEngine | None:
         """A warmed engine for a newly promoted, compatible model; None to keep the current.

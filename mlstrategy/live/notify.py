@@ -21,8 +21,6 @@ import logging
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -108,7 +106,7 @@ class _Channel:
                 try:
                     http_post(self.url, body, self.timeout_s)
                     break
-                except (OSError, urllib.error.URLError) as exc:
+                except OSError as exc:  # urllib's errors, HTTP statuses included
                     self.failures += 1
                     if not failing:
                         failing = True
@@ -136,12 +134,14 @@ class _Channel:
 
 
 def _reason(exc: Exception) -> str:
-    return f"HTTP {exc.code}" if isinstance(exc, urllib.error.HTTPError) else \
-        type(exc).__name__
+    code = getattr(exc, "code", None)  # an HTTPError's status
+    return f"HTTP {code}" if code is not None else type(exc).__name__
 
 
 def http_post(url: str, body: bytes, timeout_s: float) -> None:
     """POST ``body`` as JSON; raises OSError unless the answer is 2xx."""
+    import urllib.request  # only once there is something to tell (keeps the CLI's start fast)
+
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": "mlstrategy-bot"})

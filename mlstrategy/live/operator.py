@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlstrategy.live.api import ApiSettings, Source, serving
+from mlstrategy.live.api import Source, serving
+from mlstrategy.live.api_settings import ApiSettings
 from mlstrategy.live.controls import Controls
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.notify import BACKOFF_S, ErrorsToNotifier, Notifier

@@ -7,12 +7,13 @@ are), so nothing secret can be in a snapshot.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
 
 from execution.futures_broker import CONTRACT_POSITION
-from mlstrategy.live.controls import CONTROL
+from mlstrategy.live.controls import paused_since
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import KILL_SWITCH
 from mlstrategy.registry.production import (
@@ -61,12 +62,8 @@ def market_status(journal: Journal, controls: dict | None = None) -> dict:
     contract = journal.last_event(CONTRACT_POSITION)
     funding, payments = journal.funding_total()
     name = journal.market
-    if controls is not None:
-        paused = name in controls["paused"]
-    else:
-        actions = [d.get("action") for *_, d in journal.events(CONTROL)
-                   if d.get("action") in ("pause", "exit", "resume")]
-        paused = bool(actions) and actions[-1] != "resume"
+    paused = name in controls["paused"] if controls is not None else \
+        paused_since(journal) is not None
     return {
         "name": name, "exchange": meta.get("exchange"), "symbol": meta.get("symbol"),
         "timeframe": meta.get("timeframe"),
@@ -104,18 +101,19 @@ def orders(journal: Journal, limit: int = 50) -> dict:
                        "fee_currency": f.fee_currency} for f in reversed(fills)]}
 
 
+@functools.lru_cache(maxsize=64)
+def _thresholds(models_dir: Path, model: str) -> dict:
+    """A model version's thresholds from its manifest (a version never changes: read once)."""
+    return read_manifest(models_dir, ModelRef.parse(model)).get("thresholds", {})
+
+
 def decisions(journal: Journal, models_dir: Path | None, limit: int = 50,
               thresholds: tuple[float | None, float | None] = (None, None)) -> dict:
     """A market's newest decisions past the warm-up: P(up) and the thresholds it was held
     against (the model's, unless the bot was given its own), the target and what was done."""
-    cache: dict[str, dict] = {}
     out = []
     for row in journal.decisions(limit):
-        if row["model"] not in cache:
-            found = read_manifest(models_dir, ModelRef.parse(row["model"])) if models_dir \
-                else {}
-            cache[row["model"]] = found.get("thresholds", {})
-        model = cache[row["model"]]
+        model = _thresholds(models_dir, row["model"]) if models_dir else {}
         out.append({"time": row["time_ms"], "proba": _number(row["proba"]),
                     "enter": thresholds[0] if thresholds[0] is not None else model.get("enter"),
                     "exit": thresholds[1] if thresholds[1] is not None else model.get("exit"),

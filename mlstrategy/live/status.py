@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from execution.futures_broker import CONTRACT_POSITION
-from mlstrategy.live.controls import CONTROL
+from mlstrategy.live.controls import paused_since
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import KILL_SWITCH
 
@@ -108,11 +108,10 @@ def _risk_lines(journal: Journal) -> list[str]:
     late = journal.events("late_execution")
     if late:
         lines.append(f"late executions adopted: {len(late)}, last {json.dumps(late[-1][3])}")
-    actions = [(when, d["action"]) for when, _, _, d in journal.events(CONTROL)
-               if d.get("action") in ("pause", "exit", "resume")]
-    if actions and actions[-1][1] != "resume":
-        lines.append(f"entries paused by the operator since {actions[-1][0]} "
-                     f"({actions[-1][1]}); resume them through the API")
+    paused = paused_since(journal)
+    if paused is not None:
+        lines.append(f"entries paused by the operator since {paused}; resume them through "
+                     "the API")
     mismatches = journal.events("position_mismatch")
     if mismatches:
         when, _, _, detail = mismatches[-1]
