@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import click
 
+from mlstrategy.cli.audit import audit
 from mlstrategy.cli.backtest import backtest
 from mlstrategy.cli.bot import bot
 from mlstrategy.cli.common import config_option, debug_option, is_debug
@@ -41,10 +42,11 @@ def cli() -> None:
       mlstrategy backtest              backtest the production model, write report + plot
       mlstrategy cycle --config F      update, retrain, validate and promote, per market
       mlstrategy dashboard --journal J the bot's dashboard, read-only
+      mlstrategy audit --journal J     recompute the bot's decisions, bar for bar
     """
 
 
-for _command in (data, train, backtest, bot, models, cycle, sweep, dashboard):
+for _command in (data, train, backtest, bot, models, cycle, sweep, dashboard, audit):
     cli.add_command(_command)
 
 

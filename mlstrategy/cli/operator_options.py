@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from mlstrategy.live.api_settings import TOKEN_ENV, ApiSettings
+from mlstrategy.live.drift_settings import ON_DRIFT, DriftLimits, DriftSettings
 from mlstrategy.live.notify import FORMATS
 
 if TYPE_CHECKING:
@@ -38,6 +39,24 @@ _OPTIONS = (
     click.option("--cycles-dir", type=click.Path(file_okay=False, path_type=Path),
                  default=Path("cycles"), show_default=True,
                  help="The dashboard shows the latest model-update cycle report found here."),
+    click.option("--on-drift", type=click.Choice(ON_DRIFT), default="warn", show_default=True,
+                 help="When a market's drift breaches a limit: only warn (log, journal, "
+                      "notify), also pause its entries, or also roll its production model "
+                      "back to the previous champion (swapped in at the next bar)."),
+    click.option("--drift-window", type=click.IntRange(min=50), default=DriftLimits.window,
+                 show_default=True, help="Bars over which drift is measured (figures once it "
+                 "is full; the warm-up history counts)."),
+    click.option("--drift-psi", type=click.FloatRange(min=0.0, min_open=True),
+                 default=DriftLimits.psi, show_default=True,
+                 help="Drift limit: median over the features of their population stability "
+                      "index against the training data."),
+    click.option("--drift-calibration", type=click.FloatRange(min=0.0, min_open=True),
+                 default=DriftLimits.calibration_gap, show_default=True,
+                 help="Drift limit: |mean P(up) - share of bars that went up| over the "
+                      "window's labelled bars."),
+    click.option("--journal-features", is_flag=True,
+                 help="Journal each decision's feature vector (8 bytes a feature a bar), not "
+                      "only its hash: `mlstrategy audit` then names the features that differ."),
 )
 
 
@@ -49,10 +68,15 @@ def operator_options(func: F) -> F:
         from mlstrategy.live.operator import Operator  # the API's stack: only when run
 
         port, host = kwargs.pop("api_port"), kwargs.pop("api_host")
+        window = kwargs.pop("drift_window")
+        limits = DriftLimits(window=window, psi=kwargs.pop("drift_psi"),
+                             calibration_gap=kwargs.pop("drift_calibration"))
         kwargs["operator"] = Operator(
             api=None if port is None else ApiSettings.from_env(port, host),
             notify=tuple(kwargs.pop("notify")), notify_format=kwargs.pop("notify_format"),
-            cycles_dir=kwargs.pop("cycles_dir"))
+            cycles_dir=kwargs.pop("cycles_dir"),
+            drift=DriftSettings(limits, kwargs.pop("on_drift")),
+            journal_features=kwargs.pop("journal_features"))
         return func(*args, **kwargs)
 
     for option in reversed(_OPTIONS):

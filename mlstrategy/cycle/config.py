@@ -7,6 +7,9 @@
     models_dir = "models"       # the registry, as `train`'s: models/<market>/<version>/
     cycles_dir = "cycles"       # reports: cycles/<time>/report.json, report.md
     sweeps_dir = "sweeps"       # `mlstrategy sweep`: sweeps/<market>/<time>/trials.jsonl
+    journals = ["journals/live_binance_BTCUSDT_1h.sqlite"]  # optional: the bots' journals,
+                                # whose live drift each market's report shows; a market
+                                # whose live model drifts is retrained before retrain_every
 
     [[market]]
     name = "btc-1h"             # its model name: models/btc-1h/, its own production model
@@ -97,6 +100,7 @@ class CycleConfig:
     models_dir: Path = Path("models")
     cycles_dir: Path = Path("cycles")
     sweeps_dir: Path = Path("sweeps")
+    journals: tuple[Path, ...] = ()  # bots' journals, read for each market's live drift
 
 
 def _market(table: dict, where: str) -> Market:
@@ -147,8 +151,13 @@ def load_config(path: Path) -> CycleConfig:
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: market names repeat ({names}); each needs its own")
     cycle = data.get("cycle", {})
+    journals = cycle.get("journals", [])
+    if not (isinstance(journals, list) and all(isinstance(j, str) for j in journals)):
+        raise ConfigError(f"{path} [cycle] journals: a list of journal paths, e.g. "
+                          "[\"journals/live_binance_BTCUSDT_1h.sqlite\"]")
     # absolute: worker processes (local or Dask) may start in another folder
     return CycleConfig(markets=markets, store=absolute_url(cycle.get("store", "parquet:data")),
                        models_dir=Path(cycle.get("models_dir", "models")).absolute(),
                        cycles_dir=Path(cycle.get("cycles_dir", "cycles")).absolute(),
-                       sweeps_dir=Path(cycle.get("sweeps_dir", "sweeps")).absolute())
+                       sweeps_dir=Path(cycle.get("sweeps_dir", "sweeps")).absolute(),
+                       journals=tuple(Path(j).absolute() for j in journals))

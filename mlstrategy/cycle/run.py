@@ -1,7 +1,9 @@
 """One model-update cycle over the configured markets.
 
 For each market, in order: ``update`` the store, ``validate`` the stored series (a bad bar or a
-gap longer than ``max_gap`` stops this market), ``train`` with the market's settings (the
+gap longer than ``max_gap`` stops this market), ``drift``: the live drift of the market's model
+as the bots' journals (``[cycle] journals``) last measured it, which retrains a drifting market
+even before ``retrain_every``; ``train`` with the market's settings (the
 purged walk-forward CV is part of training; its folds go into the report), ``backtest`` the
 new model on the newest window (the bars after its training span), then ``promote``: the
 sanity gate and champion/challenger against the market's production model on the same bars.
@@ -18,6 +20,7 @@ Safe to kill at any point and run again:
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -42,6 +45,8 @@ from mlstrategy.cycle.config import CycleConfig, Market
 from mlstrategy.cycle.executor import InlineExecutor
 from mlstrategy.cycle.lock import CycleLock
 from mlstrategy.cycle.report import write_report
+from mlstrategy.live.drift_settings import DRIFT_META
+from mlstrategy.live.journal import Journal
 from mlstrategy.registry.artifact import load_artifact, save_artifact
 from mlstrategy.registry.migration import migrate, needs_migration
 from mlstrategy.registry.production import (
@@ -142,6 +147,28 @@ def _too_soon(registry: Path, market: Market, dataset) -> str | None:
     return None
 
 
+def _live_drift(config: CycleConfig, market: Market) -> dict | None:
+    """The newest drift figures a bot journaled for this market's models, if any."""
+    found = []
+    for path in config.journals:
+        if not path.is_file():
+            log.warning("cycle: journal %s not found; no live drift from it", path)
+            continue
+        journal = Journal.read(path)
+        try:
+            for name in journal.markets():
+                view = journal.for_market(name)
+                raw = view.meta().get(DRIFT_META)
+                if raw and json.loads(raw)["model"].split("/")[0] == market.name:
+                    found.append(((view.last_bar() or (0,))[0], path, json.loads(raw)))
+        finally:
+            journal.close()
+    if not found:
+        return None
+    _, path, figures = max(found, key=lambda f: f[0])
+    return {"journal": str(path), **figures}
+
+
 def _train(config: CycleConfig, market: Market, dataset, threads: int):
     result = train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
                    market.train.train_config(threads))
@@ -196,6 +223,9 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
         step = "validate"
         say(f"step validate: {market.name}")
         result.steps["validate"], dataset = _validate(config, market)
+        drift = _live_drift(config, market)
+        if drift is not None:
+            result.steps["drift"] = drift
         artifact = _trained_on(registry, market.name, dataset.info.sha256)
         if artifact is not None and (entry := _decided(registry, artifact)) is not None:
             result.status, result.reason = "nothing to do", (
@@ -204,7 +234,10 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
             return result
         if artifact is None:
             wait = _too_soon(registry, market, dataset)
-            if wait is not None:
+            if wait is not None and drift is not None and drift["breaches"]:
+                say(f"{market.name}: live model {drift['model']} drifts "
+                    f"({', '.join(drift['breaches'])}): retrained before retrain_every")
+            elif wait is not None:
                 result.status, result.reason = "nothing to do", wait
                 return result
             step = "train"

@@ -42,7 +42,7 @@ from execution.orders import (
 )
 from mlstrategy.errors import ConfigError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PAPER = "paper-"  # client ids of a simulated broker's orders (they reach no exchange)
 LATE_HORIZON_S = 86_400.0  # an attempt not provably final is watched for late executions this long
 _SCHEMA = """
@@ -59,7 +59,11 @@ CREATE TABLE IF NOT EXISTS bars (
 CREATE TABLE IF NOT EXISTS signals (
     market TEXT NOT NULL DEFAULT '', time_ms INTEGER NOT NULL, session INTEGER NOT NULL,
     proba REAL, long INTEGER, model TEXT, status TEXT, action TEXT, position REAL,
-    equity REAL, PRIMARY KEY (market, time_ms, session));
+    equity REAL, x_hash TEXT, enter REAL, exit REAL, features BLOB,
+    PRIMARY KEY (market, time_ms, session));
+CREATE TABLE IF NOT EXISTS models (
+    ref TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, features_hash TEXT NOT NULL,
+    path TEXT);
 CREATE TABLE IF NOT EXISTS orders (
     client_id TEXT PRIMARY KEY, intent_key TEXT NOT NULL, attempt INTEGER NOT NULL,
     session INTEGER, side TEXT, kind TEXT, amount REAL, price REAL, state TEXT NOT NULL,
@@ -90,7 +94,8 @@ ALTER TABLE signals RENAME TO signals_1;
 """
 _COPY_1 = """
 INSERT INTO bars SELECT '', * FROM bars_1;
-INSERT INTO signals SELECT '', * FROM signals_1;
+INSERT INTO signals (market, time_ms, session, proba, long, model, status, action, position,
+    equity) SELECT '', * FROM signals_1;
 INSERT INTO fills SELECT *, '' FROM fills_1;
 DROP TABLE fills_1;
 DROP TABLE bars_1;
@@ -102,6 +107,8 @@ UPDATE meta SET value = '2' WHERE key = 'schema_version';
 IDENTITY = ("exchange", "symbol", "timeframe")  # of a market
 SIGNAL_COLUMNS = ("time_ms", "session", "proba", "long", "model", "status", "action",
                   "position", "equity")
+# version 3: what makes each decision re-playable (the audit's)
+_AUDIT_COLUMNS = {"x_hash": "TEXT", "enter": "REAL", "exit": "REAL", "features": "BLOB"}
 
 
 Listener = Callable[[str, str, dict], None]  # (kind, market, detail): see Journal.listen
@@ -230,16 +237,22 @@ class Journal:
         return cls(path, db, None)
 
     def _migrate(self) -> None:
-        """Bring a version-1 journal (one market) to the current schema, in one transaction."""
+        """Bring a version-1 (one market) or 2 (no decision audit) journal to the current
+        schema, in one transaction."""
         tables = {t for (t,) in self._db.execute("SELECT name FROM sqlite_master WHERE "
                                                  "type = 'table'")}
         if "meta" not in tables:
             return
         version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                                    ).fetchone()
-        if version is None or version[0] != "1":
+        if version is None or version[0] not in ("1", "2"):
             return
-        script = _MIGRATE_1 + _SCHEMA + _COPY_1
+        if version[0] == "1":  # its signals are copied into a table of the current schema
+            script = _MIGRATE_1 + _SCHEMA + _COPY_1
+        else:
+            script = _SCHEMA + "".join(f"ALTER TABLE signals ADD COLUMN {name} {kind};"
+                                       for name, kind in _AUDIT_COLUMNS.items())
+        script += "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
         self._db.executescript(f"BEGIN; {script} COMMIT;")
 
     def _claim(self, identity: dict[str, str],
@@ -319,20 +332,63 @@ class Journal:
         self._db.execute("UPDATE sessions SET ended = ?, summary = ? WHERE id = ?",
                          (_now_iso(), json.dumps(summary), self.session))
 
-    def record(self, bars: list[tuple], signals: list[tuple]) -> None:
-        """Bars seen and signals given, in one transaction.
+    def record(self, bars: list[tuple], signals: list[tuple],
+               meta: dict[str, str] | None = None) -> None:
+        """Bars seen and signals given (and this market's settings ``meta`` replaced), in one
+        transaction.
 
         ``bars``: ``(time_ms, open, high, low, close, volume)``; ``signals``: ``(time_ms,
-        proba, target, model, feed status, action, position, equity)``, the target (1 long,
-        0 flat, -1 short) in the ``long`` column (1 or 0 before shorts were traded).
+        proba, target, model, feed status, action, position, equity, feature vector hash,
+        enter, exit, feature vector bytes or None)``, the target (1 long, 0 flat, -1 short) in
+        the ``long`` column (1 or 0 before shorts were traded).
         """
+        prefix = f"{self.market}:" if self.market else ""
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                  [(self.market, *row, self.session) for row in bars])
             self._db.executemany(
-                "INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.market, t, self.session, None if p != p else p, int(lg), m, st, a, pos,
-                  eq) for t, p, lg, m, st, a, pos, eq in signals])
+                "INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?)", [(self.market, t, self.session, None if p != p else p, int(lg), m, st, a,
+                        pos, eq, *audit) for t, p, lg, m, st, a, pos, eq, *audit in signals])
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [(prefix + k, v) for k, v in (meta or {}).items()])
+
+    def model_used(self, ref: str, model_sha256: str, features_hash: str, path: str) -> None:
+        """Record a model that decides (its sha256 and feature spec hash: the audit's)."""
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?)",
+                             (ref, model_sha256, features_hash, path))
+
+    def models_used(self) -> dict[str, dict]:
+        """Every model that decided in this journal, by ``name/version``."""
+        try:
+            rows = self._db.execute("SELECT ref, model_sha256, features_hash, path FROM models")
+        except sqlite3.OperationalError:  # a read of a journal written before version 3
+            return {}
+        return {r[0]: {"model_sha256": r[1], "features_hash": r[2], "path": r[3]} for r in rows}
+
+    def audit_rows(self, session: int) -> pd.DataFrame:
+        """One session's signals with what makes them re-playable, oldest first: time,
+        P(up), model, action, feature vector hash and bytes (None unless journaled),
+        thresholds, and the bar as the journal has it now, with the session that wrote it."""
+        try:
+            rows = self._db.execute(
+                "SELECT s.time_ms, s.proba, s.model, s.action, s.x_hash, s.features, s.enter, "
+                "s.exit, b.open, b.high, b.low, b.close, b.volume, b.session FROM signals s "
+                "LEFT JOIN bars b ON b.market = s.market AND b.time_ms = s.time_ms "
+                "WHERE s.market = ? AND s.session = ? ORDER BY s.time_ms",
+                (self.market, session)).fetchall()
+        except sqlite3.OperationalError:
+            raise ConfigError(f"{self.path} was written before decisions were journaled for "
+                              "audit (schema 2); audit a journal of this version") from None
+        return pd.DataFrame(rows, columns=["time_ms", "proba", "model", "action", "x_hash",
+                                           "features", "enter", "exit", "open", "high", "low",
+                                           "close", "volume", "bar_session"])
+
+    def sessions(self) -> list[int]:
+        """The sessions that journaled signals of this market, oldest first."""
+        return [s for (s,) in self._db.execute("SELECT DISTINCT session FROM signals WHERE "
+                                               "market = ? ORDER BY session", (self.market,))]
 
     def _newest(self, columns: str, table: str, filters: list[tuple[str, object]],
                 order: str, limit: int | None) -> list[tuple]:

@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 FORMATS = ("json", "slack", "discord", "telegram")
 KINDS = ("fill", "rejected", "refused", "error", "kill_switch", "position_mismatch",
-         "model_swap", "model_refused", "control", "daily_summary")
+         "model_swap", "model_refused", "control", "daily_summary", "drift",
+         "drift_cleared", "drift_rollback")
 BACKOFF_S = (0.5, 30.0)  # first retry delay, the longest
 
 
@@ -58,6 +59,13 @@ def _text(kind: str, market: str, detail: dict) -> str:
                f"{detail['kept']} keeps trading"
     if kind == "control":
         return f"{where}operator: {detail['action']} (from {detail['source']})"
+    if kind == "drift":
+        return f"{where}DRIFT ({', '.join(detail['breaches'])}): {detail['message']}; " \
+               f"on drift: {detail['action']}"
+    if kind == "drift_cleared":
+        return f"{where}drift cleared for {detail['model']}"
+    if kind == "drift_rollback":
+        return f"{where}drift rollback: production {detail['old']} -> {detail['new']}"
     if kind == "daily_summary":
         return (f"{where}day {detail['day']}: equity {detail['start_equity']:,.2f} -> "
                 f"{detail['end_equity']:,.2f} ({detail['change_pct']:+.2f}%), "

@@ -11,27 +11,31 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlstrategy.live.api import Source, serving
 from mlstrategy.live.api_settings import ApiSettings
 from mlstrategy.live.controls import Controls
+from mlstrategy.live.drift_settings import DriftSettings
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.notify import BACKOFF_S, ErrorsToNotifier, Notifier
 
 
 @dataclass(frozen=True)
 class Operator:
-    """What a run serves and tells: ``api`` (None: no API), webhook URLs ``notify`` in
-    ``notify_format`` (a failed post retried after ``notify_backoff_s[0]`` seconds, doubling
-    up to ``[1]``), and the cycles directory whose latest report the dashboard shows."""
+    """What a run serves, tells and watches: ``api`` (None: no API), webhook URLs ``notify``
+    in ``notify_format`` (a failed post retried after ``notify_backoff_s[0]`` seconds,
+    doubling up to ``[1]``), the cycles directory whose latest report the dashboard shows,
+    each market's ``drift`` watch, and whether decisions journal their feature vectors."""
 
     api: ApiSettings | None = None
     notify: tuple[str, ...] = ()
     notify_format: str = "json"
     notify_backoff_s: tuple[float, float] = BACKOFF_S
     cycles_dir: Path | None = None
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    journal_features: bool = False
 
 
 @contextlib.contextmanager

@@ -265,7 +265,8 @@ def _run_markets(config: BotConfig, markets: list[MarketConfig], journal: Journa
             label=f"{config.mode} bot: {run.market.exchange} {run.market.label} "
                   f"{run.market.timeframe}, journal {config.journal}",
             on_mismatch=config.on_mismatch, account=journal, broker=run.broker,
-            controls=controls)
+            controls=controls, drift=config.operator.drift,
+            journal_features=config.operator.journal_features)
         sessions[run.feed._name] = run.session
     cerebro.addstrategy(
         MLStrategy, models={r.feed._name: r.market.model for r in runs}, sessions=sessions,

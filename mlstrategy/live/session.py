@@ -35,10 +35,11 @@ from execution.orders import (
     intent_key,
 )
 from mlstrategy.live.controls import Controls
+from mlstrategy.live.drift import DriftGuard, DriftSettings
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import PAPER, Journal
 from mlstrategy.live.risk import RiskGuard, Verdict, open_book
-from mlstrategy.trading.inference import SignalEngine
+from mlstrategy.trading.inference import SignalEngine, row_hash
 from mlstrategy.trading.strategy import ENTER, MLStrategy
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,10 @@ class LiveSession:
         market only, also when the strategy's broker routes several markets.
     controls : Controls, optional
         The operator's requests (the control API's): paused entries, an exit, a reload.
+    drift : DriftSettings, optional
+        Watch the model's drift (``mlstrategy.live.drift``) and act on a breach.
+    journal_features : bool
+        Journal each decision's feature vector, not only its hash.
     """
 
     def __init__(self, journal: Journal, guard: RiskGuard, watcher: ModelWatcher, *,
@@ -137,7 +142,8 @@ class LiveSession:
                  until: pd.Timestamp | None = None, paper_cash: float | None = None,
                  label: str = "bot", on_mismatch: str = "stop",
                  account: Journal | None = None, broker: object | None = None,
-                 controls: Controls | None = None) -> None:
+                 controls: Controls | None = None, drift: DriftSettings | None = None,
+                 journal_features: bool = False) -> None:
         self.journal = journal
         self.account = account or journal
         self.broker = broker
@@ -156,6 +162,11 @@ class LiveSession:
         self._signals: list[tuple] = []
         self._paper_fills = 0  # simulated fills journaled this session
         self._paper_open: set[str] = set()  # client ids of paper orders not final yet
+        self.journal_features = journal_features
+        self.drift = None if drift is None else \
+            DriftGuard(drift, journal, watcher.models_dir, controls, watcher)
+        self._meta: dict[str, str] = {}  # settings journaled with the next flush
+        self._used(watcher.current)
 
     # --- hooks MLStrategy calls ----------------------------------------------------------
     def begin(self, strategy: MLStrategy, data: bt.feeds.DataBase) -> None:
@@ -190,7 +201,15 @@ class LiveSession:
         if new is None:
             return engine
         self.summary.swaps = self.watcher.swaps
+        self._used(self.watcher.current)
+        if self.drift is not None:
+            self.drift.watch(self.watcher.current)
         return new
+
+    def _used(self, artifact) -> None:
+        """Journal a model that decides from now on (the audit finds it by its ref)."""
+        self.journal.model_used(artifact.ref, artifact.manifest.model_sha256,
+                                artifact.spec.hash, str(artifact.path))
 
     def steer(self, target: int, current: int) -> int:
         """``target``, or flat when the operator asked this market to exit."""
@@ -208,15 +227,21 @@ class LiveSession:
         history = bool(getattr(data, "in_history", False))
         feed = data._getstatusname(data._laststatus)
         model = self.watcher.current.ref
-        self._bars.append((bar_ms, data.open[0], data.high[0], data.low[0], data.close[0],
-                           data.volume[0]))
+        ohlc = (data.open[0], data.high[0], data.low[0], data.close[0])
+        self._bars.append((bar_ms, *ohlc, data.volume[0]))
+        book = strategy.books[data]
+        row = None if book.engine is None else book.engine.row
+        audit = (None if row is None else row_hash(row), book.enter, book.exit,
+                 row.tobytes() if row is not None and self.journal_features else None)
         s = self.summary
         s.bars += 1
         s.long_signals += target > 0
         if history:
             s.history_bars += 1
             self._signals.append((bar_ms, proba, target, model, feed, "history", None,
-                                  None))
+                                  None, *audit))
+            if self.drift is not None:
+                self._meta.update(self.drift.on_bar(bar_ms, row, proba, ohlc, None))
             if len(self._bars) >= _FLUSH_EVERY:
                 self._flush()
             return 0.0
@@ -251,7 +276,9 @@ class LiveSession:
         else:
             size = 0.0
         self._signals.append((bar_ms, proba, target, model, feed, action, position,
-                              equity))
+                              equity, *audit))
+        if self.drift is not None:
+            self._meta.update(self.drift.on_bar(bar_ms, row, proba, ohlc, equity))
         self._flush()
         self.on_status(BarStatus(pd.Timestamp(bar_ms, unit="ms", tz="UTC"), close, proba,
                                  _signal_word(proba, target), action, position, equity,
@@ -349,8 +376,8 @@ class LiveSession:
 
     def _flush(self) -> None:
         if self._bars or self._signals:
-            self.journal.record(self._bars, self._signals)
-            self._bars, self._signals = [], []
+            self.journal.record(self._bars, self._signals, self._meta)
+            self._bars, self._signals, self._meta = [], [], {}
 
 
 def _signal_word(proba: float, target: int) -> str:

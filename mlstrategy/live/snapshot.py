@@ -14,6 +14,7 @@ from pathlib import Path
 
 from execution.futures_broker import CONTRACT_POSITION
 from mlstrategy.live.controls import paused_since
+from mlstrategy.live.drift_settings import DRIFT_META
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import KILL_SWITCH
 from mlstrategy.registry.production import (
@@ -83,6 +84,7 @@ def market_status(journal: Journal, controls: dict | None = None) -> dict:
         "mismatch": mismatch[3].get("reason") if mismatch else None,
         "contract": contract[3] if contract else None,
         "funding": {"total": funding, "payments": payments},
+        "drift": json.loads(meta[DRIFT_META]) if DRIFT_META in meta else None,
     }
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from execution.futures_broker import CONTRACT_POSITION
 from mlstrategy.live.controls import paused_since
+from mlstrategy.live.drift_settings import DRIFT_META
 from mlstrategy.live.journal import Journal
 from mlstrategy.live.risk import KILL_SWITCH
 
@@ -95,6 +96,30 @@ def _contract_lines(journal: Journal) -> list[str]:
     return lines
 
 
+def _drift_lines(journal: Journal) -> list[str]:
+    """The market's latest drift figures and its last breach."""
+    lines = []
+    figures = journal.meta().get(DRIFT_META)
+    if figures is not None:
+        d = json.loads(figures)
+        line = (f"drift of {d['model']} over {d['bars']} bars: PSI median "
+                f"{d['psi_median']:.3f} (max {d['psi_max']:.2f} {d['psi_max_feature']})")
+        if d["labelled"]:
+            line += (f", calibration gap {d['calibration_gap']:.3f}, Brier {d['brier']:.4f} "
+                     f"(holdout {d['holdout_brier']:.4f})")
+        if d["band_low"] is not None and d["live_bars"]:
+            line += (f", return {d['live_return']:+.2%} over {d['live_bars']} live bars (band "
+                     f"{d['band_low']:+.2%} .. {d['band_high']:+.2%})")
+        lines.append(line + (f"; BREACHED: {', '.join(d['breaches'])}" if d["breaches"]
+                             else "; within limits"))
+    breaches = journal.events("drift")
+    if breaches:
+        when, _, _, detail = breaches[-1]
+        lines.append(f"last drift breach at {when} ({', '.join(detail['breaches'])}), on "
+                     f"drift: {detail['action']}")
+    return lines
+
+
 def _risk_lines(journal: Journal) -> list[str]:
     """Kill-switch trips, late executions adopted, entries paused by the operator and
     position mismatches, newest last."""
@@ -112,6 +137,7 @@ def _risk_lines(journal: Journal) -> list[str]:
     if paused is not None:
         lines.append(f"entries paused by the operator since {paused}; resume them through "
                      "the API")
+    lines.extend(_drift_lines(journal))
     mismatches = journal.events("position_mismatch")
     if mismatches:
         when, _, _, detail = mismatches[-1]

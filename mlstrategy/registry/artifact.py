@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import platform
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -31,11 +31,13 @@ from datafeeds.fingerprint import matches
 from features_numba import KERNEL_VERSION, FeatureSpec
 from mlstrategy.errors import ModelError
 from mlstrategy.research.dataset import DatasetInfo
+from mlstrategy.research.drift_reference import DriftReference
 from mlstrategy.research.labels import LabelSpec
 
 SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 TRAINING_BARS = "training_bars.npy"  # sorted unique fingerprints of the training bars
+HOLDOUT_RETURNS = "holdout_returns.npy"  # the holdout backtest's net return per bar (drift)
 INDEX = "index.json"  # models_dir/index.json: "name/version" -> manifest sha256 and metrics
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
 _LIBRARIES = ("mlstrategy", "catboost", "scikit-learn", "skops", "xgboost", "numba", "numpy",
@@ -131,12 +133,16 @@ class Manifest:
     libraries: dict
     model_file: str
     model_sha256: str
+    drift: dict | None = None  # DriftReference (models trained before it have none)
 
     def to_dict(self) -> dict:
-        """JSON-ready form (field order kept; no ``search`` unless a sweep chose the model)."""
+        """JSON-ready form (field order kept; no ``search`` unless a sweep chose the model,
+        no ``drift`` reference unless training made one)."""
         data = asdict(self)
         if data["validation"]["search"] is None:
             del data["validation"]["search"]
+        if data["drift"] is None:
+            del data["drift"]
         return data
 
     @classmethod
@@ -145,7 +151,7 @@ class Manifest:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ModelError(f"{source}: manifest schema {data.get('schema_version')!r}, this "
                              f"mlstrategy reads schema {SCHEMA_VERSION}; retrain the model")
-        missing = [f.name for f in fields(cls) if f.name not in data]
+        missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING]
         if missing:
             raise ModelError(f"{source}: manifest lacks {', '.join(missing)}; retrain the "
                              "model")
@@ -187,6 +193,8 @@ class Artifact:
     thresholds: Thresholds
     manifest: Manifest
     training_bars: np.ndarray  # sorted fingerprints of the training bars
+    drift: DriftReference | None = None  # what drift is measured against (None: older model)
+    holdout_returns: np.ndarray | None = None  # per bar, for the live return's band
 
     def is_training_bar(self, bars: pd.DataFrame) -> np.ndarray:
         """Per bar of ``bars``: whether it is one of this model's training bars (by content)."""
@@ -286,6 +294,14 @@ def save_artifact(models_dir: Path, name: str, model: object, draft: dict, *,
     np.save(staging / TRAINING_BARS, np.asarray(training_bars, dtype=np.uint64),
             allow_pickle=False)
     body = {k: v for k, v in draft.items() if k != "version"}
+    if body.get("drift") is not None and "returns" not in body["drift"]:
+        body["drift"] = None  # a draft copied from a saved manifest: its returns file is not here
+    if body.get("drift") is not None:
+        returns = np.asarray(body["drift"]["returns"], dtype=np.float64)
+        np.save(staging / HOLDOUT_RETURNS, returns, allow_pickle=False)
+        body["drift"] = {**{k: v for k, v in body["drift"].items() if k != "returns"},
+                         "returns_bars": len(returns),
+                         "returns_sha256": sha256_file(staging / HOLDOUT_RETURNS)}
     body["training_data"] = {**body["training_data"], "fingerprint_bars": len(training_bars),
                              "fingerprint_sha256": sha256_file(staging / TRAINING_BARS)}
     manifest = Manifest.from_dict({
@@ -382,18 +398,25 @@ def load_artifact(path: Path) -> Artifact:
         raise ModelError(f"{model_path}: the model takes {model.n_features} features but its "
                          f"spec has {len(spec)}; the artifact is inconsistent, retrain it")
     thresholds = manifest.thresholds
+    drift = None if manifest.drift is None else DriftReference.from_dict(manifest.drift)
     return Artifact(path=path, name=manifest.name, version=manifest.version, model=model,
                     spec=spec, label=manifest.label,
                     thresholds=Thresholds(float(thresholds.enter), float(thresholds.exit)),
-                    manifest=manifest, training_bars=_training_bars(path, manifest))
+                    manifest=manifest, training_bars=_training_bars(path, manifest),
+                    drift=drift, holdout_returns=None if drift is None else
+                    _verified_array(path / HOLDOUT_RETURNS, drift.returns_sha256))
 
 
 def _training_bars(path: Path, manifest: Manifest) -> np.ndarray:
     """The verified fingerprints of the artifact's training bars."""
-    file = path / TRAINING_BARS
+    return _verified_array(path / TRAINING_BARS, manifest.training_data.fingerprint_sha256)
+
+
+def _verified_array(file: Path, sha256: str) -> np.ndarray:
+    """The array in ``file``, whose sha256 the manifest recorded."""
     if not file.is_file():
         raise ModelError(f"{file} is missing; the artifact is incomplete, retrain it")
-    if sha256_file(file) != manifest.training_data.fingerprint_sha256:
+    if sha256_file(file) != sha256:
         raise ModelError(f"{file}: sha256 differs from the manifest's: the file was modified "
                          "or corrupted; retrain or restore it")
     try:

@@ -85,9 +85,9 @@ def trading_metrics(bars: pd.DataFrame, blocks: list[tuple[int, int]],
     strat, hold, pnls = [], [], []
     for (a, b), proba in zip(blocks, probas, strict=True):
         stretch = bars.iloc[a:b]
-        run = run_engine(stretch, proba, StrategyParams(fraction=fraction), enter=enter,
-                         exit_=exit_, cash=cash, commission=cost)
-        strat.append(run.marked(float(stretch["close"].iloc[-1]), cost))
+        values, run = strategy_values(stretch, proba, enter=enter, exit_=exit_, cost=cost,
+                                      cash=cash, fraction=fraction)
+        strat.append(values)
         hold.append(buy_and_hold(stretch, cash, fraction, cost))
         pnls.append(run.trade_pnls)
     single = len(blocks) == 1
@@ -104,6 +104,16 @@ def trading_metrics(bars: pd.DataFrame, blocks: list[tuple[int, int]],
             "buy_hold_return": held["total_return"], "buy_hold_sharpe": held["sharpe"],
             "buy_hold_max_drawdown": held["max_drawdown"],
             "always_long_mean_bps": float(always.mean() * 1e4) if len(always) else math.nan}
+
+
+def strategy_values(stretch: pd.DataFrame, proba: np.ndarray, *, enter: float, exit_: float,
+                    cost: float, cash: float = CASH, fraction: float = 0.95
+                    ) -> tuple[np.ndarray, object]:
+    """The strategy's value after each bar of ``stretch`` traded on ``proba`` (the last net of
+    closing what is open, as a backtest marks it), and the engine's run."""
+    run = run_engine(stretch, proba, StrategyParams(fraction=fraction), enter=enter,
+                     exit_=exit_, cash=cash, commission=cost)
+    return run.marked(float(stretch["close"].iloc[-1]), cost), run
 
 
 def _chained(curves: list[np.ndarray], cash: float) -> np.ndarray:

@@ -20,15 +20,22 @@ import pandas as pd
 
 from datafeeds.fingerprint import fingerprint_set
 from features_numba import KERNEL_VERSION, FeatureSpec, compute_features
+from mlstrategy.backtest.stats import bar_returns
 from mlstrategy.errors import MLStrategyError
 from mlstrategy.models import model_class, parse_params
 from mlstrategy.registry.artifact import Thresholds
+from mlstrategy.research import drift_reference
 from mlstrategy.research.dataset import Dataset
 from mlstrategy.research.gate import GateLimits, feature_aucs, sanity_flags
 from mlstrategy.research.labels import Labels, LabelSpec, labels_of
-from mlstrategy.research.metrics import classification_metrics, signal_metrics, trading_metrics
+from mlstrategy.research.metrics import (
+    classification_metrics,
+    signal_metrics,
+    strategy_values,
+    trading_metrics,
+)
 from mlstrategy.research.splits import Fold, clean_train, holdout_split, splits
-from mlstrategy.trading.strategy_params import COMMISSION
+from mlstrategy.trading.strategy_params import CASH, COMMISSION
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +185,15 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
     thresholds = Thresholds(enter=enter, exit=exit_)
     say(f"final model: train {len(train_rows)} rows; holdout from bar {holdout.test_start}")
     model = _fit(config, x, labels, train_rows)
-    holdout_metrics, _ = _evaluate(model, x, labels, holdout_rows, [(holdout.test_start, n)],
-                                   bars, enter, exit_, config)
+    holdout_metrics, holdout_proba = _evaluate(model, x, labels, holdout_rows,
+                                               [(holdout.test_start, n)], bars, enter, exit_,
+                                               config)
+    values, _ = strategy_values(bars.iloc[holdout.test_start:],
+                                model.predict_proba(x[holdout.test_start:]), enter=enter,
+                                exit_=exit_, cost=config.cost)
+    returns = bar_returns(values, CASH)
+    reference = drift_reference.build(x[train_rows], holdout_proba, labels.y[holdout_rows],
+                                      returns)
     singles = feature_aucs(x[train_rows], labels.y[train_rows], list(spec.names))
     flags = sanity_flags(fold_metrics, holdout_metrics, singles, config.gate)
     importance = model.feature_importance(x[train_rows], labels.y[train_rows])
@@ -207,6 +221,8 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
                 sorted(singles.items(), key=lambda item: -item[1])),
         },
         "suspicious": flags,
+        # the drift reference; save_artifact moves the holdout's returns to their own file
+        "drift": {**reference.to_dict(), "returns": returns},
     }
     return TrainResult(model, thresholds, holdout, fold_metrics, holdout_metrics, manifest,
                        importance, flags, fingerprint_set(bars.iloc[:holdout.test_start]))

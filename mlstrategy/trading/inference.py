@@ -9,6 +9,7 @@ is decided in one place, ``mlstrategy.trading.strategy``. It never trains.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 
@@ -26,6 +27,7 @@ class SignalEngine:
         self.artifact = artifact
         self.stream = FeatureStream(artifact.spec)
         self._warmup = artifact.spec.warmup
+        self.row: np.ndarray | None = None  # the last bar's features (the stream's buffer)
 
     def warm(self, bars: pd.DataFrame) -> None:
         """Feed history (bars before the first one traded) so features start warmed up."""
@@ -35,7 +37,7 @@ class SignalEngine:
     def on_bar(self, open_: float, high: float, low: float, close: float, volume: float,
                ts_ns: int) -> float:
         """Update the features with a closed bar and return the model's P(up) after it."""
-        row = self.stream.update(open_, high, low, close, volume, ts_ns)
+        row = self.row = self.stream.update(open_, high, low, close, volume, ts_ns)
         if self.stream.n_seen <= self._warmup:  # the model never saw warm-up rows
             return math.nan
         return self.artifact.model.predict_row(row)
@@ -52,3 +54,10 @@ def batch_probas(bars: pd.DataFrame, artifact: Artifact) -> np.ndarray:
     if len(bars) > warm:
         out[warm:] = artifact.model.predict_proba(x[warm:])
     return out
+
+
+def row_hash(row: np.ndarray) -> str:
+    """A feature vector's fingerprint (16 hex digits), equal for bit-equal vectors; -0.0 and
+    every NaN are taken as 0.0 and one NaN, as the batch and streaming proofs compare them."""
+    canonical = np.where(np.isnan(row), np.nan, np.asarray(row, dtype=np.float64) + 0.0)
+    return hashlib.blake2b(canonical.tobytes(), digest_size=8).hexdigest()

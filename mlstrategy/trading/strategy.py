@@ -271,7 +271,9 @@ class MLStrategy(bt.Strategy):
             proba = book.line[0]
         else:
             if book.session is not None:  # between bars: maybe a newly promoted model
-                book.engine = book.session.engine_for_bar(book.engine, bar_ns)
+                engine = book.session.engine_for_bar(book.engine, bar_ns)
+                if engine is not book.engine:
+                    self._swapped(book, engine)
             proba = book.engine.on_bar(data.open[0], data.high[0], data.low[0],
                                        data.close[0], data.volume[0], bar_ns)
         book.probas.append(proba)
@@ -298,6 +300,13 @@ class MLStrategy(bt.Strategy):
             book.order = self.close(data=data, size=amount, intent=EXIT)
         else:
             self._enter(data, book, target, amount)
+
+    def _swapped(self, book: _Book, engine: SignalEngine) -> None:
+        """A new model decides from this bar: its thresholds too, unless options set them."""
+        book.engine, book.artifact = engine, engine.artifact
+        thresholds = engine.artifact.thresholds
+        book.enter = thresholds.enter if self.p.enter is None else book.enter
+        book.exit = thresholds.exit if self.p.exit is None else book.exit
 
     def _target(self, book: _Book, proba: float, current: int) -> int:
         """``decide``, then the holding limit and the cooldown."""

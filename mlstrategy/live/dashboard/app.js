@@ -53,6 +53,7 @@ function marketCard(m) {
   if (m.paused) badges.push('<span class="badge paused" data-testid="paused">entries paused</span>');
   if (m.kill_switch) badges.push('<span class="badge alarm">kill switch</span>');
   if (m.mismatch) badges.push('<span class="badge alarm">position mismatch</span>');
+  if (m.drift && m.drift.breaches.length) badges.push(`<span class="badge alarm" data-testid="drift-badge">drift: ${esc(m.drift.breaches.join(", "))}</span>`);
   card.innerHTML = `<h3>${esc(m.name || m.symbol)} <small>${esc(m.exchange)} ${esc(m.symbol)} ${esc(m.timeframe)}</small>${badges.join("")}</h3><dl></dl>`;
   const rows = [
     ["last bar", when(m.last_bar), "last-bar"], ["close", num(m.close), "close"],
@@ -63,6 +64,12 @@ function marketCard(m) {
   ];
   if (m.contract) rows.push(["liquidation", num(m.contract.liquidation), "liquidation"]);
   if (m.funding.payments) rows.push(["funding", num(m.funding.total), "funding"]);
+  if (m.drift) {
+    const d = m.drift;
+    rows.push(["drift PSI", `median ${num(d.psi_median, 3)} (max ${num(d.psi_max, 2)} ${d.psi_max_feature})`, "drift-psi"]);
+    rows.push(["calibration", `gap ${num(d.calibration_gap, 3)}, Brier ${num(d.brier, 4)} (holdout ${num(d.holdout_brier, 4)})`, "drift-calibration"]);
+    if (d.band_low !== null) rows.push(["live return", `${num(100 * d.live_return, 2)}% over ${d.live_bars} bars (band ${num(100 * d.band_low, 1)}% .. ${num(100 * d.band_high, 1)}%)`, "drift-return"]);
+  }
   const dl = card.querySelector("dl");
   for (const [label, value, id] of rows) {
     dl.insertAdjacentHTML("beforeend", "<dt></dt><dd></dd>");

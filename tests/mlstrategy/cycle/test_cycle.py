@@ -233,3 +233,54 @@ def test_new_bars_are_stored_every_run_and_retrain_waits_for_retrain_every(tmp_p
     assert "retrain_every 7d" in _reports(tmp_path)[1]["markets"][0]["reason"]
     assert statuses[2][0] == 176 and statuses[2][1] in ("kept", "promoted")
     assert len(list_models(tmp_path / "models", "btc")) == 2
+
+
+def test_a_market_whose_live_model_drifts_is_retrained_before_retrain_every(tmp_path):
+    from mlstrategy.live.drift import DriftFigures
+    from mlstrategy.live.drift_settings import DRIFT_META
+    from mlstrategy.live.journal import Journal
+
+    bars = load_sample("btcusd-1h")
+    source = tmp_path / "export.csv"
+    market = BTC.replace('bars = "sample:btcusd-1h"', f'bars = "{source}"\nretrain_every = "7d"')
+    (tmp_path / "cycle.toml").write_text('[cycle]\nstore = "parquet:data"\n'
+                                         'journals = ["journals/bot.sqlite"]\n' + market)
+    bars.iloc[:3000].to_csv(source, index_label="datetime")
+    assert _cycle(tmp_path).returncode in (0, 10)
+    (model,) = list_models(tmp_path / "models", "btc")
+    (tmp_path / "journals").mkdir()
+    # what a paper bot trading that model journals with its bars (mlstrategy.live.drift)
+    journal = Journal.open(tmp_path / "journals" / "bot.sqlite", {
+        "mode": "paper", "exchange": "coinbase", "symbol": "BTC/USD", "timeframe": "1h"})
+    journal.start_session(str(model))
+
+    def measured(breaches: list[str], hour: int) -> None:
+        figures = DriftFigures(str(model), 500, 0.9 if breaches else 0.2, 3.1, "natr_14", 495,
+                               0.251, 0.247, 0.04, 0.47, 0.51, 500, -0.02, -0.3, 0.3,
+                               breaches)
+        journal.record([(hour * 3_600_000, 1.0, 1.0, 1.0, 1.0, 1.0)], [],
+                       {DRIFT_META: json.dumps(figures.to_dict())})
+
+    measured([], 1)
+    steps = []
+    for stop, breaches in ((3024, []), (3048, ["features"])):
+        measured(breaches, stop)
+        bars.iloc[:stop].to_csv(source, index_label="datetime")
+        run = _cycle(tmp_path)
+        assert run.returncode in (0, 10), run.stderr
+        [result] = _reports(tmp_path)[-1]["markets"]
+        steps.append(result)
+    journal.close()
+    waited, retrained = steps
+    assert waited["status"] == "nothing to do" and "retrain_every 7d" in waited["reason"]
+    assert waited["steps"]["drift"]["breaches"] == [] and \
+        waited["steps"]["drift"]["model"] == str(model)
+    assert retrained["status"] in ("kept", "promoted")
+    assert retrained["steps"]["drift"]["breaches"] == ["features"]
+    assert list(retrained["steps"]) == ["update", "validate", "drift", "train", "backtest",
+                                        "promote"]
+    assert len(list_models(tmp_path / "models", "btc")) == 2
+    report = sorted((tmp_path / "cycles").glob("*/report.md"))[-1].read_text()
+    (line,) = [x for x in report.splitlines() if x.startswith("| drift |")]
+    assert f"model {model};" in line and "psi_median 0.9;" in line and \
+        line.endswith("breaches features |")

@@ -146,3 +146,36 @@ def test_a_version_1_journal_is_migrated_with_its_book(tmp_path):
     journal.close()
     with pytest.raises(ConfigError, match=r"symbol 'BTC/USDT' \(not 'ETH/USDT'\)"):
         Journal.open(path, {**IDENTITY, "symbol": "ETH/USDT"})
+
+
+def test_a_version_2_journal_gains_the_decision_audits_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "v2.sqlite"
+    journal = Journal.open(path, IDENTITY)
+    journal.start_session("m/1")
+    journal.record([(0, 1.0, 2.0, 0.5, 1.5, 10.0)],
+                   [(0, 0.6, 1, "m/1", "LIVE", "hold", 0.0, 100.0, None, None, None, None)])
+    journal.close()
+    db = sqlite3.connect(path)  # back to what a version-2 bot wrote
+    db.executescript("ALTER TABLE signals DROP COLUMN x_hash; ALTER TABLE signals DROP COLUMN "
+                     "enter; ALTER TABLE signals DROP COLUMN exit; ALTER TABLE signals DROP "
+                     "COLUMN features; DROP TABLE models; UPDATE meta SET value = '2' WHERE "
+                     "key = 'schema_version';")
+    db.close()
+    with pytest.raises(ConfigError, match="written before decisions were journaled"):
+        Journal.read(path).audit_rows(1)
+    journal = Journal.open(path, IDENTITY)
+    assert journal.meta()["schema_version"] == "3" and len(journal.signals()) == 1
+    journal.start_session("m/1")
+    journal.model_used("m/1", "ab" * 32, "cd" * 32, "models/m/1")
+    journal.record([(60_000, 1.5, 2.0, 1.0, 1.8, 5.0)],
+                   [(60_000, 0.7, 1, "m/1", "LIVE", "hold", 0.0, 100.0, "0123", 0.6, 0.5,
+                     b"\0" * 8)])
+    rows = journal.audit_rows(2)
+    assert rows[["x_hash", "enter", "exit", "close"]].values.tolist() == [["0123", 0.6, 0.5,
+                                                                            1.8]]
+    assert journal.models_used() == {"m/1": {"model_sha256": "ab" * 32,
+                                             "features_hash": "cd" * 32,
+                                             "path": "models/m/1"}}
+    journal.close()

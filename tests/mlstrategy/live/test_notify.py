@@ -47,6 +47,11 @@ def test_every_kind_is_told_once(tmp_path):
         journal.event("model_swap", old="btc1m/1", new="btc1m/2", warm_bars=500)
         journal.event("model_refused", model="btc1m/3", reason="other symbol", kept="btc1m/2")
         journal.event(CONTROL, action="pause", source="api 127.0.0.1")
+        journal.event("drift", bar_ms=0, breaches=["features"], new=["features"],
+                      action="rollback", message="btc1m/2 over 500 bars: PSI median 0.9",
+                      figures={})
+        journal.event("drift_rollback", bar_ms=0, old="btc1m/2", new="btc1m/1")
+        journal.event("drift_cleared", bar_ms=60_000, model="btc1m/1")
         logging.getLogger("execution.broker").error("the exchange answered garbage")
         journal.event("feed", status="DELAYED")  # not worth a message
         journal.event(DAY_START, day=day + 1, start_equity=950.0)
@@ -62,6 +67,9 @@ def test_every_kind_is_told_once(tmp_path):
                        "change_pct": pytest.approx(-5.0), "fills": 1, "rejections": 2}
     fill_text = next(b for b in sink.bodies if b["kind"] == "fill")["text"]
     assert fill_text == "filled: buy 0.01 at 60,000 (fee 0.6 USDT)"
+    drift_text = next(b for b in sink.bodies if b["kind"] == "drift")["text"]
+    assert drift_text == "DRIFT (features): btc1m/2 over 500 bars: PSI median 0.9; on drift: " \
+                         "rollback"
 
 
 def test_chat_formats_carry_one_line():
