@@ -63,6 +63,8 @@ class DriftFigures:
     band_low: float
     band_high: float
     breaches: list[str] = field(default_factory=list)
+    psi_top: dict[str, float] = field(default_factory=dict)  # the 5 features that moved most
+    reliability: list[dict] = field(default_factory=list)  # live bins of P(up): rows, up-rate
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN as None)."""
@@ -151,10 +153,12 @@ class DriftMonitor:
             breaches.append("calibration")
         if live_return < band[0]:  # NaN (no band yet) never breaches
             breaches.append("return")
+        top = np.argsort(psis)[::-1][:5]
         return DriftFigures(self.model, n, median, float(psis[worst]),
                             self.names[worst], cal.rows, cal.brier, held.brier, cal.gap,
                             cal.up_rate, cal.mean_proba, live_bars, live_return, *band,
-                            breaches)
+                            breaches, {self.names[k]: round(float(psis[k]), 4) for k in top},
+                            cal.bins)
 
     def _band(self, bars: int) -> tuple[float, float]:
         if self.returns is None or not len(self.returns):

@@ -103,6 +103,9 @@ def test_the_live_psi_is_the_windows_psi_against_the_training_deciles(trained):
                   for f, shares in enumerate(art.drift.expected)]
     assert last.psi_median == pytest.approx(np.median(by_feature), rel=1e-9)
     assert last.psi_max == pytest.approx(max(by_feature), rel=1e-9)
+    ranked = sorted(zip(by_feature, art.spec.names, strict=True), reverse=True)[:5]
+    assert list(last.psi_top) == [name for _, name in ranked]
+    assert sum(b["rows"] for b in last.reliability) == last.labelled
     assert figures[limits.window - 2] is None and figures[limits.window - 1] is not None
 
 
