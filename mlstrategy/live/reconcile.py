@@ -101,6 +101,11 @@ def reconcile(gateway: OrderGateway, journal: Journal, tag: str,
     else:
         held_before = float(held)
     problem = rules.mismatch(position, balance, held_before, gateway.base)
+    if problem is not None and (late := _protection_executed(gateway, journal)):
+        recovered += late  # a stop executed while the account was read: its fills explain it
+        position = journal.position()
+        balance = gateway.balance().base_total
+        problem = rules.mismatch(position, balance, held_before, gateway.base)
     if found is not None and found.unattributed:
         problem = (f"orders {', '.join(found.unattributed)} carry this bot's client id but "
                    "are not in its journal")
@@ -111,6 +116,21 @@ def reconcile(gateway: OrderGateway, journal: Journal, tag: str,
     journal.event("reconciled", **asdict(result))
     log.info("reconciled: %s", asdict(result))
     return result
+
+
+def _protection_executed(gateway: OrderGateway, journal: Journal) -> int:
+    """Record the fills of resting stops and take-profits that executed since they were last
+    asked (the exchange goes on while the reconciliation reads it); how many."""
+    count = 0
+    for record in journal.orders((OPEN,)):
+        if record.kind not in PROTECTIVE:
+            continue
+        state = gateway.lookup(record.client_id)
+        if state is None or state.filled <= record.filled + 1e-12:
+            continue
+        journal.order_state(record.client_id, state.status, state)
+        count += sum(journal.fill(f) for f in gateway.fills(state))
+    return count
 
 
 def _settle(gateway: OrderGateway, journal: Journal, client_id: str,
