@@ -35,12 +35,11 @@ import numpy as np
 from mlstrategy.errors import ModelError
 from mlstrategy.live.drift_settings import DRIFT_META, DriftLimits, DriftSettings
 from mlstrategy.registry.artifact import Artifact
-from mlstrategy.research.drift_reference import BINS, calibration, return_band
+from mlstrategy.research.drift_reference import BINS, calibration, psi, return_band
 from mlstrategy.research.labels import make_labels
 
 log = logging.getLogger(__name__)
 _BIN_COLUMNS = BINS + 1  # deciles and the NaN bin
-_PSI_EPS = 1e-4
 
 
 @dataclass(frozen=True)
@@ -98,10 +97,9 @@ class DriftMonitor:
         self.names = list(artifact.spec.names)
         self.label = artifact.label
         self.returns = artifact.holdout_returns
-        self._expected = np.zeros((len(reference.edges), _BIN_COLUMNS + 1))
+        self._expected = np.zeros((len(reference.edges), _BIN_COLUMNS))
         for f, shares in enumerate(reference.expected):
             self._expected[f, :len(shares)] = shares
-        self._expected = np.maximum(self._expected, _PSI_EPS)
         self._counts = np.zeros_like(self._expected)
         self._bins: deque[np.ndarray] = deque()
         # prices and P(up), oldest first, far enough back to label the window's first bar
@@ -109,7 +107,7 @@ class DriftMonitor:
         self._prices = np.full((4, keep), np.nan)
         self._probas = np.full(keep, np.nan)
         self._equity: deque[float] = deque(maxlen=limits.window + 1)
-        self._bands: dict[int, tuple[float, float]] = {}
+        self._band: tuple[float, float] | None = None  # bootstrapped once the window is live
 
     def update(self, row: np.ndarray, proba: float, ohlc: tuple[float, float, float, float],
                equity: float | None) -> DriftFigures | None:
@@ -133,8 +131,7 @@ class DriftMonitor:
 
     def _figures(self) -> DriftFigures:
         limits, n = self.limits, len(self._bins)
-        actual = np.maximum(self._counts / n, _PSI_EPS)
-        psis = np.sum((actual - self._expected) * np.log(actual / self._expected), axis=1)
+        psis = psi(self._counts, self._expected)
         worst, median = int(np.argmax(psis)), float(np.median(psis))
         labels = make_labels(*self._prices, self.label)  # NaN where the future is not known
         cal = calibration(self._probas[-n:], labels.y[-n:])
@@ -144,7 +141,7 @@ class DriftMonitor:
         if live_bars >= 1:
             live_return = self._equity[-1] / self._equity[0] - 1.0
         if live_bars == limits.window:  # one band (one bootstrap) per model and window
-            band = self._band(live_bars)
+            band = self._return_band()
         breaches = []
         if median > limits.psi:
             breaches.append("features")
@@ -160,13 +157,13 @@ class DriftMonitor:
                             breaches, {self.names[k]: round(float(psis[k]), 4) for k in top},
                             cal.bins)
 
-    def _band(self, bars: int) -> tuple[float, float]:
+    def _return_band(self) -> tuple[float, float]:
         if self.returns is None or not len(self.returns):
             return math.nan, math.nan
-        if bars not in self._bands:
-            self._bands[bars] = return_band(self.returns, bars,
-                                            quantiles=(self.limits.band, 1 - self.limits.band))
-        return self._bands[bars]
+        if self._band is None:
+            self._band = return_band(self.returns, self.limits.window,
+                                     quantiles=(self.limits.band, 1 - self.limits.band))
+        return self._band
 
 
 class DriftGuard:

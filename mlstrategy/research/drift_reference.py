@@ -110,15 +110,13 @@ def build(x_train: np.ndarray, proba: np.ndarray, y: np.ndarray,
     return DriftReference(edges, expected, reference.calibration, reference.returns_bars)
 
 
-def psi(counts: np.ndarray, expected: np.ndarray) -> float:
-    """Population stability index of bin ``counts`` against ``expected`` shares:
-    sum of (actual - expected) * ln(actual / expected), shares floored at 1e-4."""
-    total = counts.sum()
-    if total <= 0:
-        return math.nan
-    actual = np.maximum(counts / total, _EPS)
+def psi(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Population stability index of bin ``counts`` against ``expected`` shares, along the last
+    axis (one feature, or one row per feature): sum of (actual - expected) *
+    ln(actual / expected), shares floored at 1e-4."""
+    actual = np.maximum(counts / counts.sum(axis=-1, keepdims=True), _EPS)
     expect = np.maximum(expected, _EPS)
-    return float(np.sum((actual - expect) * np.log(actual / expect)))
+    return np.sum((actual - expect) * np.log(actual / expect), axis=-1)
 
 
 def return_band(returns: np.ndarray, bars: int, *, quantiles: tuple[float, float] =
