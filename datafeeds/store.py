@@ -1,9 +1,11 @@
-"""Bar stores: one series per (source, symbol, timeframe), in Parquet files or a database.
+"""Bar stores: one series per (source, symbol, timeframe), in files or a database.
 
 ``open_store(url)`` picks the backend:
 
 - ``parquet:DIR`` (the default, ``parquet:data``) or a plain folder: one Parquet file per
   series, ``<DIR>/<source>/<SYMBOL>_<timeframe>.parquet``;
+- ``csv:DIR`` and ``json:DIR``: the same with plain text files (``bar_files``), for people
+  who want to read or edit their bars with anything;
 - ``sqlite:///PATH``: an embedded SQLite database file, no server;
 - ``postgresql://USER@HOST:PORT/DB``: a PostgreSQL server (psycopg 3), for a team or a
   server. The password comes from ``PGPASSWORD`` or ``~/.pgpass``, never from a command line;
@@ -13,24 +15,27 @@ Every backend offers the same operations, each write one transaction (all of it 
 also when the process is killed): ``write`` (upsert by bar time), ``replace``, ``append``
 (only bars newer than the last stored one: what updates use), ``read`` (a time range),
 ``last_bar``, ``keys``, ``gaps`` and ``describe``. Bars are validated before they are stored.
+
+Beside the bars, each backend keeps series of values (``datafeeds.values``: funding rates,
+open interest) under ``StoreKey(source, symbol, series)``: ``write_values`` (upsert, one
+transaction) and ``read_values``; they are not bar series (``keys`` does not list them).
 """
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from datafeeds.bar_files import WriteProgress
 from datafeeds.errors import DataError
 from datafeeds.ohlcv import validate_ohlcv
 from datafeeds.quality import Gap, ValidationReport, check_ohlcv
+from datafeeds.values import validate_values
 
 DEFAULT_STORE = "parquet:data"
-CHUNK = 50_000  # bars per write step (progress is reported after each)
-WriteProgress = Callable[[int, int], None]  # (bars written so far, bars to write)
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
 
 
@@ -87,6 +92,25 @@ class BarStore(ABC):
               progress: WriteProgress | None) -> None:
         """Upsert valid ``bars`` (after deleting the series when ``replace``) atomically."""
 
+    @abstractmethod
+    def read_values(self, key: StoreKey) -> pd.DataFrame | None:
+        """The stored series of values ``key`` (``key.timeframe`` is the series), validated;
+        None if none."""
+
+    @abstractmethod
+    def _save_values(self, key: StoreKey, values: pd.DataFrame) -> None:
+        """Upsert valid ``values`` by time atomically."""
+
+    def write_values(self, key: StoreKey, values: pd.DataFrame) -> str:
+        """Upsert a series of values (``key.timeframe``: ``funding_rate`` or
+        ``open_interest``) by time in one transaction. Returns where it is kept."""
+        self._save_values(key, validate_values(values, key.timeframe, source=str(key)))
+        return self.where_values(key)
+
+    def where_values(self, key: StoreKey) -> str:
+        """Where the series of values ``key`` is kept, for messages."""
+        return self.where(key)
+
     def write(self, key: StoreKey, bars: pd.DataFrame, *,
               progress: WriteProgress | None = None) -> str:
         """Upsert ``bars`` by bar time in one transaction: new times are added, stored ones
@@ -134,22 +158,13 @@ class BarStore(ABC):
         return [StoredSeries(key, self.where(key), self.check(key)) for key in self.keys()]
 
 
-def write_chunks(total: int, progress: WriteProgress | None):
-    """``(start, stop)`` row ranges of :data:`CHUNK` bars, reporting each one done."""
-    for start in range(0, total, CHUNK):
-        stop = min(start + CHUNK, total)
-        yield start, stop
-        if progress is not None:
-            progress(stop, total)
-
-
 def absolute_url(url: str | Path) -> str:
-    """``url`` with a relative Parquet folder or SQLite file made absolute (from the current
-    folder), so that worker processes started elsewhere open the same store."""
+    """``url`` with a relative folder or SQLite file made absolute (from the current folder),
+    so that worker processes started elsewhere open the same store."""
     text = str(url)
     scheme, _, rest = text.partition(":")
-    if scheme == "parquet":
-        return f"parquet:{Path(rest).absolute()}"
+    if scheme in ("parquet", "csv", "json"):
+        return f"{scheme}:{Path(rest).absolute()}"
     if scheme == "sqlite" and rest.startswith("///") and len(rest) > 3:
         return f"sqlite:///{Path(rest[3:]).absolute()}"
     if "://" in text:

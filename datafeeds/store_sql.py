@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from datafeeds.bar_files import WriteProgress, write_chunks
 from datafeeds.errors import DataError
 from datafeeds.ohlcv import COLUMNS, validate_ohlcv
-from datafeeds.store import BarStore, StoreKey, WriteProgress, redact, write_chunks
+from datafeeds.store import BarStore, StoreKey, redact
+from datafeeds.values import validate_values
 
 _UPDATE = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS)
 
@@ -34,6 +36,13 @@ def _schema(time_type: str, float_type: str) -> str:
     return ("CREATE TABLE IF NOT EXISTS bars (source TEXT NOT NULL, symbol TEXT NOT NULL, "
             f"timeframe TEXT NOT NULL, time {time_type} NOT NULL, {values}, "
             "PRIMARY KEY (source, symbol, timeframe, time))")
+
+
+def _values_schema(float_type: str) -> str:
+    """The ``series_values`` table: series of values (``datafeeds.values``), times in ns."""
+    return ("CREATE TABLE IF NOT EXISTS series_values (source TEXT NOT NULL, symbol TEXT NOT "
+            f"NULL, series TEXT NOT NULL, time_ns BIGINT NOT NULL, value {float_type} NOT "
+            "NULL, PRIMARY KEY (source, symbol, series, time_ns))")
 
 
 def _frame(rows: list[tuple], key: StoreKey, unit: str) -> pd.DataFrame | None:
@@ -63,6 +72,26 @@ class _SqlStore(BarStore):
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._connect() as conn:
             return list(conn.execute(sql.replace("?", self.MARK), params).fetchall())
+
+    def read_values(self, key: StoreKey) -> pd.DataFrame | None:
+        rows = self._query("SELECT time_ns, value FROM series_values WHERE source = ? AND "
+                           "symbol = ? AND series = ? ORDER BY time_ns",
+                           (key.source, key.symbol, key.timeframe))
+        if not rows:
+            return None
+        index = pd.DatetimeIndex(pd.to_datetime([r[0] for r in rows], unit="ns", utc=True),
+                                 name="datetime")
+        frame = pd.DataFrame({"value": [r[1] for r in rows]}, index=index)
+        return validate_values(frame, key.timeframe, source=str(key))
+
+    def _save_values(self, key: StoreKey, values: pd.DataFrame) -> None:
+        rows = [(key.source, key.symbol, key.timeframe, t, v) for t, v in
+                zip(values.index.as_unit("ns").asi8.tolist(), values["value"].tolist(),
+                    strict=True)]
+        upsert = ("INSERT INTO series_values VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, "
+                  "symbol, series, time_ns) DO UPDATE SET value = excluded.value")
+        with self._connect() as conn, self._transaction(conn):
+            conn.cursor().executemany(upsert.replace("?", self.MARK), rows)
 
     def read(self, key: StoreKey, start: pd.Timestamp | None = None,
              end: pd.Timestamp | None = None) -> pd.DataFrame | None:
@@ -108,6 +137,7 @@ class SQLiteStore(_SqlStore):
         try:
             conn.execute("PRAGMA journal_mode = WAL")  # readers (a bot) never block a writer
             conn.execute(self.SCHEMA)
+            conn.execute(_values_schema("REAL"))
             yield conn
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{self.url}: {exc}; is it a bar store written by mlstrategy?"
@@ -119,6 +149,17 @@ class SQLiteStore(_SqlStore):
     def _time_param(stamp: pd.Timestamp) -> int:
         return int(pd.Timestamp(stamp).as_unit("ns").value)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")  # one writer; the whole write or nothing
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def _save(self, key: StoreKey, bars: pd.DataFrame, *, replace: bool,
               progress: WriteProgress | None) -> None:
         times = bars.index.as_unit("ns").asi8.tolist()
@@ -126,20 +167,14 @@ class SQLiteStore(_SqlStore):
         head = (key.source, key.symbol, key.timeframe)
         insert = (f"INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
                   f"(source, symbol, timeframe, time) DO UPDATE SET {_UPDATE}")
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # one writer; the whole write or nothing
-            try:
-                if replace:
-                    conn.execute("DELETE FROM bars WHERE source = ? AND symbol = ? AND "
-                                 "timeframe = ?", head)
-                for start, stop in write_chunks(len(times), progress):
-                    conn.executemany(insert, ((*head, t, *v) for t, v in
-                                              zip(times[start:stop], values[start:stop],
-                                                  strict=True)))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._connect() as conn, self._transaction(conn):
+            if replace:
+                conn.execute("DELETE FROM bars WHERE source = ? AND symbol = ? AND "
+                             "timeframe = ?", head)
+            for start, stop in write_chunks(len(times), progress):
+                conn.executemany(insert, ((*head, t, *v) for t, v in
+                                          zip(times[start:stop], values[start:stop],
+                                              strict=True)))
 
 
 class PostgresStore(_SqlStore):
@@ -169,6 +204,7 @@ class PostgresStore(_SqlStore):
         try:
             with conn:  # commits on success, rolls back on an error
                 conn.execute(self.SCHEMA)
+                conn.execute(_values_schema("DOUBLE PRECISION"))
                 yield conn
         except psycopg.Error as exc:
             raise DataError(f"{self.url}: {' '.join(str(exc).split())}") from None
@@ -178,6 +214,10 @@ class PostgresStore(_SqlStore):
     @staticmethod
     def _time_param(stamp: pd.Timestamp) -> pd.Timestamp:
         return pd.Timestamp(stamp).to_pydatetime()
+
+    @staticmethod
+    def _transaction(conn):
+        return conn.transaction()
 
     def _save(self, key: StoreKey, bars: pd.DataFrame, *, replace: bool,
               progress: WriteProgress | None) -> None:

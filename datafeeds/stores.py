@@ -1,6 +1,7 @@
 """Which store a URL names: ``open_store`` picks the backend (``parquet:DIR`` or a folder,
-``sqlite:///PATH``, ``postgresql://...``; see ``store``) and opens it. Apart from the base
-class in ``store``, so that the backends import the base and only this imports them."""
+``csv:DIR``, ``json:DIR``, ``sqlite:///PATH``, ``postgresql://...``; see ``store``) and
+opens it. Apart from the base class in ``store``, so that the backends import the base and
+only this imports them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,10 +20,10 @@ def open_store(url: str | Path = DEFAULT_STORE) -> BarStore:
     """
     text = str(url)
     scheme, _, rest = text.partition(":")
-    if scheme == "parquet":
-        from datafeeds.store_parquet import ParquetStore
+    if scheme in ("parquet", "csv", "json"):
+        from datafeeds.store_files import FileStore
 
-        return ParquetStore(Path(rest))
+        return FileStore(Path(rest), scheme)
     if scheme == "sqlite":
         if not rest.startswith("///") or len(rest) == 3:
             raise DataError(f"store {text!r}: write sqlite:///relative/path.db or "
@@ -36,7 +37,7 @@ def open_store(url: str | Path = DEFAULT_STORE) -> BarStore:
         return PostgresStore(text)
     if "://" in text:
         raise DataError(f"store {redact(text)!r}: unknown kind {scheme!r}; use parquet:DIR, "
-                        "sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
-    from datafeeds.store_parquet import ParquetStore
+                        "csv:DIR, json:DIR, sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    from datafeeds.store_files import FileStore
 
-    return ParquetStore(Path(text))  # a plain folder
+    return FileStore(Path(text))  # a plain folder: Parquet files

@@ -442,6 +442,7 @@ class SimMarket:
     quote: str = "USDT"
     caught_up: bool = False  # the last klines answer held every closed bar (stepped clock)
     awaited: bool = True  # a stepped clock waits for a client to read it
+    interval: str | None = None  # its bars' own size, whatever is asked (None: as asked)
     _candles: Candles | None = None
 
     @property
@@ -450,8 +451,9 @@ class SimMarket:
         return self.base + self.quote
 
     def candles(self, interval: str) -> Candles:
-        """The bars as served for ``interval`` (rebuilt when ``bars`` was replaced)."""
-        step = INTERVAL_MS[interval]
+        """The bars as served for ``interval``, or at the market's own (rebuilt when ``bars``
+        was replaced)."""
+        step = INTERVAL_MS[self.interval or interval]
         if self._candles is None or self._candles.bars is not self.bars or \
                 self._candles.step_ms != step:
             self._candles = Candles(self.bars, step)
@@ -492,6 +494,9 @@ class ExchangeState:
     # a USDⓈ-M futures account, when served (a ``sim_futures.FuturesAccount``, which reads
     # this module: not imported here)
     futures: object | None = None
+    # recorded series of values by (exchange id, series): (stamps in ms, values)
+    published: dict[tuple[str, str], tuple[list[int], list[float]]] = field(
+        default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property

@@ -214,6 +214,23 @@ _PRIVATE_ROUTES = {
 PRIVATE_PATHS = {path for _, path in _PRIVATE_ROUTES}
 
 
+def _published(series: str, rows: Callable[[str, int, float], dict]) -> Callable:
+    """A route serving the recorded ``series`` of the market asked (``state.published``),
+    from ``startTime``, ``limit`` records, those stamped by the exchange's clock only."""
+
+    def route(request: object, state: ExchangeState) -> Answer:
+        query = request.query
+        symbol = query.get("symbol", "")
+        stamps, values = state.published.get((symbol, series), ((), ()))
+        start, limit = int(query.get("startTime", 0)), int(query.get("limit", 100))
+        now = state.now_ms()
+        out = [rows(symbol, t, v) for t, v in zip(stamps, values, strict=True)
+               if start <= t <= now]
+        return 200, out[:limit]
+
+    return route
+
+
 def fapi_routes(time: Callable, klines: Callable) -> dict[tuple[str, str], Callable]:
     """The routes by (method, path); ``time`` and ``klines`` are the spot ones (same
     answers)."""
@@ -221,4 +238,9 @@ def fapi_routes(time: Callable, klines: Callable) -> dict[tuple[str, str], Calla
             ("GET", f"{FAPI}/time"): time,
             ("GET", f"{FAPI}/exchangeInfo"): _exchange_info,
             ("GET", f"{FAPI}/klines"): klines,
+            ("GET", f"{FAPI}/fundingRate"): _published("funding_rate", lambda s, t, v: {
+                "symbol": s, "fundingTime": t, "fundingRate": repr(v), "markPrice": "0"}),
+            ("GET", "/futures/data/openInterestHist"): _published(
+                "open_interest", lambda s, t, v: {"symbol": s, "sumOpenInterest": repr(v),
+                                                  "sumOpenInterestValue": "0", "timestamp": t}),
             **_PRIVATE_ROUTES}

@@ -521,17 +521,24 @@ class ExchangeSimulator:
             raise RuntimeError("this simulator has no account: pass balances=")
         return self.state.account
 
-    def add_market(self, bars: pd.DataFrame, *, base: str, quote: str,
-                   awaited: bool = True) -> str:
-        """List another market (bars of the same interval); returns its symbol. A stepped
-        clock waits for a client to read it, unless not ``awaited`` (a market no bot
-        follows)."""
-        market = SimMarket(bars, base=base, quote=quote, awaited=awaited)
+    def add_market(self, bars: pd.DataFrame, *, base: str, quote: str, awaited: bool = True,
+                   interval: str | None = None) -> str:
+        """List another market (bars of the same interval, or of their own ``interval``);
+        returns its symbol. A stepped clock waits for a client to read it, unless not
+        ``awaited`` (a market no bot follows, or only reads now and then)."""
+        market = SimMarket(bars, base=base, quote=quote, awaited=awaited, interval=interval)
         with self.state.lock:
             self.state.markets[market.symbol] = market
             if self.state.account is not None:
                 self.state.account.pairs[market.symbol] = (base, quote)
         return market.symbol
+
+    def publish(self, symbol: str, series: str, stamps_ms: list[int],
+                values: list[float]) -> None:
+        """Serve a recorded series of the perpetual ``symbol`` (its id, e.g. ``BTCUSDT``):
+        ``funding_rate`` at ``/fapi/v1/fundingRate``, ``open_interest`` at
+        ``/futures/data/openInterestHist``, each record once the clock passes its stamp."""
+        self.state.published[(symbol, series)] = (list(stamps_ms), list(values))
 
     def count(self, path: str) -> int:
         """Requests seen so far to ``path``."""

@@ -6,6 +6,9 @@ whole-array kernel (``kernels_1d``) use it; the kinds reading rolling moments go
 ``kernels_moments``, one pass per window (features of the same input and n, such as Bollinger
 %b and width and the close z-score, or the volatility, skew and kurtosis of one n, share it);
 the others loop their per-bar step (``column_nb``).
+
+Features of other series (``sources``) are computed over that series' bars, bucketed to their
+timeframe, and joined to the rows by the as-of rule of ``sources``.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from features_numba.kernels_1d import (
     stochastic_1d,
 )
 from features_numba.kernels_moments import moments_nb, range_terms_nb
+from features_numba.sources import SERIES, Source, align_nb, as_of_nb, bucket_nb
 from features_numba.spec import FeatureDef, FeatureSpec
 from features_numba.steps import column_nb
 
@@ -86,11 +90,13 @@ def _arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndar
 
 def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray,
                             close: np.ndarray, volume: np.ndarray, ts_ns: np.ndarray,
-                            spec: FeatureSpec, *, threads: int = 1) -> np.ndarray:
+                            spec: FeatureSpec, *, threads: int = 1,
+                            out: np.ndarray | None = None) -> np.ndarray:
     """Feature matrix from OHLCV arrays and bar open times (int64 ns since the epoch, UTC).
 
     ``threads`` > 1 computes columns in that many threads at once (the kernels release the
-    GIL); every column is computed the same way, so the matrix is bit-identical.
+    GIL); every column is computed the same way, so the matrix is bit-identical. ``out``: a
+    column-major ``(n_bars, len(spec))`` array to write into (a block of a larger matrix).
 
     Returns
     -------
@@ -99,7 +105,8 @@ def compute_features_arrays(open_: np.ndarray, high: np.ndarray, low: np.ndarray
     """
     arrays, ts = _arrays(open_, high, low, close, volume, ts_ns)
     # column-major: each feature's column is contiguous for its kernel
-    out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
+    if out is None:
+        out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
     codes, params, offsets = spec.layout()
 
     jobs = _jobs(spec)
@@ -193,18 +200,92 @@ def _bar_times(ohlcv: pd.DataFrame) -> np.ndarray:
     return index.tz_convert("UTC").as_unit("ns").asi8
 
 
-def compute_features(ohlcv: pd.DataFrame, spec: FeatureSpec, *, threads: int = 1
-                     ) -> np.ndarray:
-    """Feature matrix of a validated OHLCV frame (DESIGN §3), float64 ``(n_bars, len(spec))``;
-    ``threads`` as in :func:`compute_features_arrays`."""
+def _columns(ohlcv: pd.DataFrame) -> list[np.ndarray]:
     missing = [c for c in _COLUMNS if c not in ohlcv.columns]
     if missing:
         raise FeatureError(f"OHLCV frame lacks columns {missing}")
-    return compute_features_arrays(*(ohlcv[c].to_numpy() for c in _COLUMNS),
-                                   _bar_times(ohlcv), spec, threads=threads)
+    return [ohlcv[c].to_numpy() for c in _COLUMNS]
 
 
-def features_frame(ohlcv: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def other_market(others: dict[str, pd.DataFrame] | None, key: str) -> pd.DataFrame:
+    """The data ``key`` (``Source.input``) among ``others``, or an error naming it."""
+    frame = (others or {}).get(key)
+    if frame is None:
+        series, _, market = key.partition("@")
+        what = f"the {series} of {market or 'the traded market'}" if series in SERIES else \
+            f"the bars of {key}"
+        raise FeatureError(f"the features read {what}, which were not given; load them "
+                           f"beside the traded market's bars (as {key!r})")
+    return frame
+
+
+def _series_values(frame: pd.DataFrame, key: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A series of values (``datafeeds.values``) as bars: the times each value became known,
+    and open = high = low = close = the value, volume 0."""
+    if "value" not in frame.columns:
+        raise FeatureError(f"{key}: expected a frame with a 'value' column indexed by the "
+                           "time each value became known")
+    value = _f64(key, frame["value"].to_numpy(), len(frame))
+    return _bar_times(frame), [value, value, value, value, readonly(np.zeros(len(frame)))]
+
+
+def source_bars(source: Source, step: int, ohlcv: pd.DataFrame,
+                others: dict[str, pd.DataFrame] | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The bars of ``source`` (its market's bars in buckets of ``step`` ns): open times and
+    [open, high, low, close, volume]."""
+    frame = ohlcv if source.market is None else other_market(others, source.input)
+    arrays, ts = _arrays(*_columns(frame), _bar_times(frame))
+    opens, values = bucket_nb(ts, *arrays, step)
+    return opens, list(values)
+
+
+def bucketed(ohlcv: pd.DataFrame, step: int) -> pd.DataFrame:
+    """``ohlcv`` in buckets of ``step`` ns, as the features read it (a frame of bars whose
+    buckets are what a feature of that bar size reads, bit for bit)."""
+    opens, values = source_bars(Source(), step, ohlcv, None)
+    index = pd.DatetimeIndex(pd.to_datetime(opens, utc=True), name="datetime")
+    return pd.DataFrame(np.column_stack(values), index=index, columns=list(_COLUMNS))
+
+
+def compute_features(ohlcv: pd.DataFrame, spec: FeatureSpec, *,
+                     others: dict[str, pd.DataFrame] | None = None, threads: int = 1
+                     ) -> np.ndarray:
+    """Feature matrix of a validated OHLCV frame (DESIGN §3), float64 ``(n_bars, len(spec))``;
+    ``others`` maps each other market the spec reads to its bars (at the spec's bar size or
+    finer); ``threads`` as in :func:`compute_features_arrays`."""
+    columns, ts = _columns(ohlcv), _bar_times(ohlcv)
+    if spec.own_only:
+        return compute_features_arrays(*columns, ts, spec, threads=threads)
+    out = np.empty((len(ts), len(spec)), dtype=np.float64, order="F")
+    for source, sub, at in spec.sources:
+        if source.own and (np.diff(at) == 1).all():  # a block of columns: written in place
+            compute_features_arrays(*columns, ts, sub, threads=threads,
+                                    out=out[:, at[0]:at[-1] + 1])
+            continue
+        if source.own:
+            out[:, at] = compute_features_arrays(*columns, ts, sub, threads=threads)
+            continue
+        if source.series is not None:
+            known, values = _series_values(other_market(others, source.input), source.input)
+            x = compute_features_arrays(*values, known, sub, threads=threads)
+            _join(out, at, x, as_of_nb(ts, known))
+            continue
+        step = spec.step_ns(source)
+        opens, values = source_bars(source, step, ohlcv, others)
+        x = compute_features_arrays(*values, opens, sub, threads=threads)
+        _join(out, at, x, align_nb(ts, opens, step))
+    return out
+
+
+def _join(out: np.ndarray, at: np.ndarray, x: np.ndarray, rows: np.ndarray) -> None:
+    """Columns ``at`` of ``out``: row i gets ``x[rows[i]]``, NaN where ``rows[i]`` is -1."""
+    found = rows >= 0
+    out[:, at] = np.nan
+    out[np.ix_(found, at)] = x[rows[found]]
+
+
+def features_frame(ohlcv: pd.DataFrame, spec: FeatureSpec, *,
+                   others: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """:func:`compute_features` as a DataFrame with ``spec.names`` columns and the bar index."""
-    return pd.DataFrame(compute_features(ohlcv, spec), index=ohlcv.index,
+    return pd.DataFrame(compute_features(ohlcv, spec, others=others), index=ohlcv.index,
                         columns=list(spec.names))

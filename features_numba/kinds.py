@@ -106,4 +106,6 @@ KINDS: dict[str, Kind] = {
     "distance_extreme": _sided(codes.DISTANCE_EXTREME, "side", ("high", "low"),
                                lambda n: 1 + extreme_size(n), lambda n: n - 1,
                                ("dist_high", "dist_low")),
+    # the close as it is: not scale-free, so for series such as a funding rate
+    "level": Kind(codes.LEVEL, (), lambda p: 1, lambda p: 0, lambda p: "level"),
 }

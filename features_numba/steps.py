@@ -23,6 +23,7 @@ from features_numba.codes import (
     CCI,
     CYCLIC_TIME,
     EMA_RATIO,
+    LEVEL,
     LOG_RETURN,
     MACD,
     MFI,
@@ -331,6 +332,13 @@ def range_position_step(p, s, o, h, l, c, v, ts):
 
 
 @njit(cache=True)
+def level_step(p, s, o, h, l, c, v, ts):
+    """The close itself (for a series of values such as a funding rate: the value); no
+    warm-up, no state."""
+    return c
+
+
+@njit(cache=True)
 def candle_step(p, s, o, h, l, c, v, ts):
     """Candle shape over its range ``high - low``: p[0] = 0 body ``(close - open)``,
     1 upper wick ``high - max(open, close)``, 2 lower wick ``min(open, close) - low``;
@@ -633,12 +641,15 @@ def distance_extreme_step(p, s, o, h, l, c, v, ts):
 def column_nb(code, p, s, o, h, l, c, v, ts, out):
     """Feature of kind ``code`` (parameters ``p``, fresh state ``s``) at every bar, into
     ``out``, for the kinds without a whole-array kernel (``kernels_1d``, ``kernels_moments``):
-    the candle shapes and calendar waves, which have no window. The dispatch sits outside the
-    bar loop on purpose: each loop then compiles to its step alone, about 15x faster than
-    choosing the step at every bar."""
+    the candle shapes, the level and calendar waves, which have no window. The dispatch sits
+    outside the bar loop on purpose: each loop then compiles to its step alone, about 15x
+    faster than choosing the step at every bar."""
     if code == CANDLE:
         for i in range(c.shape[0]):
             out[i] = candle_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
+    elif code == LEVEL:
+        for i in range(c.shape[0]):
+            out[i] = level_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
     else:
         for i in range(c.shape[0]):
             out[i] = cyclic_time_step(p, s, o[i], h[i], l[i], c[i], v[i], ts[i])
@@ -690,6 +701,8 @@ def _step_nb(code, p, s, o, h, l, c, v, ts):
         return moments_step(p, s, o, h, l, c, v, ts)
     if code == RANGE_VOLATILITY:
         return range_volatility_step(p, s, o, h, l, c, v, ts)
+    if code == LEVEL:
+        return level_step(p, s, o, h, l, c, v, ts)
     return distance_extreme_step(p, s, o, h, l, c, v, ts)  # DISTANCE_EXTREME
 
 

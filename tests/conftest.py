@@ -105,11 +105,12 @@ def postgres_url(postgres_server, request):
     return f"{postgres_server}/{name}"
 
 
-@pytest.fixture(params=["parquet", "sqlite", "postgresql"])
+@pytest.fixture(params=["parquet", "csv", "json", "sqlite", "postgresql"])
 def store_url(request, tmp_path):
-    """Each backend in turn: a Parquet folder, a SQLite file, a PostgreSQL database."""
-    if request.param == "parquet":
-        return f"parquet:{tmp_path / 'bars'}"
+    """Each backend in turn: a Parquet, CSV or JSON folder, a SQLite file, a PostgreSQL
+    database."""
+    if request.param in ("parquet", "csv", "json"):
+        return f"{request.param}:{tmp_path / 'bars'}"
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'bars.db'}"
     return request.getfixturevalue("postgres_url")

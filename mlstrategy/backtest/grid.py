@@ -99,7 +99,7 @@ def run_grid(dataset: Dataset, artifact: Artifact, config: BacktestConfig,
     span = trading_span(dataset, artifact, start=config.start,
                         allow_in_sample=config.allow_in_sample)
     bars = dataset.bars.iloc[span.start:]
-    proba = batch_probas(dataset.bars, artifact)[span.start:]
+    proba = batch_probas(dataset.bars, artifact, dataset.others)[span.start:]
     columns = EngineBars.of(bars)
     ppy = config.periods_per_year or observed_periods_per_year(bars.index)
     names = list(axes)

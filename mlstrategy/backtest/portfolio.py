@@ -55,6 +55,8 @@ class AccountGate:
     """A backtest's session for one market: the account's ``RiskGuard`` in front of its
     orders, as the bot's ``LiveSession`` puts it (every bar is LIVE, nothing is journaled)."""
 
+    other_bars = None  # a backtest's other markets' bars come with its data
+
     def __init__(self, guard: RiskGuard, bar_ms: int) -> None:
         self.guard = guard
         self.bar_ms = bar_ms

@@ -137,7 +137,8 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
     if lines is not None:
         extra = lines
     else:
-        extra = {} if config.streaming else {"p_up": batch_probas(bars, artifact)[span.start:]}
+        extra = {} if config.streaming else \
+            {"p_up": batch_probas(bars, artifact, dataset.others)[span.start:]}
     feed = NumpyData.from_frame(traded, timeframe=None if timeframe == "unknown" else timeframe,
                                 name=dataset.info.symbol, extra=extra)
     # quicknotify: order notifications go straight to the strategy (same order, less work)
@@ -148,6 +149,7 @@ def simulate(dataset: Dataset, artifact: Artifact, config: BacktestConfig, *,
             cerebro.addobserver(observer)
     cerebro.addstrategy(MLStrategy, model=artifact,
                         history=bars.iloc[:span.start] if config.streaming else None,
+                        others=dataset.others,
                         **config.strategy.options())
     cerebro.setbroker(paper_broker(config.strategy))
     if config.analyzers:  # each costs per bar or per trade; the report computes its own
@@ -174,7 +176,7 @@ def _simulate_numba(dataset: Dataset, artifact: Artifact, config: BacktestConfig
         raise MLStrategyError("--streaming and --analyzers run inside backtrader; drop them "
                               "or use --engine backtrader")
     traded = dataset.bars.iloc[span.start:]
-    lines = lines or {"p_up": batch_probas(dataset.bars, artifact)[span.start:]}
+    lines = lines or {"p_up": batch_probas(dataset.bars, artifact, dataset.others)[span.start:]}
     params = config.strategy
     enter = artifact.thresholds.enter if params.enter is None else params.enter
     exit_ = artifact.thresholds.exit if params.exit is None else params.exit

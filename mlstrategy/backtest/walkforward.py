@@ -61,7 +61,7 @@ def run_walk_forward(dataset: Dataset, artifact: Artifact, config: BacktestConfi
                          allow_in_sample=config.allow_in_sample).start
     n = len(dataset.bars)
     settings = training_config(artifact)
-    x = compute_features(dataset.bars, artifact.spec)
+    x = compute_features(dataset.bars, artifact.spec, others=dataset.others)
     y = labels_of(dataset.bars, settings.label).y
     lines = {name: np.full(n - start, np.nan) for name in ("p_up", "p_enter", "p_exit")}
     windows = []

@@ -80,7 +80,7 @@ def backtest(model: str | None, models_dir: Path, data: DataRequest, start: int 
     artifact = resolve(models_dir, model, market=data.name if data.given else None,
                        newest_if_no_production=True)
     dataset = data.trained_on(artifact.manifest.training_data.source,
-                              f"{artifact.ref}").load()
+                              f"{artifact.ref}").load(artifact.spec.inputs)
     config = BacktestConfig(start=start, allow_in_sample=allow_in_sample, strategy=params,
                             streaming=streaming, plot=plot, analyzers=analyzers,
                             periods_per_year=periods_per_year,

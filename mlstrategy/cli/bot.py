@@ -398,7 +398,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     """
     from mlstrategy.backtest.spans import trading_span
     from mlstrategy.live.operator import Operator
-    from mlstrategy.live.replay import market_symbol, simulated_market
+    from mlstrategy.live.replay import market_symbol, served_others, simulated_market
     from mlstrategy.live.runner import BotConfig, run_bot
     from mlstrategy.registry.production import resolve
 
@@ -413,7 +413,7 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
                        newest_if_no_production=True)
     data = data.trained_on(artifact.manifest.training_data.source,
                            f"{artifact.ref}")
-    dataset = data.load()
+    dataset = data.load(artifact.spec.inputs)
     if start is None:  # the first bar the model never trained on
         start = max(trading_span(dataset, artifact).start, min(history, len(dataset.bars) - 1))
     name = data.name
@@ -423,7 +423,8 @@ def replay(model: str | None, models_dir: Path, data: DataRequest, speed: float 
     _, quote = market_symbol(dataset.info.symbol)
     exchange_broker = broker == "exchange"
     with simulated_market(dataset, start, speed=speed,
-                          balances={quote: params.cash} if exchange_broker else None) as market:
+                          balances={quote: params.cash} if exchange_broker else None,
+                          others=served_others(dataset, artifact.spec)) as market:
         if not default_session:
             click.echo(f"replay: {name} {market.symbol} {market.timeframe}, bars {start} .. "
                        f"{len(dataset.bars) - 1} served by a local exchange at {market.url}")

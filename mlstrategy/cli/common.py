@@ -62,6 +62,7 @@ class DataRequest:
     source: str | None
     store: str
     repair: bool
+    market_data: tuple[tuple[str, Path], ...] = ()  # other markets' bar files (--market-data)
 
     @property
     def given(self) -> bool:
@@ -87,22 +88,73 @@ class DataRequest:
                                    "bars with --data PATH or --store URL --source NAME")
         return replace(self, sample=sample)
 
-    def load(self) -> Dataset:
-        """The bars, validated (repaired first with --repair, each repair printed)."""
+    def load(self, inputs: tuple[str, ...] = ()) -> Dataset:
+        """The bars, validated (repaired first with --repair, each repair printed), with what
+        else a model's features read beside them (``FeatureSpec.inputs``: other markets'
+        bars, series of values)."""
+        dataset = self._load()
+        return dataset.with_others({key: self._input(key, dataset)
+                                    for key in inputs}) if inputs else dataset
+
+    def _input(self, key: str, dataset: Dataset) -> pd.DataFrame:
+        """Another market's bars or a series of values: its ``--market-data`` file, else
+        from the store beside the traded market's bars."""
+        from datafeeds.store import StoreKey
+        from datafeeds.stores import open_store
+        from datafeeds.values import SERIES, read_values_file
+        from mlstrategy.research.dataset import file_dataset, store_dataset
+
+        series, _, market = key.partition("@")
+        if series not in SERIES:
+            series, market = "", key
+        files = dict(self.market_data)
+        if key in files:
+            return read_values_file(files[key], series) if series else \
+                self._repaired(file_dataset(files[key], key, None, repair=self.repair)).bars
+        if self.source is not None and not series:
+            return store_dataset(self.store, self.source, market, dataset.timeframe).bars
+        if self.source is not None:
+            stored = open_store(self.store).read_values(
+                StoreKey(self.source, market or dataset.info.symbol, series))
+            if stored is not None:
+                return stored
+        what = f"the {series} of {market or dataset.info.symbol}" if series else \
+            f"the bars of {market}"
+        raise click.UsageError(f"the model's features read {what}: give them with "
+                               f"--market-data {key}=PATH, or store them beside the traded "
+                               "market's and use --source")
+
+    def _repaired(self, loaded: tuple[Dataset, tuple[str, ...]]) -> Dataset:
+        dataset, repairs = loaded
+        for line in repairs:
+            click.echo(f"repaired: {line}", err=True)
+        return dataset
+
+    def _load(self) -> Dataset:
         from mlstrategy.research.dataset import file_dataset, sample_dataset, store_dataset
 
         if self.data_path is not None:
-            dataset, repairs = file_dataset(self.data_path, self.symbol, self.timeframe,
-                                            repair=self.repair)
-            for line in repairs:
-                click.echo(f"repaired: {line}", err=True)
-            return dataset
+            return self._repaired(file_dataset(self.data_path, self.symbol, self.timeframe,
+                                               repair=self.repair))
         if self.source is not None:
             if self.symbol is None or self.timeframe is None:
                 raise click.UsageError("--source needs --symbol and --timeframe (see "
                                        "`mlstrategy data list`)")
             return store_dataset(self.store, self.source, self.symbol, self.timeframe)
         return sample_dataset(self.sample or DEFAULT_SAMPLE)
+
+
+def _market_files(ctx: click.Context, param: click.Parameter,
+                  value: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for item in value:
+        symbol, _, path = item.partition("=")
+        if not symbol.strip() or not path:
+            raise click.BadParameter(f"{item!r}: write NAME=PATH, e.g. ETH/USDT=eth_1m.csv")
+        if not Path(path).is_file():
+            raise click.BadParameter(f"{item!r}: no file {path}")
+        out.append((symbol.strip(), Path(path)))
+    return tuple(out)
 
 
 def data_options(default_sample: str | None) -> Callable[[F], F]:
@@ -113,8 +165,9 @@ def data_options(default_sample: str | None) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def command(*args, sample, data_path, symbol, timeframe, source, store, repair,
-                    **kwargs):
-            request = DataRequest(sample, data_path, symbol, timeframe, source, store, repair)
+                    market_data, **kwargs):
+            request = DataRequest(sample, data_path, symbol, timeframe, source, store, repair,
+                                  market_data)
             return func(*args, data=request, **kwargs)
 
         for option in reversed((
@@ -132,6 +185,13 @@ def data_options(default_sample: str | None) -> Callable[[F], F]:
             click.option("--timeframe", "-t", help="Bar size, e.g. 1h or 1d; checked against "
                          "the bars' spacing (default for --data: inferred from it)."),
             repair_option,
+            click.option("--market-data", multiple=True, metavar="NAME=PATH",
+                         callback=_market_files,
+                         help="What else the model's features read: another market's bars "
+                              "(ETH/USDT=eth.csv, at the traded bar size or finer) or a series "
+                              "of values (funding_rate=f.csv, funding_rate@ETH/USDT=... with "
+                              "columns datetime,value); repeat for each. With --source they "
+                              "are read from the store by default."),
         )):
             command = option(command)
         return command

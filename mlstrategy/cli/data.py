@@ -1,4 +1,5 @@
-"""``mlstrategy data``: import, download, update, check, list and resample market data."""
+"""``mlstrategy data``: import, download, update, check, list, resample and export market
+data."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -160,16 +161,53 @@ limit_option = click.option("--limit", type=click.IntRange(1, 5000), default=100
 @adjusted_option
 @api_url_option
 @limit_option
+@click.option("--series", type=click.Choice(["bars", "funding_rate", "open_interest"]),
+              default="bars", show_default=True,
+              help="What to download: the bars, or a perpetual future's funding rates or open "
+                   "interest (ccxt exchanges offering them, e.g. binanceusdm with symbol "
+                   "BTC/USDT:USDT; --timeframe is then the open interest's period), stored "
+                   "beside the bars.")
 @store_option
 def download(source: str, symbol: str, timeframe: str, since: str | None, until: str | None,
-             adjusted: bool, api_url: str | None, limit: int, store: str) -> None:
+             adjusted: bool, api_url: str | None, limit: int, series: str,
+             store: str) -> None:
     """Download SYMBOL bars from SOURCE into the store, resuming after the last stored bar.
 
     SOURCE is 'yahoo' (stocks, via yfinance) or a ccxt exchange id such as binance (crypto;
-    paginated, rate limited, transient errors retried).
+    paginated, rate limited, transient errors retried). A funding rate is stored at the time
+    it was settled, an open interest at the end of its period: when each became known.
     """
+    if series != "bars":
+        _download_values(source, symbol, series, timeframe, utc_time(since, "--since"),
+                         utc_time(until, "--until"), store, api_url, limit)
+        return
     _download(source, symbol, timeframe, utc_time(since, "--since"),
               utc_time(until, "--until"), adjusted, store, api_url, limit)
+
+
+def _download_values(source: str, symbol: str, series: str, period: str,
+                     since: pd.Timestamp | None, until: pd.Timestamp | None, store: str,
+                     api_url: str | None, limit: int) -> None:
+    import pandas as pd
+
+    from datafeeds.exchange.client import make_exchange
+    from datafeeds.exchange.derivatives import update_values
+
+    if source == YAHOO:
+        raise DataError(f"yahoo has no {series}; download it from a ccxt exchange with "
+                        "perpetual futures, e.g. binanceusdm")
+    bar_store = datafeeds.open_store(store)
+    key = datafeeds.StoreKey(source, symbol, series)
+    if since is None and bar_store.read_values(key) is None:
+        raise DataError(f"nothing stored yet for {key}: give --since DATE for the first value")
+
+    def progress(count: int, last: pd.Timestamp) -> None:
+        click.echo(f"  {count} values, up to {last}", err=True)
+
+    added = update_values(bar_store, key, make_exchange(source, api_url=api_url),
+                          since=since or pd.Timestamp(0, tz="UTC"), until=until,
+                          period=period, limit=min(limit, 1000), progress=progress)
+    click.echo(f"{key}: {added} new values -> {bar_store.where_values(key)}")
 
 
 @data.command()
@@ -228,3 +266,34 @@ def resample(source: str, symbol: str, from_tf: str, to_tf: str, week_start: str
     out = datafeeds.resample(bars, to_tf, source_timeframe=from_tf, week_start=week_start)
     where = bar_store.replace(datafeeds.StoreKey(source, symbol, to_tf), out)
     click.echo(f"{len(bars)} {from_tf} bars -> {len(out)} {to_tf} bars: {where}")
+
+
+@data.command()
+@click.argument("source")
+@click.argument("symbol")
+@click.option("--timeframe", "-t", required=True, help="Stored bar size, e.g. 1h.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), default="csv",
+              show_default=True, help="csv: datetime,open,high,low,close,volume; json: "
+              "[[ms, open, high, low, close, volume], ...] (freqtrade/ccxt); parquet.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: SOURCE_SYMBOL_TIMEFRAME.FORMAT here).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@store_option
+def export(source: str, symbol: str, timeframe: str, fmt: str, out: Path | None, force: bool,
+           store: str) -> None:
+    """Write the stored SOURCE SYMBOL series to a file that `data import` reads back bit for
+    bit (every float in its shortest exact form; the file is written whole, then renamed)."""
+    from datafeeds.bar_files import write_bars
+
+    bar_store = datafeeds.open_store(store)
+    key = datafeeds.StoreKey(source, symbol, timeframe)
+    bars = bar_store.read(key)
+    if bars is None:
+        raise DataError(f"nothing stored for {key} in {bar_store.url}; see `mlstrategy data "
+                        "list`")
+    path = out or Path(f"{source}_{symbol.replace('/', '-').replace(':', '-')}_{timeframe}"
+                       f".{fmt}")
+    if path.exists() and not force:
+        raise DataError(f"{path} exists; choose another --out or add --force to overwrite it")
+    write_bars(path, bars, fmt)
+    click.echo(f"{key}: {len(bars)} bars -> {path}")

@@ -144,9 +144,9 @@ def train(data: DataRequest, models_dir: Path, name: str | None,
     from mlstrategy.research.trials import record_training
 
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-    dataset = data.load()
-    spec = (FeatureSpec.from_toml(features_path) if features_path
-            else FeatureSpec.default(timeframe_delta(dataset.timeframe)))
+    spec = FeatureSpec.from_toml(features_path) if features_path else None
+    dataset = data.load(spec.inputs if spec else ())
+    spec = spec or FeatureSpec.default(timeframe_delta(dataset.timeframe))
     values = split_pairs(params)
     if seed is not None:
         values["seed"] = str(seed)

@@ -20,6 +20,18 @@
     retrain_every = "1d"        # optional: retrain only once the newest model is this old
     max_gap = 0                 # bars missing in a row that still pass validation
 
+    features = "examples/features_informative.toml"  # optional: a feature spec (default:
+                                # the default spec); one reading other markets needs them:
+    [[market.reads]]            # each other market its features read, kept in the store too
+    symbol = "ETH/USD"
+    source = "coinbase"
+    timeframe = "1h"            # the model's bar size, or the one its features read
+    bars = "data/eth_1h.csv"    # optional, as the market's own
+    [[market.reads]]            # a series of values its features read (series = ...)
+    symbol = "BTC/USDT:USDT"    # the market it is published for
+    source = "binanceusdm"
+    series = "funding_rate"     # instead of timeframe; bars = a datetime,value file
+
     [market.train]              # as `mlstrategy train` options (defaults as there)
     model = "catboost"
     horizon = 4
@@ -38,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datafeeds.store import absolute_url
-from datafeeds.timeframes import parse_timeframe
+from datafeeds.timeframes import parse_timeframe, timeframe_delta
+from features_numba import FeatureError, FeatureSpec
 from mlstrategy.errors import ConfigError
 from mlstrategy.models import parse_params
 from mlstrategy.research.labels import LabelSpec
@@ -76,6 +89,25 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class Series:
+    """Another market's bars, or a series of values (``series``), a market's features read:
+    kept up to date in the store too."""
+
+    symbol: str
+    source: str
+    timeframe: str | None = None  # bars of this size, or:
+    series: str | None = None  # funding_rate or open_interest (datafeeds.values)
+    bars: str | None = None  # a file path or sample:NAME to take it from (offline)
+    api_url: str | None = None
+
+    def input_of(self, market: Market) -> str:
+        """The name ``market``'s features read it by (``FeatureSpec.inputs``)."""
+        if self.series is None:
+            return self.symbol
+        return self.series if self.symbol == market.symbol else f"{self.series}@{self.symbol}"
+
+
+@dataclass(frozen=True)
 class Market:
     """One market of the cycle."""
 
@@ -89,6 +121,14 @@ class Market:
     train: TrainSettings = field(default_factory=TrainSettings)
     api_url: str | None = None  # exchange requests to this base URL (testnet, test server)
     sweep: dict | None = None  # the search space of `mlstrategy sweep` (research.sweep)
+    features: Path | None = None  # a feature spec (TOML); None: the default spec
+    reads: tuple[Series, ...] = ()  # the other markets its features read
+
+    def spec(self) -> FeatureSpec:
+        """The features its models learn."""
+        if self.features is None:
+            return FeatureSpec.default(timeframe_delta(self.timeframe))
+        return FeatureSpec.from_toml(self.features)
 
 
 @dataclass(frozen=True)
@@ -117,7 +157,7 @@ def _market(table: dict, where: str) -> Market:
         raise ConfigError(f"{where}.train: unknown settings {sorted(unknown)}; known: "
                           f"{sorted(_TRAIN_KEYS)}")
     known = {"name", "source", "symbol", "timeframe", "bars", "retrain_every", "max_gap",
-             "train", "api_url", "sweep"}
+             "train", "api_url", "sweep", "features", "reads"}
     if set(table) - known:
         raise ConfigError(f"{where}: unknown keys {sorted(set(table) - known)}; known: "
                           f"{sorted(known)}")
@@ -127,7 +167,32 @@ def _market(table: dict, where: str) -> Market:
                 parse_timeframe(table[key])
             except ValueError as exc:
                 raise ConfigError(f"{where}.{key}: {exc}") from None
-    return Market(**{**table, "train": TrainSettings(**train)})
+    reads = tuple(_series(t, f"{where}.reads #{i + 1}")
+                  for i, t in enumerate(table.get("reads", [])))
+    features = Path(table["features"]).absolute() if table.get("features") else None
+    market = Market(**{**table, "train": TrainSettings(**train), "features": features,
+                       "reads": reads})
+    try:
+        spec = market.spec()
+    except FeatureError as exc:
+        raise ConfigError(f"{where}.features: {exc}") from None
+    unread = sorted(set(spec.inputs) - {r.input_of(market) for r in reads})
+    if unread:
+        raise ConfigError(f"{where}: its features read {', '.join(unread)}; add a "
+                          "[[market.reads]] table for each (symbol, source, and timeframe "
+                          "or series)")
+    return market
+
+
+def _series(table: dict, where: str) -> Series:
+    known = {"symbol", "source", "timeframe", "series", "bars", "api_url"}
+    if not isinstance(table, dict) or set(table) - known or not \
+            {"symbol", "source"} <= set(table) or \
+            ("timeframe" in table) == ("series" in table):
+        raise ConfigError(f"{where}: each [[market.reads]] has symbol, source, and timeframe "
+                          f"(bars) or series (values), optionally bars and api_url; got "
+                          f"{table!r:.200}")
+    return Series(**table)
 
 
 def load_config(path: Path) -> CycleConfig:

@@ -38,10 +38,10 @@ from datafeeds.quality import check_ohlcv
 from datafeeds.store import StoreKey
 from datafeeds.stores import open_store
 from datafeeds.timeframes import timeframe_delta
-from features_numba import FeatureSpec
+from datafeeds.values import read_values_file
 from mlstrategy.backtest.report import run_backtest
 from mlstrategy.backtest.runner import BacktestConfig
-from mlstrategy.cycle.config import CycleConfig, Market
+from mlstrategy.cycle.config import CycleConfig, Market, Series
 from mlstrategy.cycle.executor import InlineExecutor
 from mlstrategy.cycle.lock import CycleLock
 from mlstrategy.cycle.report import write_report
@@ -77,11 +77,42 @@ class MarketResult:
     equity: str | None = None  # the backtest's equity plot, relative to the report
 
 
-def _stored_series(config: CycleConfig, market: Market):
+def _stored_series(config: CycleConfig, market: Market | Series):
     return open_store(config.store), StoreKey(market.source, market.symbol, market.timeframe)
 
 
-def _update(config: CycleConfig, market: Market) -> dict:
+def _update_all(config: CycleConfig, market: Market) -> dict:
+    """New bars of the market and of each market or series of values its features read."""
+    done = _update(config, market)
+    for read in market.reads:
+        done[read.input_of(market)] = _update(config, read) if read.series is None else \
+            _update_values(config, read)
+    return done
+
+
+def _update_values(config: CycleConfig, read: Series) -> dict:
+    """New values of a series into the store: from its file, else downloaded."""
+    store = open_store(config.store)
+    key = StoreKey(read.source, read.symbol, read.series)
+    stored = store.read_values(key)
+    if read.bars is not None:
+        values = read_values_file(Path(read.bars), read.series)
+        new = values if stored is None else values[values.index > stored.index[-1]]
+        if len(new):
+            store.write_values(key, new)
+        return {"added": len(new), "from": read.bars}
+    from datafeeds.exchange.client import make_exchange  # ccxt: only for exchange series
+    from datafeeds.exchange.derivatives import update_values
+
+    if stored is None:
+        raise DataError(f"nothing stored yet for {key}: download its history first "
+                        "(`mlstrategy data download ... --series ... --since DATE`)")
+    added = update_values(store, key, make_exchange(read.source, api_url=read.api_url),
+                          since=pd.Timestamp(0, tz="UTC"))
+    return {"added": added, "from": read.source}
+
+
+def _update(config: CycleConfig, market: Market | Series) -> dict:
     """New bars into the store: from the market's file or sample, else downloaded."""
     store, key = _stored_series(config, market)
     if market.bars is not None:
@@ -117,7 +148,20 @@ def _validate(config: CycleConfig, market: Market) -> tuple[dict, object]:
     facts = {"bars": report.rows, "first": str(report.first), "last": str(report.last),
              "gaps": len(report.gaps), "largest_gap": 0 if worst is None else worst.missing,
              "sha256": dataset.info.sha256}
-    return facts, dataset
+    return facts, dataset.with_others({read.input_of(market): _read(config, read)
+                                       for read in market.reads})
+
+
+def _read(config: CycleConfig, read: Series) -> pd.DataFrame:
+    """What a market's features read besides its bars, from the store."""
+    if read.series is None:
+        return store_dataset(config.store, read.source, read.symbol, read.timeframe).bars
+    values = open_store(config.store).read_values(StoreKey(read.source, read.symbol,
+                                                           read.series))
+    if values is None:
+        raise DataError(f"nothing stored for {read.source} {read.symbol} {read.series} in "
+                        f"{config.store}")
+    return values
 
 
 def _trained_on(registry: Path, market: str, sha256: str):
@@ -170,8 +214,7 @@ def _live_drift(config: CycleConfig, market: Market) -> dict | None:
 
 
 def _train(config: CycleConfig, market: Market, dataset, threads: int):
-    result = train(dataset, FeatureSpec.default(timeframe_delta(market.timeframe)),
-                   market.train.train_config(threads))
+    result = train(dataset, market.spec(), market.train.train_config(threads))
     path = save_artifact(config.models_dir, market.name, result.model, result.manifest,
                          training_bars=result.training_bars, importance=result.importance)
     artifact = load_artifact(path)
@@ -219,7 +262,7 @@ def run_market(config: CycleConfig, market: Market, out: Path, say: Say,
     step = "update"
     try:
         say(f"step update: {market.name}")
-        result.steps["update"] = _update(config, market)
+        result.steps["update"] = _update_all(config, market)
         step = "validate"
         say(f"step validate: {market.name}")
         result.steps["validate"], dataset = _validate(config, market)

@@ -14,6 +14,7 @@ differs from what the bot saw, that bar and the later ones its difference reache
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from datafeeds.timeframes import timeframe_delta
-from features_numba import compute_features
+from features_numba import FeatureError, FeatureSpec, compute_features
 from mlstrategy.errors import ConfigError, ModelError
 from mlstrategy.live.journal import Journal
+from mlstrategy.live.market_bars import journal_key, values_of
 from mlstrategy.registry.artifact import Artifact, load_artifact
 from mlstrategy.registry.production import ModelRef, artifact_dir
 from mlstrategy.trading.inference import row_hash
@@ -91,7 +93,7 @@ def audit(journal_path: Path, models_dir: Path, market: str | None = None
             step = timeframe_delta(journal.markets()[name]["timeframe"])
             for session in view.sessions():
                 out.append(_audit_session(name, session, view.audit_rows(session), loader,
-                                          step))
+                                          step, _others(journal, name, session)))
         return out
     finally:
         journal.close()
@@ -128,8 +130,27 @@ class _Models:
         return artifact
 
 
+def _others(journal: Journal, market: str, session: int
+            ) -> Callable[[FeatureSpec], dict[str, pd.DataFrame]]:
+    """What else a model's features read in ``session``: each other market's bars and funding
+    rates the bot journaled, from the first it fetched in that session (its history) on."""
+
+    def of(spec: FeatureSpec) -> dict[str, pd.DataFrame]:
+        out = {}
+        for key in spec.inputs:
+            view = journal.for_market(journal_key(market, key))
+            fetched = view.bars(session=session)
+            if len(fetched):
+                bars = view.bars().loc[fetched.index[0]:]
+                out[key] = bars if key in spec.markets else values_of(bars)
+        return out
+
+    return of
+
+
 def _audit_session(market: str, session: int, rows: pd.DataFrame, models: _Models,
-                   step: pd.Timedelta) -> SessionAudit:
+                   step: pd.Timedelta,
+                   others: Callable[[FeatureSpec], dict[str, pd.DataFrame]]) -> SessionAudit:
     n = len(rows)
     missing = rows["close"].isna().to_numpy()
     bars = pd.DataFrame(rows[_COLUMNS].to_numpy(dtype=np.float64), columns=_COLUMNS,
@@ -146,7 +167,11 @@ def _audit_session(market: str, session: int, rows: pd.DataFrame, models: _Model
         if isinstance(artifact, str):
             problem[mine] = artifact
             continue
-        x = compute_features(bars, artifact.spec, threads=1)
+        try:
+            x = compute_features(bars, artifact.spec, others=others(artifact.spec), threads=1)
+        except FeatureError as exc:  # what else it read was not journaled
+            problem[mine] = f"model {ref}: {exc}"
+            continue
         vectors[ref] = x
         warm = artifact.spec.warmup
         p = np.full(n, np.nan)

@@ -16,7 +16,7 @@ from mlstrategy.errors import ModelError
 from mlstrategy.live.journal import Journal
 from mlstrategy.registry.artifact import Artifact, load_artifact
 from mlstrategy.registry.production import ModelRef, artifact_dir, production_path, production_ref
-from mlstrategy.trading.inference import SignalEngine
+from mlstrategy.trading.inference import OtherBars, SignalEngine
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,10 @@ def incompatibility(new: Artifact, current: Artifact, timeframe: str) -> str | N
     trained = new.manifest.training_data
     if trained.timeframe != timeframe:
         return f"trained on {trained.timeframe!r} bars, the bot trades {timeframe!r}"
+    unfollowed = sorted(set(new.spec.inputs) - set(current.spec.inputs))
+    if unfollowed:
+        return (f"its features read {', '.join(unfollowed)}, which this bot does not follow; "
+                "restart the bot with it")
     return current.other_market(new)
 
 
@@ -36,9 +40,11 @@ class ModelWatcher:
     """Follows the production pointer of the running model's market for a running bot."""
 
     def __init__(self, models_dir: Path, current: Artifact, *, timeframe: str,
-                 journal: Journal, follow: bool = True) -> None:
+                 journal: Journal, follow: bool = True,
+                 markets: OtherBars | None = None) -> None:
         self.models_dir = models_dir
         self.current = current
+        self.markets = markets  # the other markets' bars the bot follows, if any
         self.timeframe = timeframe
         self.journal = journal
         self.follow = follow
@@ -86,7 +92,7 @@ class ModelWatcher:
                           f"session has {len(bars)}")
         if reason is not None:
             return self._refuse(new.ref, reason)
-        engine = SignalEngine(new)
+        engine = SignalEngine(new, follow=self.markets)
         engine.warm(bars)
         log.info("model swap: %s -> %s (warmed on %d bars)", self.current.ref,
                  new.ref, len(bars))

@@ -10,9 +10,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pandas as pd
+
 from execution.sim_book import INTERVAL_MS, SimClock
 from execution.simulator import ExchangeSimulator
+from features_numba import FeatureSpec
+from features_numba.batch import bucketed
 from mlstrategy.errors import ConfigError
+from mlstrategy.live.market_bars import followed, poll_timeframe
 from mlstrategy.research.dataset import Dataset
 
 
@@ -37,7 +42,9 @@ def market_symbol(symbol: str) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def simulated_market(dataset: Dataset, start: int, *, speed: float | None,
-                     balances: dict[str, float] | None = None) -> Iterator[ReplayMarket]:
+                     balances: dict[str, float] | None = None,
+                     others: dict[str, tuple[pd.DataFrame, str]] | None = None
+                     ) -> Iterator[ReplayMarket]:
     """Serve ``dataset`` from a simulator whose clock starts at bar ``start``'s open.
 
     Parameters
@@ -51,6 +58,9 @@ def simulated_market(dataset: Dataset, start: int, *, speed: float | None,
         closed bar (as fast as the bot runs).
     balances : dict, optional
         Opening balances of the simulated account (quote asset, e.g. ``{"USD": 10000}``).
+    others : dict, optional
+        Other markets listed too (whose bars a model's features read), by symbol: their bars
+        and bar size. The clock does not wait for them: a bot reads them when it needs them.
     """
     bars = dataset.bars
     if not 0 < start < len(bars):
@@ -64,4 +74,21 @@ def simulated_market(dataset: Dataset, start: int, *, speed: float | None,
     clock = SimClock(int(bars.index[start].value // 1_000_000), speed)
     with ExchangeSimulator(bars, base=base, quote=quote, interval=timeframe, clock=clock,
                            balances=balances) as sim:
+        for symbol, (other, interval) in (others or {}).items():
+            other_base, other_quote = market_symbol(symbol)
+            sim.add_market(other, base=other_base, quote=other_quote, awaited=False,
+                           interval=interval)
         yield ReplayMarket(sim.url, f"{base}/{quote}", timeframe, start, len(bars) - start)
+
+
+def served_others(dataset: Dataset, spec: FeatureSpec) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The other markets ``spec`` reads, as the simulator serves them: each at the bar size a
+    bot polls it at (``market_bars.followed``), made of ``dataset``'s bars of it."""
+    out = {}
+    for market, (step, _) in followed(spec).items():
+        timeframe = poll_timeframe(step)
+        if timeframe not in INTERVAL_MS:
+            raise ConfigError(f"cannot replay {market} at {timeframe}; the simulator serves "
+                              f"{', '.join(INTERVAL_MS)}")
+        out[market] = bucketed(dataset.others[market], step), timeframe
+    return out

@@ -46,6 +46,7 @@ from mlstrategy.errors import ConfigError, PositionMismatch
 from mlstrategy.live.controls import Controls
 from mlstrategy.live.hot_swap import ModelWatcher
 from mlstrategy.live.journal import Journal
+from mlstrategy.live.market_bars import MarketBars
 from mlstrategy.live.modes import WARM_UP_BARS, Mode
 from mlstrategy.live.operator import Operator, operated
 from mlstrategy.live.reconcile import Reconciliation, reconcile
@@ -244,6 +245,9 @@ def _run_markets(config: BotConfig, markets: list[MarketConfig], journal: Journa
     cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
     runs = [_MarketRun(config, m, clients[(m.exchange, m.api_url)], journal, stop,
                        sequence) for m in markets]
+    for run in runs:  # no model starts without the other markets its features read
+        if run.other_bars is not None:
+            run.other_bars.check()
     for run in runs:
         cerebro.adddata(run.feed)
     if config.exchange_broker:
@@ -257,7 +261,7 @@ def _run_markets(config: BotConfig, markets: list[MarketConfig], journal: Journa
     for run in runs:
         watcher = ModelWatcher(config.models_dir, run.market.model,
                                timeframe=run.market.timeframe, journal=run.journal,
-                               follow=run.market.follow_production)
+                               follow=run.market.follow_production, markets=run.other_bars)
         run.session = LiveSession(
             run.journal, guard, watcher, stop=stop, until=config.until,
             on_status=lambda status, name=run.market.name: on_status(name, status),
@@ -311,6 +315,9 @@ class _MarketRun:
         self.broker: CcxtBroker | None = None
         self.reconciliation: Reconciliation | None = None
         self.session: LiveSession | None = None
+        spec = market.model.spec  # the other markets its features read, followed too
+        self.other_bars = MarketBars(exchange, spec, self.journal, market.symbol) \
+            if spec.inputs else None
 
     def connect(self, config: BotConfig) -> None:
         """Reconcile the market's journal with the exchange (before any new order) and set

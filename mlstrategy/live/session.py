@@ -149,6 +149,7 @@ class LiveSession:
         self.broker = broker
         self.guard = guard
         self.watcher = watcher
+        self.other_bars = watcher.markets
         self.on_status = on_status
         self.stop = stop
         self.until = until

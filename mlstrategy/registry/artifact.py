@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import platform
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -62,13 +62,15 @@ class Thresholds:
 @dataclass(frozen=True)
 class FeatureInfo:
     """The features a model reads: their spec and hash (checked at load), column names, the
-    kernel version that computed them and the bars they need to warm up."""
+    kernel version that computed them, the bars they need to warm up and what else they read
+    (other markets' bars, series of values: a backtest and a bot need those too)."""
 
     spec: dict
     hash: str
     names: list[str]
     kernel_version: int
     warmup: int
+    inputs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class TrainingData(DatasetInfo):
     holdout_first_bar: str
     fingerprint_bars: int
     fingerprint_sha256: str
+    inputs: dict = field(default_factory=dict)  # other markets' bars and series, described
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def _score(dataset: Dataset, artifact: Artifact, start: int, metric: str, cost: 
     """``metric`` of backtesting ``artifact`` from bar ``start`` with the default strategy,
     by the trading engine (trade for trade the Cerebro run, marked as a report marks it)."""
     bars = dataset.bars.iloc[start:]
-    run = run_engine(bars, batch_probas(dataset.bars, artifact)[start:],
+    run = run_engine(bars, batch_probas(dataset.bars, artifact, dataset.others)[start:],
                      StrategyParams(fraction=fraction), enter=artifact.thresholds.enter,
                      exit_=artifact.thresholds.exit, cash=cash, commission=cost)
     value = performance(run.marked(float(bars["close"].iloc[-1]), cost), cash,

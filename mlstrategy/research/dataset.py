@@ -1,11 +1,12 @@
-"""A dataset: a validated OHLCV frame plus what it is (source, symbol, timeframe, fingerprint).
+"""A dataset: a validated OHLCV frame plus what it is (source, symbol, timeframe, fingerprint),
+and the bars of the other markets its features read (``others``).
 
 The description goes into every model manifest, so a model always says what it was trained on.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,22 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Validated bars and their description."""
+    """Validated bars and their description; ``others``: other markets' bars, by symbol."""
 
     bars: pd.DataFrame
     info: DatasetInfo
+    others: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def with_others(self, others: dict[str, pd.DataFrame]) -> Dataset:
+        """This dataset with the bars of other markets beside it."""
+        return replace(self, others=dict(others))
+
+    def others_info(self) -> dict[str, dict]:
+        """Each other market's bars described (range, rows, fingerprint), for manifests."""
+        return {symbol: {"first_bar": bars.index[0].isoformat(),
+                         "last_bar": bars.index[-1].isoformat(), "rows": int(len(bars)),
+                         "sha256": ohlcv_sha256(bars)}
+                for symbol, bars in sorted(self.others.items())}
 
     @property
     def timeframe(self) -> str:
@@ -49,8 +62,9 @@ class Dataset:
 
     def slice(self, start: int, stop: int | None = None) -> Dataset:
         """The bars ``[start, stop)`` as a dataset of its own (fingerprint recomputed)."""
-        return describe(self.bars.iloc[start:stop], self.info.source, self.info.symbol,
+        part = describe(self.bars.iloc[start:stop], self.info.source, self.info.symbol,
                         self.info.timeframe)
+        return part.with_others(self.others)
 
 
 def ohlcv_sha256(bars: pd.DataFrame) -> str:

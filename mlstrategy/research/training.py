@@ -146,6 +146,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
         validation scheme cannot be built.
     """
     say = progress or LogProgress()
+    spec = spec.on_bar(dataset.timeframe)
     bars = dataset.bars
     n = len(bars)
     needed = spec.warmup + config.label.overlap + 50 * (config.folds + 2)
@@ -154,7 +155,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             f"{n} bars are too few: features need {spec.warmup} bars of warm-up and "
             f"{config.folds} folds plus a holdout need more; give at least {needed} bars")
     say(f"features: {len(spec)} columns over {n} bars (warm-up {spec.warmup})")
-    x = compute_features(bars, spec, threads=config.threads)
+    x = compute_features(bars, spec, others=dataset.others, threads=config.threads)
     labels = labels_of(bars, config.label)
     embargo = config.label.overlap if config.embargo is None else config.embargo
     holdout = holdout_split(n, config.test_fraction, config.label.overlap)
@@ -199,7 +200,8 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
     importance = model.feature_importance(x[train_rows], labels.y[train_rows])
     manifest = {
         "features": {"spec": spec.to_dict(), "hash": spec.hash, "names": list(spec.names),
-                     "kernel_version": KERNEL_VERSION, "warmup": spec.warmup},
+                     "kernel_version": KERNEL_VERSION, "warmup": spec.warmup,
+                     "inputs": list(spec.inputs)},
         "label": config.label.to_dict(),
         "thresholds": {**thresholds.to_dict(), "enter_quantile": config.enter_quantile,
                        "rule": f"enter at the {config.enter_quantile:.0%} quantile of "
@@ -210,6 +212,7 @@ def train(dataset: Dataset, spec: FeatureSpec, config: TrainConfig,
             "train_bars": [0, holdout.train_end],
             "holdout_bars": [holdout.test_start, holdout.test_end],
             "holdout_first_bar": bars.index[holdout.test_start].isoformat(),
+            "inputs": dataset.others_info(),
         },
         "validation": {
             "scheme": config.cv, "folds_asked": config.folds,

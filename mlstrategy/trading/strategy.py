@@ -26,7 +26,7 @@ from datafeeds.bt.compat import bt
 from datafeeds.bt.dates import num2ns
 from mlstrategy.registry.artifact import Artifact, load_artifact
 from mlstrategy.trading.decision import decide
-from mlstrategy.trading.inference import SignalEngine
+from mlstrategy.trading.inference import OtherBars, SignalEngine
 from mlstrategy.trading.strategy_params import OPTION_NAMES, SIZINGS, StrategyParams
 
 ENTER, EXIT = "enter", "exit"
@@ -35,6 +35,8 @@ __all__ = ["ENTER", "EXIT", "SIZINGS", "MLStrategy", "Session", "decide", "resol
 
 class Session(Protocol):
     """The live side of a run (``mlstrategy.live.session.LiveSession``)."""
+
+    other_bars: OtherBars | None  # where the other markets' bars come from (a bot's model)
 
     def begin(self, strategy: MLStrategy, data: bt.feeds.DataBase) -> None:
         """The run starts (a simulated broker gets ``data``'s journaled book back)."""
@@ -171,6 +173,9 @@ class MLStrategy(bt.Strategy):
         bar (a walk-forward, where each window has its model).
     history : pandas.DataFrame, optional
         Bars before the first feed's first bar, to warm its streaming features with.
+    others : dict, optional
+        The bars of the other markets the model's features read, by symbol (a backtest
+        knows them all at start).
     session : Session, optional
         The live side of a bot run; None in a backtest.
     models, sessions, stakes : dict, optional
@@ -186,7 +191,8 @@ class MLStrategy(bt.Strategy):
     # the trading options and their defaults are StrategyParams' (``StrategyParams.options``)
     params = (("model", None), ("models_dir", "models"),
               *((f.name, f.default) for f in fields(StrategyParams) if f.name in OPTION_NAMES),
-              ("proba_line", "p_up"), ("history", None), ("session", None), ("models", None),
+              ("proba_line", "p_up"), ("history", None), ("others", None), ("session", None),
+              ("models", None),
               ("sessions", None), ("stakes", None), ("keep_records", True))
 
     def __init__(self) -> None:
@@ -201,13 +207,14 @@ class MLStrategy(bt.Strategy):
             artifact = models.get(data._name) or default
             thresholds = artifact.thresholds
             line = getattr(data.lines, p.proba_line, None)
-            engine = None if line is not None else SignalEngine(artifact)
+            session = sessions.get(data._name, p.session)
+            engine = None if line is not None else SignalEngine(
+                artifact, p.others, None if session is None else session.other_bars)
             self.books[data] = _Book(
                 artifact, engine, line,
                 thresholds.enter if p.enter is None else float(p.enter),
                 thresholds.exit if p.exit is None else float(p.exit),
-                float(stakes.get(data._name, p.fraction)),
-                sessions.get(data._name, p.session),
+                float(stakes.get(data._name, p.fraction)), session,
                 getattr(data.lines, "p_enter", None), getattr(data.lines, "p_exit", None))
         first = self.books[self.data0]
         self.artifact = first.artifact  # the first feed's (one model in a backtest)

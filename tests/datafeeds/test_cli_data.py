@@ -5,13 +5,15 @@ import subprocess
 import sys
 
 import click
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from datafeeds import load_sample
+from datafeeds import DataError, load_sample
 from datafeeds.store import StoreKey
 from datafeeds.stores import open_store
+from execution.sim_futures import FuturesAccount
 from execution.simulator import ExchangeSimulator
 from mlstrategy.cli import cli
 
@@ -55,7 +57,7 @@ def test_check_backtrader_minute_file_with_separate_date_and_time(shared_data):
 
 
 @pytest.mark.parametrize("command", ["import", "download", "update", "check", "list",
-                                     "resample"])
+                                     "resample", "export"])
 def test_every_command_explains_its_options(command):
     result = CliRunner().invoke(cli, ["data", command, "--help"])
     assert result.exit_code == 0
@@ -153,3 +155,95 @@ def test_pandas_index_csvs_pass_check_and_train_with_repair(tmp_path):
     assert trained.returncode == 0, trained.stderr
     assert "repaired: dropped 1 exact duplicate row(s)" in trained.stderr
     assert "btcusd-1h 1h, 3000 bars" in trained.stdout  # the timeframe inferred
+
+
+def _odd_bars():
+    """Real bars, plus values whose shortest decimal form is long (a CSV writer that rounds
+    would change them): 1/3 of each price, volumes with 17 significant digits."""
+    bars = load_sample("btcperp-1m").iloc[:3000].copy()
+    bars.iloc[::7, :4] = bars.iloc[::7, :4] / 3.0 * 3.0000000000000004
+    bars.iloc[::5, 4] = bars.iloc[::5, 4] + 1e-9 / 3
+    return bars
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_then_import_round_trips_every_store_bit_for_bit(store_url, fmt, tmp_path):
+    bars = _odd_bars()
+    key = StoreKey("ftx", "BTC/USDT", "1m")
+    open_store(store_url).replace(key, bars)
+    out = tmp_path / f"out.{fmt}"
+    runner = CliRunner()
+    exported = runner.invoke(cli, ["data", "export", "ftx", "BTC/USDT", "-t", "1m", "--format",
+                                   fmt, "--out", str(out), "--store", store_url])
+    assert exported.exit_code == 0, exported.output
+    assert f"3000 bars -> {out}" in exported.output
+    again = runner.invoke(cli, ["data", "export", "ftx", "BTC/USDT", "-t", "1m", "--format",
+                                fmt, "--out", str(out), "--store", store_url])
+    assert "--force" in str(again.exception)  # nothing overwritten unasked (exit 2 in a shell)
+    back = tmp_path / "back"
+    imported = runner.invoke(cli, ["data", "import", str(out), "--symbol", "BTC/USDT",
+                                   "--source", "ftx", "--store", f"{fmt}:{back}"])
+    assert imported.exit_code == 0, imported.output
+    pd.testing.assert_frame_equal(open_store(f"{fmt}:{back}").read(key), bars,
+                                  check_exact=True, check_freq=False)
+
+
+def test_export_of_nothing_stored_is_one_line_exit_2(tmp_path):
+    result = _mlstrategy("data", "export", "ftx", "NOPE", "-t", "1m", "--store",
+                         f"csv:{tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nothing stored for ftx NOPE 1m" in result.stderr
+
+
+def _funding(bars: pd.DataFrame) -> tuple[list[int], list[float]]:
+    """A funding rate every 8 hours over ``bars``' span (synthetic: the repo holds no recorded
+    funding; the values have the size and sign changes real rates have, and long decimals)."""
+    stamps = pd.date_range(bars.index[0].ceil("8h"), bars.index[-1], freq="8h")
+    rates = 1e-4 * np.sin(np.arange(len(stamps)) / 5.0) + 3e-5 / 7
+    return stamps.as_unit("ms").asi8.tolist(), rates.tolist()
+
+
+def test_funding_rates_and_open_interest_download_into_every_store(store_url):
+    """Through real ccxt (binanceusdm) from the simulator's fapi, paged, then resumed: each
+    value stored at the time it became known, bit for bit; bars are untouched."""
+    bars = load_sample("btcusd-1h")
+    stamps, rates = _funding(bars)
+    interest = (bars["volume"] * 3.7).to_numpy()
+    with ExchangeSimulator(bars, futures=FuturesAccount(1000.0)) as fake:
+        fake.publish("BTCUSDT", "funding_rate", stamps[:1000], rates[:1000])
+        fake.publish("BTCUSDT", "open_interest", (bars.index.as_unit("ms").asi8).tolist(),
+                     interest.tolist())
+        args = ["--since", str(bars.index[0].date()), "--api-url", fake.url, "--store",
+                store_url]
+        first = _mlstrategy("data", "download", "binanceusdm", "BTC/USDT:USDT", "--series",
+                            "funding_rate", "--limit", "300", *args)
+        assert first.returncode == 0, first.stderr
+        assert "1000 new values" in first.stdout and "values, up to" in first.stderr
+        fake.publish("BTCUSDT", "funding_rate", stamps, rates)  # time passes
+        again = _mlstrategy("data", "download", "binanceusdm", "BTC/USDT:USDT", "--series",
+                            "funding_rate", "--api-url", fake.url, "--store", store_url)
+        assert again.returncode == 0, again.stderr
+        assert f"{len(stamps) - 1000} new values" in again.stdout
+        oi = _mlstrategy("data", "download", "binanceusdm", "BTC/USDT:USDT", "--series",
+                         "open_interest", "-t", "1h", *args)
+        assert oi.returncode == 0, oi.stderr
+    store = open_store(store_url)
+    funding = store.read_values(StoreKey("binanceusdm", "BTC/USDT:USDT", "funding_rate"))
+    assert funding.index.as_unit("ms").asi8.tolist() == stamps
+    assert funding["value"].tolist() == rates  # bit for bit
+    held = store.read_values(StoreKey("binanceusdm", "BTC/USDT:USDT", "open_interest"))
+    np.testing.assert_array_equal(held.index, bars.index + pd.Timedelta("1h"))  # period's end
+    np.testing.assert_array_equal(held["value"].to_numpy(), interest)
+    assert store.keys() == []  # no bar series was written
+
+
+def test_a_series_that_breaks_its_rules_is_refused_and_nothing_stored(tmp_path):
+    from datafeeds.values import values_frame
+
+    store = open_store(f"csv:{tmp_path}")
+    key = StoreKey("binanceusdm", "BTC/USDT:USDT", "open_interest")
+    with pytest.raises(DataError, match="not negative"):
+        store.write_values(key, values_frame([1, 2, 3], [5.0, -1.0, 2.0]))
+    with pytest.raises(DataError, match="strictly increasing"):
+        store.write_values(key, values_frame([1, 3, 2], [5.0, 1.0, 2.0]))
+    assert store.read_values(key) is None

@@ -19,7 +19,7 @@ ALL_KINDS: tuple[FeatureDef, ...] = (
     d("mfi", n=5), d("obv"), d("moments", n=10, moment="kurt"),
     *(d("macd", fast=12, slow=26, signal=9, part=p) for p in ("line", "signal", "hist")),
     d("macd", fast=5, slow=8, signal=3, part="hist"),
-    d("stochastic", n=5, slow=2, d=4, part="d"),
+    d("stochastic", n=5, slow=2, d=4, part="d"), d("level"),
 )
 
 

@@ -98,6 +98,8 @@ def reference(d: FeatureDef, bars: pd.DataFrame) -> np.ndarray:
         return talib.ADX(a["high"], a["low"], a["close"], n)
     if kind == "obv":
         return talib.OBV(a["close"], a["volume"])
+    if kind == "level":
+        return a["close"]
     if kind == "mfi":
         return talib.MFI(a["high"], a["low"], a["close"], a["volume"], n)
     if kind == "moments":

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -24,6 +25,7 @@ from mlstrategy.registry.production import (
     production_ref,
     promote,
 )
+from tests.conftest import REPO_ROOT
 
 BTC = """
 [[market]]
@@ -284,3 +286,68 @@ def test_a_market_whose_live_model_drifts_is_retrained_before_retrain_every(tmp_
     (line,) = [x for x in report.splitlines() if x.startswith("| drift |")]
     assert f"model {model};" in line and "psi_median 0.9;" in line and \
         "breaches features;" in line
+
+
+def test_a_market_reading_another_market_keeps_both_and_trains_on_both(tmp_path, shared_data):
+    """ETH/BTC 5m with features of its own hours and of BTC/USD's (the example spec): the
+    cycle stores both series, trains and backtests on both; a spec reading a market without
+    a [[market.reads]] table is refused before anything runs."""
+    eth = f"""
+[[market]]
+name = "ethbtc"
+source = "bittrex"
+symbol = "ETH/BTC"
+timeframe = "5m"
+bars = "{shared_data / 'freqtrade' / 'ETH_BTC-5m.csv'}"
+features = "{REPO_ROOT / 'examples' / 'features_informative.toml'}"
+[market.train]
+folds = 2
+params = {{ iterations = 30, depth = 4 }}
+"""
+    reads = ('[[market.reads]]\nsymbol = "BTC/USD"\nsource = "coinbase"\ntimeframe = "1h"\n'
+             'bars = "sample:btcusd-1h"\n')
+    _config(tmp_path, eth)
+    refused = _cycle(tmp_path)
+    assert refused.returncode == 2 and "add a [[market.reads]] table" in refused.stderr
+    _config(tmp_path, eth + reads)
+    run = _cycle(tmp_path)
+    assert run.returncode in (0, 10), run.stderr
+    [market] = _reports(tmp_path)[-1]["markets"]
+    assert market["status"] in ("kept", "promoted"), market
+    assert market["steps"]["update"]["BTC/USD"]["added"] == len(load_sample("btcusd-1h"))
+    store = open_store(f"parquet:{tmp_path / 'data'}")
+    assert store.last_bar(StoreKey("coinbase", "BTC/USD", "1h")) is not None
+    [ref] = list_models(tmp_path / "models", "ethbtc")
+    artifact = load_artifact(artifact_dir(tmp_path / "models", ref))
+    assert artifact.spec.markets == ("BTC/USD",)
+    assert artifact.manifest.training_data.inputs["BTC/USD"]["rows"] == \
+        len(load_sample("btcusd-1h"))
+
+
+def test_a_market_reading_its_funding_rate_keeps_it_and_trains_on_it(tmp_path):
+    """BTC/USD hourly with its funding rate as features, the rates from a file (synthetic:
+    the repo holds no recorded funding): stored beside the bars, read by the training."""
+    bars = load_sample("btcusd-1h")
+    times = pd.date_range(bars.index[0].ceil("8h"), bars.index[-1], freq="8h",
+                          name="datetime")
+    rates = pd.DataFrame({"value": 1e-4 * np.sin(np.arange(len(times)) / 3.0)}, index=times)
+    rates.to_csv(tmp_path / "funding.csv")
+    (tmp_path / "spec.toml").write_text(
+        '[[feature]]\nkind = "rsi"\nn = 14\n[[feature]]\nkind = "natr"\nn = 14\n'
+        '[[feature]]\nkind = "level"\nseries = "funding_rate"\n'
+        '[[feature]]\nkind = "zscore"\nn = 9\ninput = "close"\nseries = "funding_rate"\n')
+    reads = ('features = "spec.toml"\n[[market.reads]]\nsymbol = "BTC/USD"\n'
+             'source = "coinbase"\nseries = "funding_rate"\nbars = "funding.csv"\n')
+    _config(tmp_path, BTC.replace("[market.train]", reads + "[market.train]"))
+    run = _cycle(tmp_path)
+    assert run.returncode in (0, 10), run.stderr
+    [market] = _reports(tmp_path)[-1]["markets"]
+    assert market["status"] in ("kept", "promoted"), market
+    assert market["steps"]["update"]["funding_rate"]["added"] == len(times)
+    stored = open_store(f"parquet:{tmp_path / 'data'}").read_values(
+        StoreKey("coinbase", "BTC/USD", "funding_rate"))
+    np.testing.assert_array_equal(stored["value"].to_numpy(), rates["value"].to_numpy())
+    [ref] = list_models(tmp_path / "models", "btc")
+    artifact = load_artifact(artifact_dir(tmp_path / "models", ref))
+    assert artifact.spec.inputs == ("funding_rate",)
+    assert "level@funding_rate" in artifact.spec.names

@@ -91,7 +91,12 @@ def contract_books(sim: ExchangeSimulator, symbol: str) -> ContractBooks:
 def futures_books_agree(sim: ExchangeSimulator, journal, market: str,
                         symbol: str) -> ContractBooks:
     """No client id sent twice, no decision executed twice, the journal's fills and position
-    the exchange's, and the position the bot never opened as it was."""
+    the exchange's, and the position the bot never opened as it was.
+
+    Except for the fills of a stop or take-profit the bot left resting, journaled open: the
+    exchange may execute one after the bot's closing reconciliation looked (the simulator
+    moves its clock on any request, another market's closing included); the next run's
+    reconciliation books it (``test_a_stop_triggered_while_the_bot_is_down_is_its_exit``)."""
     books = contract_books(sim, symbol)
     assert len(sim.order_requests) == len(set(sim.order_requests)), "a client id was sent twice"
     assert len(books.executed) == len(set(books.executed)), "a decision executed twice"
@@ -99,15 +104,29 @@ def futures_books_agree(sim: ExchangeSimulator, journal, market: str,
     try:
         kept = reader.for_market(market)
         journaled = {f.trade_id for f in kept.fills()}
-        assert journaled == books.trades, _differences(sim, symbol, journaled, books.trades,
-                                                       kept)
-        assert kept.position() == pytest.approx(books.position, abs=1e-9)
+        late = _left_resting_and_filled(sim, symbol, kept, books.trades - journaled)
+        assert journaled == books.trades - set(late), _differences(sim, symbol, journaled,
+                                                                   books.trades, kept)
+        assert kept.position() + sum(late.values()) == pytest.approx(books.position, abs=1e-9)
     finally:
         reader.close()
     foreign = sim.state.futures.position(FOREIGN)
     assert foreign.amount == pytest.approx(-3.0), "a position the bot did not open moved"
     assert not any(r.query.get("symbol") == FOREIGN for r in sim.requests if r.method != "GET")
     return books
+
+
+def _left_resting_and_filled(sim, symbol: str, kept, unjournaled: set[str]) -> dict[str, float]:
+    """Of the exchange's trades the journal lacks, those of a stop or take-profit journaled
+    open (left resting at the end): trade id -> signed amount."""
+    resting = {r.client_id for r in kept.orders() if r.state == "open"}
+    with sim.state.lock:
+        account = sim.state.futures
+        legs = {int(a["actualOrderId"]): a["clientAlgoId"] for a in account.algos.values()
+                if a["symbol"] == symbol and a["actualOrderId"]}
+        return {str(t["id"]): float(t["qty"]) * (1 if t["side"] == "BUY" else -1)
+                for t in account.trades if t["symbol"] == symbol
+                and str(t["id"]) in unjournaled and legs.get(t["orderId"]) in resting}
 
 
 def _differences(sim, symbol: str, journaled: set[str], traded: set[str], kept) -> str:
