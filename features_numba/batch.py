@@ -34,7 +34,7 @@ from features_numba.kernels_1d import (
     stochastic_1d,
 )
 from features_numba.kernels_moments import moments_nb, range_terms_nb
-from features_numba.sources import SERIES, Source, align_nb, as_of_nb, bucket_nb
+from features_numba.sources import Source, align_nb, as_of_nb, bucket_nb
 from features_numba.spec import FeatureDef, FeatureSpec
 from features_numba.steps import column_nb
 
@@ -211,11 +211,8 @@ def other_market(others: dict[str, pd.DataFrame] | None, key: str) -> pd.DataFra
     """The data ``key`` (``Source.input``) among ``others``, or an error naming it."""
     frame = (others or {}).get(key)
     if frame is None:
-        series, _, market = key.partition("@")
-        what = f"the {series} of {market or 'the traded market'}" if series in SERIES else \
-            f"the bars of {key}"
-        raise FeatureError(f"the features read {what}, which were not given; load them "
-                           f"beside the traded market's bars (as {key!r})")
+        raise FeatureError(f"the features read {Source.of_input(key).describe()}, which were "
+                           f"not given; load them beside the traded market's bars (as {key!r})")
     return frame
 
 

@@ -81,6 +81,21 @@ class Source:
             return self.series + (f"@{self.market}" if self.market else "")
         return self.market
 
+    @classmethod
+    def of_input(cls, key: str) -> Source:
+        """The source read under ``key`` (``input`` read back; its timeframe, if any, is
+        not part of the name)."""
+        series, _, market = key.partition("@")
+        if series in SERIES:
+            return cls(market or None, None, series)
+        return cls(key)
+
+    def describe(self, traded: str = "the traded market") -> str:
+        """What it reads, in words: ``the bars of ETH/USDT``, ``the funding_rate of ...``."""
+        if self.series is not None:
+            return f"the {self.series} of {self.market or traded}"
+        return f"the bars of {self.market or traded}"
+
     @property
     def suffix(self) -> str:
         """What a column name gains: ``""``, ``"@1h"``, ``"@ETH/USDT"``, ``"@ETH/USDT,1h"``,

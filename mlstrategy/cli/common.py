@@ -101,12 +101,12 @@ class DataRequest:
         from the store beside the traded market's bars."""
         from datafeeds.store import StoreKey
         from datafeeds.stores import open_store
-        from datafeeds.values import SERIES, read_values_file
+        from datafeeds.values import read_values_file
+        from features_numba.sources import Source
         from mlstrategy.research.dataset import file_dataset, store_dataset
 
-        series, _, market = key.partition("@")
-        if series not in SERIES:
-            series, market = "", key
+        source = Source.of_input(key)
+        series, market = source.series, source.market
         files = dict(self.market_data)
         if key in files:
             return read_values_file(files[key], series) if series else \
@@ -118,9 +118,8 @@ class DataRequest:
                 StoreKey(self.source, market or dataset.info.symbol, series))
             if stored is not None:
                 return stored
-        what = f"the {series} of {market or dataset.info.symbol}" if series else \
-            f"the bars of {market}"
-        raise click.UsageError(f"the model's features read {what}: give them with "
+        raise click.UsageError(f"the model's features read "
+                               f"{source.describe(dataset.info.symbol)}: give them with "
                                f"--market-data {key}=PATH, or store them beside the traded "
                                "market's and use --source")
 

@@ -52,6 +52,7 @@ from pathlib import Path
 from datafeeds.store import absolute_url
 from datafeeds.timeframes import parse_timeframe, timeframe_delta
 from features_numba import FeatureError, FeatureSpec
+from features_numba.sources import Source
 from mlstrategy.errors import ConfigError
 from mlstrategy.models import parse_params
 from mlstrategy.research.labels import LabelSpec
@@ -104,7 +105,8 @@ class Series:
         """The name ``market``'s features read it by (``FeatureSpec.inputs``)."""
         if self.series is None:
             return self.symbol
-        return self.series if self.symbol == market.symbol else f"{self.series}@{self.symbol}"
+        return Source(None if self.symbol == market.symbol else self.symbol, None,
+                      self.series).input
 
 
 @dataclass(frozen=True)
